@@ -1,0 +1,57 @@
+# Everything a fresh machine needs comes from here: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test test-fast lint format bench sandbox browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+## The console with the embedded sandbox (or real Lean when LEAN_CLIENT_ID is set) on :8501.
+run: $(STAMP)
+	$(BIN)/streamlit run server.py
+
+## The Lean sandbox on its own (port 8601).
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox --port 8601
+
+## The whole suite: lint, unit, integration over loopback HTTP, AppTest and the browser test.
+test: $(STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+## Everything but the browser tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Debian's Chromium for the browser tests (Playwright's own download does not work here).
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Chromium at $(CHROMIUM). Install it with:"; \
+		echo "    sudo apt-get install chromium"; \
+		echo "or point CHROMIUM=/path/to/chromium at another build."; \
+		exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""The console's entry: navigation over the screens and the sidebar. Nothing else."""
+
+import streamlit as st
+
+from console.ui import backend_or_stop, environment_badge
+
+st.set_page_config(page_title="Lean Ops Console", page_icon="🏦", layout="wide")
+
+pages = {
+    "": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    ],
+    "Lookup": [
+        st.Page(
+            "pages/customers.py",
+            title="Customers",
+            icon=":material/person_search:",
+            url_path="customers",
+        ),
+    ],
+}
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    environment_badge(backend_or_stop())
+
+navigation.run()

@@ -1,0 +1,159 @@
+"""Turn any failure into a sentence an operator can act on, with what Lean's support needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lean_api.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ConsentExpiredError,
+    LeanAPIError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class OperatorMessage:
+    """What happened, what to do next, and the references for escalation."""
+
+    headline: str
+    action: str
+    severity: Severity = "error"
+    code: str | None = None
+    status_code: int | None = None
+    results_id: str | None = None
+
+    @property
+    def reference(self) -> str | None:
+        """`HTTP 404 · UNKNOWN_ENTITY · results_id …`, for pasting into a ticket."""
+        parts = []
+        if self.status_code:
+            parts.append(f"HTTP {self.status_code}")
+        if self.code:
+            parts.append(self.code)
+        if self.results_id:
+            parts.append(f"results_id {self.results_id}")
+        return " · ".join(parts) or None
+
+
+def describe_error(
+    exc: Exception, subject: str = "record", *, changes_state: bool = False
+) -> OperatorMessage:
+    """An `OperatorMessage` for `exc`; `subject` names what was asked for ("customer", "entity")."""
+    refs: dict[str, object] = {}
+    if isinstance(exc, LeanAPIError):
+        refs = {"code": exc.code, "status_code": exc.status_code, "results_id": exc.results_id}
+    lean_says = getattr(exc, "message", str(exc))
+
+    if isinstance(exc, NotFoundError):
+        return OperatorMessage(
+            f"Lean has no such {subject}.",
+            "Check the identifier for typos. Records from another environment (sandbox vs "
+            "production) are not visible here.",
+            "warning",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, ConsentExpiredError):
+        return OperatorMessage(
+            "The customer's consent for this bank is no longer active.",
+            "Ask the customer to reconnect the bank through Link; Lean cannot fetch data until they do.",
+            "warning",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, ConflictError):
+        headline = (
+            "A customer with this app_user_id already exists."
+            if exc.code == "CUSTOMER_ALREADY_EXISTS"
+            else f"Lean reports a conflict: {lean_says}"
+        )
+        return OperatorMessage(
+            headline,
+            "Open the existing customer instead of creating a new one.",
+            "warning",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, RateLimitError):
+        if exc.code == "DUPLICATED_REQUEST":
+            return OperatorMessage(
+                "A data refresh is already running for this entity.",
+                "Wait for it to finish (its webhook reports progress) before starting another.",
+                "info",
+                **refs,  # type: ignore[arg-type]
+            )
+        wait = f" in {exc.retry_after:.0f} seconds" if exc.retry_after else " in a minute"
+        return OperatorMessage(
+            "Lean is limiting how fast we call it.",
+            f"Try again{wait}.",
+            "warning",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, AuthenticationError):
+        return OperatorMessage(
+            "Lean refused the console's credentials.",
+            "Check LEAN_CLIENT_ID, LEAN_CLIENT_SECRET and LEAN_ENV: sandbox credentials do not work "
+            "in production, nor the other way round.",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, PermissionDeniedError):
+        return OperatorMessage(
+            f"Lean does not allow this call for our application: {lean_says}",
+            "Check the application's permissions in Lean's developer portal.",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, BadRequestError):
+        return OperatorMessage(
+            f"Lean rejected the request: {lean_says}",
+            "Correct the input. If it looks right, escalate to Lean with the reference below.",
+            "warning",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, ServerError):
+        return OperatorMessage(
+            "Lean had an internal error and did not complete the call.",
+            "Try again in a few minutes. If it keeps failing, escalate to Lean with the reference below.",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, LeanAPIError):
+        return OperatorMessage(
+            f"Lean answered with an error: {lean_says}",
+            "If this persists, escalate to Lean with the reference below.",
+            **refs,  # type: ignore[arg-type]
+        )
+    if isinstance(exc, APITimeoutError):
+        action = (
+            "The action may or may not have happened: check its result before trying again."
+            if changes_state
+            else "Lean may be slow or unavailable; try again shortly. Nothing was changed."
+        )
+        return OperatorMessage("Lean did not answer in time.", action)
+    if isinstance(exc, APIConnectionError):
+        return OperatorMessage(
+            "The console could not reach Lean.",
+            "Check the network and LEAN_API_URL / LEAN_AUTH_URL; try again shortly.",
+        )
+    if isinstance(exc, APIResponseValidationError):
+        return OperatorMessage(
+            "Lean answered with something the console could not read.",
+            "Try again; if it repeats, report it to engineering with the time of the call.",
+            status_code=exc.status_code,
+        )
+    if isinstance(exc, ConfigurationError):
+        return OperatorMessage(
+            f"The console is misconfigured: {exc}", "Fix the setting and restart the console."
+        )
+    return OperatorMessage(
+        f"Unexpected error: {type(exc).__name__}.",
+        "Report it to engineering with the time it happened.",
+    )

@@ -1,0 +1,209 @@
+"""OAuth client-credentials tokens: fetched once, shared, renewed shortly before they expire."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+import requests
+from pydantic import SecretStr, ValidationError
+
+from lean_api.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AuthenticationError,
+    LeanAPIError,
+    error_from_response,
+)
+from lean_api.models import AccessToken
+
+log = logging.getLogger(__name__)
+
+API_SCOPE = "api"
+# The Link SDK refuses a customer token with less than ten minutes left.
+LINK_MIN_LIFETIME = 600.0
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    """A token and the moment (epoch seconds) it stops being valid."""
+
+    value: str
+    scope: str
+    issued_at: float
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"CachedToken(scope={self.scope!r}, expires_at={self.expires_at:.0f})"
+
+    def seconds_left(self, now: float) -> float:
+        """Validity left at `now`."""
+        return self.expires_at - now
+
+
+def token_expiry(token: AccessToken, issued_at: float) -> float:
+    """When a token expires: the earlier of `expires_in` and the JWT's `exp` claim."""
+    candidates: list[float] = []
+    if token.expires_in:
+        candidates.append(issued_at + float(token.expires_in))
+    try:
+        claims = jwt.decode(token.access_token, options={"verify_signature": False})
+        if isinstance(claims.get("exp"), int | float):
+            candidates.append(float(claims["exp"]))
+    except jwt.PyJWTError:
+        pass  # Opaque tokens are allowed; expires_in then decides alone.
+    # With neither, assume Lean's usual hour rather than caching forever.
+    return min(candidates) if candidates else issued_at + 3599
+
+
+class TokenProvider:
+    """Hands out bearer tokens per scope, renewing each once for all concurrent callers."""
+
+    def __init__(
+        self,
+        auth_url: str,
+        client_id: str,
+        client_secret: SecretStr,
+        *,
+        session: requests.Session,
+        timeout: tuple[float, float] = (5.0, 15.0),
+        renew_margin: float = 60.0,
+        max_retries: int = 2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._token_url = f"{auth_url.rstrip('/')}/oauth2/token"
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._session = session
+        self._timeout = timeout
+        self._renew_margin = renew_margin
+        self._max_retries = max_retries
+        self._clock = clock
+        self._cache: dict[str, CachedToken] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.fetch_count = 0
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
+
+    def token(self, scope: str = API_SCOPE) -> str:
+        """A valid bearer token for `scope`, from the cache when it has enough life left."""
+        return self._get(scope, min_lifetime=0.0).value
+
+    def customer_token(self, customer_id: str) -> CachedToken:
+        """A `customer.<id>` token for the Link SDK, with at least ten minutes left."""
+        return self._get(f"customer.{customer_id}", min_lifetime=LINK_MIN_LIFETIME)
+
+    def invalidate(self, scope: str, value: str | None = None) -> None:
+        """Forget the cached token for `scope` (only if it is still `value`, when given)."""
+        with self._lock_for(scope):
+            cached = self._cache.get(scope)
+            if cached and (value is None or cached.value == value):
+                del self._cache[scope]
+
+    def _lock_for(self, scope: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(scope, threading.Lock())
+
+    def _usable(self, cached: CachedToken | None, min_lifetime: float) -> bool:
+        if cached is None:
+            return False
+        # Renew a little early so no request goes out with a token about to die; short-lived
+        # tokens renew at 90% of their life rather than never being usable.
+        margin = min(self._renew_margin, (cached.expires_at - cached.issued_at) * 0.1)
+        return cached.seconds_left(self._clock()) > max(margin, min_lifetime)
+
+    def _get(self, scope: str, *, min_lifetime: float) -> CachedToken:
+        cached = self._cache.get(scope)
+        if self._usable(cached, min_lifetime):
+            return cached  # type: ignore[return-value]
+        with self._lock_for(scope):
+            # Another caller may have renewed while we waited for the lock.
+            cached = self._cache.get(scope)
+            if self._usable(cached, min_lifetime):
+                return cached  # type: ignore[return-value]
+            fresh = self._fetch(scope)
+            self._cache[scope] = fresh
+            return fresh
+
+    def _fetch(self, scope: str) -> CachedToken:
+        form = {
+            "client_id": self._client_id,
+            "client_secret": self._client_secret.get_secret_value(),
+            "grant_type": "client_credentials",
+            "scope": scope,
+        }
+        attempt = 0
+        while True:
+            issued_at = self._clock()
+            try:
+                self.fetch_count += 1
+                response = self._session.post(
+                    self._token_url,
+                    data=form,
+                    timeout=self._timeout,
+                    headers={"Accept": "application/json"},
+                )
+            except requests.Timeout as exc:
+                error: Exception = APITimeoutError(
+                    "Lean's auth server did not answer in time.", method="POST", url=self._token_url
+                )
+                cause: Exception = exc
+            except requests.RequestException as exc:
+                error = APIConnectionError(
+                    f"Could not reach Lean's auth server ({type(exc).__name__}).",
+                    method="POST",
+                    url=self._token_url,
+                )
+                cause = exc
+            else:
+                if response.ok:
+                    return self._parse(response, scope, issued_at)
+                error = error_from_response(
+                    response.status_code,
+                    response.content,
+                    method="POST",
+                    url=self._token_url,
+                    retry_after=response.headers.get("Retry-After"),
+                )
+                if response.status_code in (400, 401, 403):
+                    raise AuthenticationError(
+                        f"Lean's auth server refused the token request for scope {scope!r}: "
+                        f"{error.message}",  # type: ignore[attr-defined]
+                        status_code=response.status_code,
+                        code=error.code,  # type: ignore[attr-defined]
+                        method="POST",
+                        url=self._token_url,
+                    ) from None
+                cause = error
+            # Issuing a token has no side effect, so connection errors, 429 and 5xx are retried.
+            retryable = not isinstance(error, LeanAPIError) or error.status_code in (
+                429,
+                500,
+                502,
+                503,
+                504,
+            )
+            if not retryable or attempt >= self._max_retries:
+                raise error from cause
+            attempt += 1
+            time.sleep(min(2.0, 0.2 * 2**attempt))
+
+    def _parse(self, response: requests.Response, scope: str, issued_at: float) -> CachedToken:
+        try:
+            token = AccessToken.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise APIResponseValidationError(
+                "Lean's auth server answered without a usable access token.",
+                status_code=response.status_code,
+                body=b"",  # never echo a body that may carry a token
+                url=self._token_url,
+            ) from exc
+        log.info("lean token issued scope=%s expires_in=%s", scope, token.expires_in)
+        return CachedToken(token.access_token, scope, issued_at, token_expiry(token, issued_at))

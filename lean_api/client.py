@@ -1,0 +1,450 @@
+"""The Lean API client: one pooled session, explicit timeouts, safe retries, typed answers."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+
+from lean_api.auth import API_SCOPE, CachedToken, TokenProvider
+from lean_api.config import LeanSettings
+from lean_api.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    ConfigurationError,
+    LeanAPIError,
+    error_from_response,
+)
+from lean_api.models import (
+    Account,
+    Balance,
+    Bank,
+    Customer,
+    DataItem,
+    DataResult,
+    Entity,
+    Identity,
+    OwnershipVerification,
+    Page,
+    PageInfo,
+    Refresh,
+    RefreshTrigger,
+    Transaction,
+    unwrap_page,
+)
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Per-account data endpoints and the model each item is read into.
+ACCOUNT_DATA_ENDPOINTS: dict[str, type[BaseModel]] = {
+    "balances": Balance,
+    "transactions": Transaction,
+    "beneficiaries": DataItem,
+    "identities": Identity,
+    "direct-debits": DataItem,
+    "scheduled-payments": DataItem,
+    "standing-orders": DataItem,
+}
+USER_AGENT = "lean-ops-console/0.1"
+
+
+class LeanClient:
+    """A thread-safe client for the Lean KSA API.
+
+    `timeout` is (connect, read) seconds for every call; `max_retries` bounds the retries of safe
+    requests on connection errors, timeouts, 429 and 5xx (with exponential backoff and jitter,
+    honouring `Retry-After`). POSTs are retried only when the request provably never left.
+    """
+
+    def __init__(
+        self,
+        settings: LeanSettings,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 2,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not settings.has_credentials:
+            raise ConfigurationError("LEAN_CLIENT_ID and LEAN_CLIENT_SECRET are required.")
+        self.settings = settings
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._sleep = sleep
+        self._session = session or _pooled_session()
+        self.tokens = TokenProvider(
+            settings.auth_url,
+            settings.client_id or "",
+            settings.client_secret,  # type: ignore[arg-type]
+            session=self._session,
+            timeout=(timeout[0], min(timeout[1], 15.0)),
+        )
+
+    def __repr__(self) -> str:
+        return f"LeanClient(api_url={self.settings.api_url!r}, environment={self.settings.environment!r})"
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._session.close()
+
+    # ---------------------------------------------------------------------------------------
+    # Transport
+    # ---------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one API call and return its decoded JSON body, or raise a `LeanError`."""
+        method = method.upper()
+        url = f"{self.settings.api_url}{path}"
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        safe = method in SAFE_METHODS
+        attempt = 0
+        reauthenticated = False
+        while True:
+            token = self.tokens.token(API_SCOPE)
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    timeout=timeout or self.timeout,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                )
+            except requests.RequestException as exc:
+                error = _connection_error(exc, method, url)
+                never_sent = isinstance(exc, requests.ConnectTimeout) or _refused(exc)
+                if (safe or never_sent) and attempt < self.max_retries:
+                    attempt += 1
+                    self._backoff(attempt, None, f"{method} {path}: {type(exc).__name__}")
+                    continue
+                raise error from exc
+            elapsed_ms = (time.monotonic() - started) * 1000
+            log.info("lean %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
+
+            if response.status_code == 401 and not reauthenticated:
+                # The token may have been revoked or expired early: renew once and retry once.
+                self.tokens.invalidate(API_SCOPE, token)
+                reauthenticated = True
+                continue
+            if response.ok:
+                return _decode(response, url)
+            error = error_from_response(
+                response.status_code,
+                response.content,
+                method=method,
+                url=url,
+                retry_after=response.headers.get("Retry-After"),
+            )
+            if safe and response.status_code in RETRYABLE_STATUSES and attempt < self.max_retries:
+                attempt += 1
+                self._backoff(
+                    attempt, error.retry_after, f"{method} {path}: {response.status_code}"
+                )
+                continue
+            raise error
+
+    def _backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, 60.0)
+        else:
+            ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+            # Full jitter spreads the retries of many workers hitting the same outage.
+            delay = random.uniform(ceiling / 2, ceiling)
+        log.warning("lean retry %d/%d in %.2fs after %s", attempt, self.max_retries, delay, why)
+        self._sleep(delay)
+
+    def _get_page(
+        self,
+        path: str,
+        model: type[M],
+        params: dict[str, Any],
+        item_key: str | None = None,
+    ) -> Page[M]:
+        body = self.request("GET", path, params=params)
+        items, page = unwrap_page(body, item_key)
+        return Page[model](  # type: ignore[valid-type]
+            items=[_validate(model, item, path) for item in items],
+            page=PageInfo.model_validate(page or {}),
+        )
+
+    @staticmethod
+    def _walk(fetch: Callable[[int], Page[M]]) -> Iterator[M]:
+        number = 0
+        while True:
+            page = fetch(number)
+            yield from page.items
+            if not page.has_next:
+                return
+            number += 1
+
+    # ---------------------------------------------------------------------------------------
+    # Customers
+    # ---------------------------------------------------------------------------------------
+
+    def create_customer(self, app_user_id: str) -> Customer:
+        """Create a customer; a taken `app_user_id` raises `ConflictError`."""
+        body = self.request("POST", "/customers/v1/", json={"app_user_id": app_user_id})
+        return _validate(Customer, body, "/customers/v1/")
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """A customer by Lean's `customer_id`."""
+        path = f"/customers/v1/{_segment(customer_id)}"
+        return _validate(Customer, self.request("GET", path), path)
+
+    def get_customer_by_app_user_id(self, app_user_id: str) -> Customer:
+        """A customer by the company's `app_user_id`."""
+        path = f"/customers/v1/app-user-id/{_segment(app_user_id)}"
+        return _validate(Customer, self.request("GET", path), path)
+
+    def list_customers(self, page_number: int = 0, page_size: int = 50) -> Page[Customer]:
+        """One page of customers."""
+        return self._get_page(
+            "/customers/v1", Customer, {"page_number": page_number, "page_size": page_size}
+        )
+
+    def iter_customers(self, page_size: int = 100) -> Iterator[Customer]:
+        """Every customer, page after page."""
+        return self._walk(lambda n: self.list_customers(n, page_size))
+
+    # ---------------------------------------------------------------------------------------
+    # Entities
+    # ---------------------------------------------------------------------------------------
+
+    def list_entities(self, customer_id: str) -> list[Entity]:
+        """The entities (bank connections) of a customer."""
+        path = f"/customers/v1/{_segment(customer_id)}/entities"
+        items, _ = unwrap_page(self.request("GET", path))
+        return [_validate(Entity, item, path) for item in items]
+
+    def get_entity(self, customer_id: str, entity_id: str) -> Entity:
+        """One entity of a customer."""
+        path = f"/customers/v1/{_segment(customer_id)}/entities/{_segment(entity_id)}"
+        return _validate(Entity, self.request("GET", path), path)
+
+    def list_entities_created(
+        self, start_date: date, end_date: date, page_number: int = 0, page_size: int = 100
+    ) -> Page[Entity]:
+        """One page of the entities created between two dates."""
+        params = {
+            "page_number": page_number,
+            "page_size": page_size,
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+        }
+        return self._get_page("/customers/v1/entities", Entity, params)
+
+    def iter_entities_created(
+        self, start_date: date, end_date: date, page_size: int = 100
+    ) -> Iterator[Entity]:
+        """Every entity created between two dates."""
+        return self._walk(lambda n: self.list_entities_created(start_date, end_date, n, page_size))
+
+    # ---------------------------------------------------------------------------------------
+    # Banks
+    # ---------------------------------------------------------------------------------------
+
+    def list_banks(self, account_type: str = "PERSONAL") -> list[Bank]:
+        """The banks Lean offers for an account type, with their availability."""
+        path = "/banks/v1/"
+        items, _ = unwrap_page(self.request("GET", path, params={"account_types": account_type}))
+        return [_validate(Bank, item, path) for item in items]
+
+    # ---------------------------------------------------------------------------------------
+    # Data v2
+    # ---------------------------------------------------------------------------------------
+
+    def list_accounts(self, entity_id: str, page: int = 0, size: int = 50) -> DataResult[Account]:
+        """One page of an entity's accounts."""
+        return self._data("/data/v2/accounts", Account, entity_id, page, size, "accounts")
+
+    def iter_accounts(self, entity_id: str, size: int = 50) -> Iterator[Account]:
+        """Every account of an entity."""
+        return self._walk_data(lambda n: self.list_accounts(entity_id, n, size))
+
+    def get_account_data(
+        self, entity_id: str, account_id: str, data_type: str, page: int = 0, size: int = 50
+    ) -> DataResult[Any]:
+        """One page of one account's data: balances, transactions, beneficiaries, ..."""
+        if data_type not in ACCOUNT_DATA_ENDPOINTS:
+            raise ValueError(f"Unknown account data type {data_type!r}.")
+        path = f"/data/v2/accounts/{_segment(account_id)}/{data_type}"
+        model = ACCOUNT_DATA_ENDPOINTS[data_type]
+        return self._data(path, model, entity_id, page, size, data_type)
+
+    def iter_account_data(
+        self, entity_id: str, account_id: str, data_type: str, size: int = 100
+    ) -> Iterator[Any]:
+        """Every record of one account's data type."""
+        return self._walk_data(
+            lambda n: self.get_account_data(entity_id, account_id, data_type, n, size)
+        )
+
+    def get_identity(self, entity_id: str) -> DataResult[Identity]:
+        """The identity the bank holds for the entity's owner."""
+        return self._data("/data/v2/identity", Identity, entity_id, 0, 50, "identities")
+
+    def _data(
+        self, path: str, model: type[M], entity_id: str, page: int, size: int, item_key: str
+    ) -> DataResult[M]:
+        body = self.request(
+            "GET", path, params={"entity_id": entity_id, "page": page, "size": size}
+        )
+        if not isinstance(body, dict):
+            raise APIResponseValidationError(
+                f"Expected a data envelope from {path}.", status_code=200, url=path
+            )
+        items, page_info = unwrap_page(body, item_key)
+        envelope = {k: v for k, v in body.items() if k not in ("data", "page")}
+        return DataResult[model].model_validate(  # type: ignore[valid-type]
+            {
+                **envelope,
+                "items": [_validate(model, item, path) for item in items],
+                "page": page_info or {"number": page, "size": size},
+            }
+        )
+
+    @staticmethod
+    def _walk_data(fetch: Callable[[int], DataResult[M]]) -> Iterator[M]:
+        number = 0
+        while True:
+            result = fetch(number)
+            yield from result.items
+            page = Page[Any](items=result.items, page=result.page)
+            if not page.has_next:
+                return
+            number += 1
+
+    # ---------------------------------------------------------------------------------------
+    # Refreshes and verification
+    # ---------------------------------------------------------------------------------------
+
+    def trigger_refresh(self, entity_id: str) -> RefreshTrigger:
+        """Ask Lean to fetch fresh data; expired consent raises `ConsentExpiredError`."""
+        body = self.request("POST", "/data/v2/refreshes", json={"entity_id": entity_id})
+        return _validate(RefreshTrigger, body, "/data/v2/refreshes")
+
+    def list_refreshes(self, entity_id: str, page: int = 0, size: int = 50) -> Page[Refresh]:
+        """One page of an entity's refreshes, newest first."""
+        return self._get_page(
+            "/data/v2/refreshes", Refresh, {"entity_id": entity_id, "page": page, "size": size}
+        )
+
+    def iter_refreshes(self, entity_id: str, size: int = 50) -> Iterator[Refresh]:
+        """Every refresh of an entity."""
+        return self._walk(lambda n: self.list_refreshes(entity_id, n, size))
+
+    def get_refresh(self, refresh_id: str, entity_id: str) -> Refresh:
+        """One refresh with its per-account, per-data-type status."""
+        path = f"/data/v2/refreshes/{_segment(refresh_id)}"
+        body = self.request("GET", path, params={"entity_id": entity_id})
+        return _validate(Refresh, body, path)
+
+    def verify_entity_ownership(self, entity_id: str, national_id: str) -> OwnershipVerification:
+        """Check that the person with `national_id` owns the entity's accounts."""
+        body = self.request(
+            "POST",
+            "/verifications/v2/entity",
+            json={
+                "entity_id": entity_id,
+                "identifications": [{"type": "NATIONAL_ID", "value": national_id}],
+            },
+        )
+        if not isinstance(body, dict):
+            raise APIResponseValidationError(
+                "Expected a verification object.", status_code=200, url="/verifications/v2/entity"
+            )
+        return OwnershipVerification.from_response(body)
+
+    def customer_token(self, customer_id: str) -> CachedToken:
+        """A customer-scoped token for the Link SDK (at least ten minutes left)."""
+        return self.tokens.customer_token(customer_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (they know which methods are safe); the adapter only pools.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _segment(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def _decode(response: requests.Response, url: str) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise APIResponseValidationError(
+            f"Lean answered {response.status_code} with a body that is not valid JSON.",
+            status_code=response.status_code,
+            body=response.content,
+            url=url,
+        ) from exc
+
+
+def _validate(model: type[M], data: Any, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise APIResponseValidationError(
+            f"Lean's answer from {where} is missing required fields: "
+            f"{', '.join('.'.join(map(str, e['loc'])) for e in exc.errors()[:3])}",
+            status_code=200,
+            url=where,
+        ) from exc
+
+
+def _refused(exc: requests.RequestException) -> bool:
+    text = repr(exc)
+    return "NewConnectionError" in text or "Connection refused" in text
+
+
+def _connection_error(exc: requests.RequestException, method: str, url: str) -> APIConnectionError:
+    if isinstance(exc, requests.Timeout):
+        kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
+        return APITimeoutError(
+            f"Lean did not answer within the {kind} timeout.", method=method, url=url
+        )
+    return APIConnectionError(
+        f"Could not reach Lean ({type(exc).__name__}).", method=method, url=url
+    )
+
+
+__all__ = ["LeanAPIError", "LeanClient"]

@@ -1,0 +1,69 @@
+"""Overview: which Lean this is, a quick customer lookup, and bank availability at a glance."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from console.banks import availability_counts, availability_rows
+from console.customers import InvalidLookup, looks_like_uuid, parse_customer_query
+from console.formatting import styled_table
+from console.ui import backend_or_stop, show_error
+from lean_api.errors import LeanError
+from lean_api.models import Bank
+
+backend = backend_or_stop()
+client = backend.client
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_banks(backend_key: str) -> list[Bank]:
+    """Personal-account banks with availability, cached for a minute."""
+    return client.list_banks("PERSONAL")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def customer_total(backend_key: str) -> int | None:
+    """How many customers Lean holds for this application."""
+    return client.list_customers(0, 1).page.total_elements
+
+
+st.title("Lean Ops Console")
+st.caption(f"Connected to **{backend.environment.label}** at `{backend.environment.api_url}`.")
+
+with st.form("quick_find", border=True):
+    st.markdown("**Find a customer**")
+    text_col, button_col = st.columns([5, 1], vertical_alignment="bottom")
+    raw = text_col.text_input(
+        "customer_id or app_user_id",
+        placeholder="A UUID is looked up as customer_id, anything else as app_user_id",
+    )
+    if button_col.form_submit_button("Find", type="primary", width="stretch"):
+        kind = "customer_id" if looks_like_uuid(raw or "") else "app_user_id"
+        try:
+            query = parse_customer_query(kind, raw)
+        except InvalidLookup as exc:
+            st.error(str(exc))
+        else:
+            st.switch_page("pages/customers.py", query_params={query.kind: query.value})
+
+try:
+    banks = load_banks(backend.key)
+    total = customer_total(backend.key)
+except LeanError as exc:
+    show_error(exc, "bank list")
+else:
+    counts = availability_counts(banks)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Customers", f"{total:,}" if total is not None else "—")
+    c2.metric("Banks available for data", counts["available"])
+    c3.metric("Disabled by Lean", counts["disabled_by_lean"])
+    c4.metric("Disabled by us", counts["disabled_by_us"])
+    st.subheader("Bank availability")
+    st.caption(
+        "A bank is usable only when Lean has it active *and* we have it enabled in the portal."
+    )
+    st.dataframe(
+        styled_table(availability_rows(banks), ["Data", "Payments"]),
+        hide_index=True,
+        width="stretch",
+    )

@@ -1,0 +1,917 @@
+"""The embedded Lean sandbox: a real HTTP implementation of the Lean endpoints the console uses.
+
+Lean's envelopes, error bodies and status codes; an OAuth token endpoint that issues JWTs with
+`exp` and refuses wrong credentials or scopes; deterministic seed data; fault injection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import jwt
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import seed as seedlib
+from sandbox.faults import FaultConfig, FaultInjector, FaultMiddleware
+from sandbox.seed import SandboxData, SeedAccount, SeedCustomer, SeedEntity, SeedRefresh
+
+log = logging.getLogger(__name__)
+
+UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+APP_USER_ID_RE = re.compile(r"^[\w.@:+\-]{1,128}$")
+MAX_PAGE_SIZE = 500
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox behaves: credentials, token lifetime, refresh duration, seed."""
+
+    client_id: str = "3f0e9c2a-7b1d-4c8e-9a6f-5d2b1e0c4a77"
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    token_ttl: int = 3599
+    refresh_seconds: float = 8.0
+    seed: int = 2026
+    anchor: datetime | None = None
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+    def __repr__(self) -> str:
+        return f"SandboxConfig(client_id={self.client_id!r}, seed={self.seed}, token_ttl={self.token_ttl})"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | date | None) -> str | None:
+    """Lean-style timestamps: UTC with a `Z` and microseconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class LeanJSONResponse(JSONResponse):
+    """JSON with Lean's timestamp and amount formats."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=_json_default, ensure_ascii=False).encode()
+
+
+class LeanErrorResponse(Exception):
+    """Raised inside a handler to answer with Lean's error envelope."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """Lean's error envelope."""
+    return {
+        "results_id": str(uuid.uuid4()),
+        "timestamp": iso(_now()),
+        "status": code,
+        "message": message,
+        "metadata": None,
+    }
+
+
+class SandboxState:
+    """The sandbox's data plus what changed since start (new customers, refreshes)."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.data: SandboxData = seedlib.generate(config.seed, config.anchor)
+        self.lock = threading.Lock()
+        self.signing_key = secrets.token_bytes(32)
+        self.stats: Counter[str] = Counter()
+        # The last requests that reached a handler, for tests and debugging: (method, path).
+        self.request_log: deque[tuple[str, str]] = deque(maxlen=2000)
+        self.customer_order: list[str] = sorted(
+            self.data.customers, key=lambda cid: (self.data.customers[cid].created_at, cid)
+        )
+        # Listeners (the webhook emitter) hear about refreshes and customers made at run time.
+        self.listeners: list[Callable[[str, Any], None]] = []
+
+    def notify(self, kind: str, obj: Any) -> None:
+        """Tell listeners something happened (never fails the request)."""
+        for listener in list(self.listeners):
+            try:
+                listener(kind, obj)
+            except Exception:  # a listener must not break the API call that triggered it
+                log.exception("sandbox listener failed on %s", kind)
+
+    # -- lookups that raise Lean's errors ----------------------------------------------------
+
+    def customer(self, customer_id: str) -> SeedCustomer:
+        """A customer by id, or Lean's 400/404."""
+        _require_uuid("customer_id", customer_id)
+        customer = self.data.customers.get(customer_id.lower())
+        if customer is None:
+            raise LeanErrorResponse(
+                404,
+                "UNKNOWN_CUSTOMER",
+                "The customer_id provided did not match a customer in our records.",
+            )
+        return customer
+
+    def entity(self, entity_id: str | None) -> SeedEntity:
+        """An entity by id, or Lean's 400/404."""
+        _require_uuid("entity_id", entity_id)
+        entity = self.data.entities.get((entity_id or "").lower())
+        if entity is None:
+            raise LeanErrorResponse(
+                404,
+                "UNKNOWN_ENTITY",
+                "The entity_id provided did not match an account in our records.",
+            )
+        return entity
+
+    def account(self, entity: SeedEntity, account_id: str) -> SeedAccount:
+        """An account of an entity, or Lean's 400/404."""
+        _require_uuid("account_id", account_id)
+        account = self.data.accounts.get(account_id.lower())
+        if account is None or account.entity_id != entity.entity_id:
+            raise LeanErrorResponse(
+                404,
+                "UNKNOWN_ACCOUNT",
+                "The account_id provided did not match an account in our records.",
+            )
+        return account
+
+
+def _require_uuid(name: str, value: str | None) -> None:
+    if not value or not UUID_RE.match(value):
+        raise LeanErrorResponse(
+            400,
+            "INVALID_PARAMETERS",
+            f"The request is badly formatted or a parameter of the wrong type has been provided, field: {name}, value: {value}.",
+        )
+
+
+def _page_params(
+    request: Request, number_key: str, size_key: str, default_size: int = 50
+) -> tuple[int, int]:
+    try:
+        number = int(request.query_params.get(number_key, 0))
+        size = int(request.query_params.get(size_key, default_size))
+    except ValueError:
+        raise LeanErrorResponse(
+            400, "INVALID_PARAMETERS", f"{number_key} and {size_key} must be integers."
+        ) from None
+    if number < 0 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise LeanErrorResponse(
+            400,
+            "INVALID_PARAMETERS",
+            f"{number_key} must be >= 0 and {size_key} between 1 and {MAX_PAGE_SIZE}.",
+        )
+    return number, size
+
+
+def _paginate(items: list[Any], number: int, size: int) -> tuple[list[Any], dict[str, Any]]:
+    total = len(items)
+    pages = (total + size - 1) // size
+    return items[number * size : (number + 1) * size], {
+        "number": number,
+        "size": size,
+        "total_elements": total,
+        "total_pages": pages,
+        "sort": None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialisers: seed objects -> Lean payloads
+# ---------------------------------------------------------------------------------------------
+
+
+def customer_json(customer: SeedCustomer) -> dict[str, Any]:
+    """A customer as Lean returns it."""
+    return {"customer_id": customer.customer_id, "app_user_id": customer.app_user_id}
+
+
+def consent_status_at(consent: seedlib.SeedConsent, now: datetime) -> str:
+    """A consent's status as Lean would report it at `now`."""
+    if consent.status == "ACTIVE" and consent.expires <= now:
+        return "EXPIRED"
+    return consent.status
+
+
+def entity_json(entity: SeedEntity, now: datetime) -> dict[str, Any]:
+    """An entity with its consents, as the entity API returns it (permissions as a map)."""
+    consents = []
+    for consent in entity.consents:
+        accounts = []
+        for account in entity.accounts:
+            label = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
+            accounts.append(
+                {
+                    "scheme_name": "IBAN",
+                    "identification": account.iban,
+                    "name": label,
+                    "secondary_identification": None,
+                }
+            )
+            accounts.append(
+                {
+                    "scheme_name": "ACCOUNT_NUMBER",
+                    "identification": account.bban,
+                    "name": label,
+                    "secondary_identification": None,
+                }
+            )
+        consents.append(
+            {
+                "id": consent.id,
+                "bank_consent_id": consent.bank_consent_id,
+                "bank_identifier": None,
+                "consent_type": None,
+                "consent_status": consent_status_at(consent, now),
+                "standard_consent_status": None,
+                "permissions": consent.permissions,
+                "creation_date_time": consent.created,
+                "status_update_date_time": consent.expires
+                if consent_status_at(consent, now) == "EXPIRED" and consent.status == "ACTIVE"
+                else consent.status_updated,
+                "expiration_date_time": consent.expires,
+                "transaction_from_date_time": consent.transactions_from,
+                "transaction_to_date_time": consent.transactions_to,
+                "accounts": accounts,
+            }
+        )
+    current = entity.current_consent
+    return {
+        "id": entity.entity_id,
+        "customer_id": entity.customer_id,
+        "bank_identifier": entity.bank.identifier,
+        "permissions": entity.permissions,
+        "bank_type": "RETAIL",
+        "created_at": entity.created_at,
+        "updated_at": max(entity.created_at, current.status_updated),
+        "status": consent_status_at(current, now),
+        "consents": consents,
+    }
+
+
+def bank_json(bank: seedlib.BankProfile, account_type: str) -> dict[str, Any]:
+    """A bank as `/banks/v1/` returns it."""
+    return {
+        "identifier": bank.identifier,
+        "name": bank.name,
+        "arabic_name": bank.arabic_name,
+        "commercial_name": bank.name,
+        "commercial_name_arabic": bank.arabic_name,
+        "logo": f"https://cdn.leantech.me/img/banks/color-{bank.identifier.split('_')[0].lower()}.png",
+        "logo_alt": f"https://cdn.leantech.me/img/banks/white-{bank.identifier.split('_')[0].lower()}.png",
+        "main_color": bank.color,
+        "background_color": "#ffffff",
+        "theme": "light",
+        "country_code": "SAU",
+        "active": bank.active_data,
+        "mock": bank.mock,
+        "traits": ["auth-redirect", "decoupled-auth-redirect"] if bank.mock else ["auth-redirect"],
+        "supported_account_types": ["CURRENT", "SAVINGS", "CREDIT"],
+        "supported_account_sub_types": ["CURRENT", "SAVINGS", "CREDIT"],
+        "bank_type": "RETAIL",
+        "swift_code": bank.swift,
+        "transfer_limits": [{"currency": "SAR", "min": 10, "max": 100000}],
+        "international_transfer_limits": [],
+        "international_destinations": [],
+        "account_type": account_type,
+        "connection_type": "OPEN_BANKING",
+        "availability": {
+            "active": {"payments": bank.active_payments, "data": bank.active_data},
+            "enabled": {"payments": bank.enabled_payments, "data": bank.enabled_data},
+        },
+    }
+
+
+def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, Any]:
+    """An account as data v2 returns it."""
+    label = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
+    return {
+        "entity_id": account.entity_id,
+        "account_id": account.account_id,
+        "account_holder_name": account.holder.name_en,
+        "account_holder_short_name": account.holder.first_en,
+        "status": account.status,
+        "status_update_date_time": datetime.combine(account.opening_date, datetime.min.time(), UTC),
+        "currency": "SAR",
+        "account_type": "PERSONAL",
+        "account_sub_type": account.sub_type,
+        "nickname": account.sub_type.replace("_", " ").title(),
+        "description": label,
+        "opening_date": account.opening_date,
+        "maturity_date": None,
+        "account": [
+            {"scheme_name": "IBAN", "identification": account.iban, "name": label},
+            {"scheme_name": "BBAN", "identification": account.bban, "name": label},
+        ],
+        "servicer": {"scheme_name": "BICFI", "identification": bank.swift},
+        "regional_data": None,
+    }
+
+
+def identity_json(
+    entity_id: str, person: seedlib.Person, account_id: str | None = None
+) -> dict[str, Any]:
+    """The account holder's identity."""
+    return {
+        "entity_id": entity_id,
+        **({"account_id": account_id} if account_id else {}),
+        "full_legal_name": person.name_en,
+        "name": person.name_en,
+        "name_arabic": person.name_ar,
+        "national_id": person.national_id,
+        "birth_date": person.birth_date,
+        "gender": person.gender,
+        "email_address": person.email,
+        "phone": person.mobile,
+        "mobile_number": person.mobile,
+        "address": {"city": person.city.title(), "country": "SA"},
+        "account_role": "OWNER",
+        "party_type": "SOLE",
+    }
+
+
+def refresh_view(refresh: SeedRefresh, now: datetime, camel_case: bool = True) -> dict[str, Any]:
+    """A refresh as the status API shows it at `now`: PENDING until it finishes."""
+    finished = refresh.finishes_at is not None and refresh.finishes_at <= now
+    progress = 1.0
+    if not finished:
+        total = (
+            (refresh.finishes_at or now + timedelta(hours=1)) - refresh.created_at
+        ).total_seconds()
+        progress = max(0.0, min(0.99, (now - refresh.created_at).total_seconds() / max(total, 1)))
+    availability_key = "transactionAvailability" if camel_case else "transaction_availability"
+    account_data = []
+    for index, row in enumerate(refresh.account_statuses):
+        out: dict[str, Any] = {"account_id": row["account_id"]}
+        for n, data_type in enumerate(seedlib.ACCOUNT_DATA_TYPES):
+            if data_type in row:
+                # Data types complete one after another; unfinished ones still read PENDING.
+                done = finished or (index + n / 10) / (len(refresh.account_statuses) + 1) < progress
+                out[data_type] = row[data_type] if done else "PENDING"
+        if "transaction_availability" in row and (finished or out.get("transactions") != "PENDING"):
+            out[availability_key] = row["transaction_availability"]
+        account_data.append(out)
+    return {
+        "refresh_id": refresh.refresh_id,
+        "entity_id": refresh.entity_id,
+        "customer_id": refresh.customer_id,
+        "app_user_id": refresh.app_user_id,
+        "status": "FINISHED" if finished else "PENDING",
+        "data_status": {
+            "accounts": refresh.entity_statuses["accounts"]
+            if finished or progress > 0.1
+            else "PENDING",
+            "identity": refresh.entity_statuses["identity"]
+            if finished or progress > 0.2
+            else "PENDING",
+            "account_data": account_data,
+        },
+        "created_at": refresh.created_at,
+        "updated_at": refresh.finishes_at if finished else max(refresh.created_at, now),
+    }
+
+
+def data_envelope(
+    data_type: str, items: list[Any], page: dict[str, Any], refreshed_at: datetime | None
+) -> dict[str, Any]:
+    """Data v2's answer envelope."""
+    key = data_type.replace("-", "_")
+    return {
+        "status": "OK",
+        "results_id": str(uuid.uuid4()),
+        "message": "Data successfully retrieved",
+        "meta": None,
+        "timestamp": iso(_now()),
+        "status_detail": None,
+        "refreshed_at": refreshed_at,
+        "type": data_type,
+        "data": {"type": data_type, key: items, "page": page},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The application
+# ---------------------------------------------------------------------------------------------
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+def create_app(config: SandboxConfig | None = None) -> Starlette:
+    """Build the sandbox ASGI app. `app.state.sandbox` and `app.state.faults` expose its insides."""
+    config = config or SandboxConfig()
+    state = SandboxState(config)
+    injector = FaultInjector(config.faults)
+
+    def endpoint(
+        handler: Handler, *, scope: str | None = "api"
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            state.stats["requests"] += 1
+            state.request_log.append((request.method, request.url.path))
+            try:
+                if scope:
+                    _authorize(request, state, scope)
+                result = await handler(request)
+            except LeanErrorResponse as exc:
+                state.stats[f"errors.{exc.code}"] += 1
+                return LeanJSONResponse(
+                    error_body(exc.code, exc.message), status_code=exc.status_code
+                )
+            if isinstance(result, Response):
+                return result
+            return LeanJSONResponse(result)
+
+        return wrapped
+
+    # -- OAuth ---------------------------------------------------------------------------------
+
+    async def token(request: Request) -> Response:
+        state.stats["token_requests"] += 1
+        form = await request.form()
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "Only client_credentials is supported.",
+                },
+                status_code=400,
+            )
+        client_ok = secrets.compare_digest(
+            str(form.get("client_id", "")), config.client_id
+        ) and secrets.compare_digest(str(form.get("client_secret", "")), config.client_secret)
+        if not client_ok:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed."},
+                status_code=401,
+            )
+        scope = str(form.get("scope", "")).strip()
+        if scope == "api":
+            claims_scope = [
+                "customer.read",
+                "customer.write",
+                "bank.read",
+                "data.read",
+                "webhook.read",
+            ]
+        elif (
+            scope.startswith("customer.")
+            and scope.removeprefix("customer.").lower() in state.data.customers
+        ):
+            claims_scope = ["customer.read", "connect.write", "connect.read", "bank.read"]
+        else:
+            return JSONResponse(
+                {
+                    "error": "invalid_scope",
+                    "error_description": f"The requested scope is invalid: {scope or '(none)'}.",
+                },
+                status_code=400,
+            )
+        issued = int(time.time())
+        claims = {
+            "sub": config.client_id,
+            "iss": str(request.base_url).rstrip("/"),
+            "aud": str(request.base_url).rstrip("/"),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + config.token_ttl,
+            "jti": str(uuid.uuid4()),
+            "scope": claims_scope,
+            "lean_scope": scope,
+        }
+        access_token = jwt.encode(claims, state.signing_key, algorithm="HS256")
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "scope": scope,
+                "token_type": "Bearer",
+                "expires_in": config.token_ttl,
+            }
+        )
+
+    # -- Customers -----------------------------------------------------------------------------
+
+    async def create_customer(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "The request body is not valid JSON."
+            ) from None
+        app_user_id = body.get("app_user_id") if isinstance(body, dict) else None
+        if not isinstance(app_user_id, str) or not APP_USER_ID_RE.match(app_user_id):
+            raise LeanErrorResponse(
+                400,
+                "INVALID_PARAMETERS",
+                "app_user_id is required: 1-128 letters, digits or . _ - @ : +",
+            )
+        with state.lock:
+            if app_user_id in state.data.by_app_user_id:
+                raise LeanErrorResponse(
+                    409,
+                    "CUSTOMER_ALREADY_EXISTS",
+                    f"A customer with app_user_id {app_user_id} already exists.",
+                )
+            person = seedlib._person(
+                seedlib.stable_rng("person", app_user_id), len(state.customer_order) + 1
+            )
+            customer = SeedCustomer(str(uuid.uuid4()), app_user_id, person, _now())
+            state.data.customers[customer.customer_id] = customer
+            state.data.by_app_user_id[app_user_id] = customer
+            state.customer_order.append(customer.customer_id)
+        state.notify("customer.created", customer)
+        return customer_json(customer)
+
+    async def list_customers(request: Request) -> Any:
+        number, size = _page_params(request, "page_number", "page_size")
+        # Newest first, like a console operator expects.
+        ordered = [state.data.customers[cid] for cid in reversed(state.customer_order)]
+        items, page = _paginate(ordered, number, size)
+        return {"data": [customer_json(c) for c in items], "page": page}
+
+    async def get_customer(request: Request) -> Any:
+        return customer_json(state.customer(request.path_params["customer_id"]))
+
+    async def get_customer_by_app_user_id(request: Request) -> Any:
+        app_user_id = request.path_params["app_user_id"]
+        customer = state.data.by_app_user_id.get(app_user_id)
+        if customer is None:
+            raise LeanErrorResponse(
+                404, "UNKNOWN_CUSTOMER", f"No customer has app_user_id {app_user_id}."
+            )
+        return customer_json(customer)
+
+    async def customer_entities(request: Request) -> Any:
+        customer = state.customer(request.path_params["customer_id"])
+        now = _now()
+        entities = sorted(
+            state.data.entities_by_customer.get(customer.customer_id, []),
+            key=lambda e: e.created_at,
+            reverse=True,
+        )
+        return [entity_json(e, now) for e in entities]
+
+    async def customer_entity(request: Request) -> Any:
+        customer = state.customer(request.path_params["customer_id"])
+        entity = state.entity(request.path_params["entity_id"])
+        if entity.customer_id != customer.customer_id:
+            raise LeanErrorResponse(
+                404,
+                "UNKNOWN_ENTITY",
+                "The entity_id provided did not match an entity of this customer.",
+            )
+        return entity_json(entity, _now())
+
+    async def entities_created(request: Request) -> Any:
+        number, size = _page_params(request, "page_number", "page_size", 100)
+        try:
+            start = date.fromisoformat(request.query_params["start_date"])
+            end = date.fromisoformat(request.query_params["end_date"])
+        except (KeyError, ValueError):
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "start_date and end_date are required as YYYY-MM-DD."
+            ) from None
+        now = _now()
+        matching = sorted(
+            (e for e in state.data.entities.values() if start <= e.created_at.date() <= end),
+            key=lambda e: (e.created_at, e.entity_id),
+        )
+        items, page = _paginate(matching, number, size)
+        return {"data": [entity_json(e, now) for e in items], "page": page}
+
+    # -- Banks ---------------------------------------------------------------------------------
+
+    async def banks(request: Request) -> Any:
+        account_type = request.query_params.get("account_types", "PERSONAL").upper()
+        if account_type not in ("PERSONAL", "BUSINESS"):
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "account_types must be PERSONAL or BUSINESS."
+            )
+        return [bank_json(b, account_type) for b in state.data.banks]
+
+    # -- Data v2 -------------------------------------------------------------------------------
+
+    def last_refreshed(entity: SeedEntity) -> datetime | None:
+        finished = [
+            r.finishes_at for r in entity.refreshes if r.finishes_at and r.finishes_at <= _now()
+        ]
+        return max(finished) if finished else entity.created_at
+
+    async def accounts(request: Request) -> Any:
+        entity = state.entity(request.query_params.get("entity_id"))
+        number, size = _page_params(request, "page", "size")
+        items, page = _paginate(entity.accounts, number, size)
+        return data_envelope(
+            "accounts", [account_json(a, entity.bank) for a in items], page, last_refreshed(entity)
+        )
+
+    async def account_data(request: Request) -> Any:
+        entity = state.entity(request.query_params.get("entity_id"))
+        account = state.account(entity, request.path_params["account_id"])
+        data_type = request.path_params["data_type"]
+        number, size = _page_params(request, "page", "size")
+        consent = entity.current_consent
+        if data_type == "transactions":
+            end = min(_now(), consent.transactions_to)
+            start = max(consent.transactions_from, end - timedelta(days=365))
+            rows = [
+                {
+                    "entity_id": entity.entity_id,
+                    "account_id": account.account_id,
+                    "transaction_id": r["transaction_id"],
+                    "transaction_information": r["transaction_information"],
+                    "credit_debit_indicator": r["credit_debit_indicator"],
+                    "amount": {"currency": "SAR", "amount": r["amount"]},
+                    "booking_date_time": r["booking_date_time"],
+                    "value_date_time": r["booking_date_time"],
+                    "status": r["status"],
+                    "transaction_type": r["transaction_type"],
+                    "balance": {
+                        "type": "CLOSING_BOOKED",
+                        "credit_debit_indicator": "CREDIT" if r["balance_after"] >= 0 else "DEBIT",
+                        "amount": {"currency": "SAR", "amount": abs(r["balance_after"])},
+                    },
+                }
+                for r in seedlib.transactions_for(account, start, end)
+            ]
+        elif data_type == "balances":
+            indicator = "CREDIT" if account.balance >= 0 else "DEBIT"
+            when = last_refreshed(entity)
+            rows = [
+                {
+                    "entity_id": entity.entity_id,
+                    "account_id": account.account_id,
+                    "credit_debit_indicator": indicator,
+                    "type": kind,
+                    "amount": {"currency": "SAR", "amount": abs(account.balance)},
+                    "date_time": when,
+                    "credit_line": [],
+                }
+                for kind in ("CLOSING_AVAILABLE", "CLOSING_BOOKED")
+            ]
+        elif data_type == "identities":
+            rows = [identity_json(entity.entity_id, account.holder, account.account_id)]
+        else:
+            generator = {
+                "beneficiaries": seedlib.beneficiaries_for,
+                "direct-debits": seedlib.direct_debits_for,
+                "standing-orders": seedlib.standing_orders_for,
+                "scheduled-payments": seedlib.scheduled_payments_for,
+            }.get(data_type)
+            if generator is None:
+                raise LeanErrorResponse(404, "DATA_NOT_FOUND", f"Unknown data type {data_type}.")
+            rows = [{"account_id": account.account_id, **row} for row in generator(account)]
+        items, page = _paginate(rows, number, size)
+        return data_envelope(data_type, items, page, last_refreshed(entity))
+
+    async def identity(request: Request) -> Any:
+        entity = state.entity(request.query_params.get("entity_id"))
+        person = state.data.customers[entity.customer_id].person
+        _, page = _paginate([person], 0, 50)
+        return data_envelope(
+            "identities", [identity_json(entity.entity_id, person)], page, last_refreshed(entity)
+        )
+
+    # -- Refreshes -----------------------------------------------------------------------------
+
+    async def trigger_refresh(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "The request body is not valid JSON."
+            ) from None
+        entity = state.entity(body.get("entity_id") if isinstance(body, dict) else None)
+        now = _now()
+        if consent_status_at(entity.current_consent, now) != "ACTIVE":
+            raise LeanErrorResponse(
+                403,
+                "CONSENT_EXPIRED",
+                "Consent was suspended, revoked, or expired. New consent is required, please connect the entity once again.",
+            )
+        with state.lock:
+            if any(
+                r.finishes_at is None or r.finishes_at > now
+                for r in entity.refreshes
+                if r.created_at > now - timedelta(hours=1)
+            ):
+                raise LeanErrorResponse(
+                    429, "DUPLICATED_REQUEST", "Data refresh is already pending."
+                )
+            customer = state.data.customers[entity.customer_id]
+            rng = seedlib.stable_rng("refresh", entity.entity_id, now.isoformat())
+            entity_level, per_account = seedlib.refresh_outcome(rng, entity, now)
+            refresh = SeedRefresh(
+                str(uuid.uuid4()),
+                entity.entity_id,
+                customer.customer_id,
+                customer.app_user_id,
+                now,
+                now + timedelta(seconds=config.refresh_seconds),
+                entity_level,
+                per_account,
+            )
+            entity.refreshes.append(refresh)
+            state.data.refreshes[refresh.refresh_id] = refresh
+        state.notify("refresh.created", refresh)
+        return {
+            "refresh_id": refresh.refresh_id,
+            "status": "OK",
+            "message": "Data refresh triggered successfully",
+            "timestamp": iso(now),
+        }
+
+    async def list_refreshes(request: Request) -> Any:
+        entity = state.entity(request.query_params.get("entity_id"))
+        number, size = _page_params(request, "page", "size")
+        now = _now()
+        ordered = sorted(entity.refreshes, key=lambda r: r.created_at, reverse=True)
+        items, page = _paginate(ordered, number, size)
+        content = []
+        for refresh in items:
+            view = refresh_view(refresh, now)
+            content.append(
+                {
+                    k: view[k]
+                    for k in (
+                        "refresh_id",
+                        "entity_id",
+                        "customer_id",
+                        "status",
+                        "created_at",
+                        "updated_at",
+                    )
+                }
+            )
+        return {"content": content, "page": page}
+
+    async def get_refresh(request: Request) -> Any:
+        refresh_id = request.path_params["refresh_id"]
+        _require_uuid("refresh_id", refresh_id)
+        entity = state.entity(request.query_params.get("entity_id"))
+        refresh = state.data.refreshes.get(refresh_id.lower())
+        if refresh is None or refresh.entity_id != entity.entity_id:
+            raise LeanErrorResponse(
+                404,
+                "UNKNOWN_RESULTS_ID",
+                "The refresh_id provided has not been recognized by Lean.",
+            )
+        view = refresh_view(refresh, _now())
+        view.pop("app_user_id")
+        return view
+
+    # -- Verification --------------------------------------------------------------------------
+
+    async def verify_entity(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "The request body is not valid JSON."
+            ) from None
+        if not isinstance(body, dict):
+            raise LeanErrorResponse(
+                400, "INVALID_PARAMETERS", "The request body must be an object."
+            )
+        entity = state.entity(body.get("entity_id"))
+        ids = [
+            i.get("value")
+            for i in body.get("identifications") or []
+            if isinstance(i, dict) and i.get("type") == "NATIONAL_ID"
+        ]
+        if not ids or not all(isinstance(v, str) and re.fullmatch(r"[12]\d{9}", v) for v in ids):
+            raise LeanErrorResponse(
+                400,
+                "INVALID_PARAMETERS",
+                "identifications must hold a NATIONAL_ID of 10 digits starting with 1 or 2.",
+            )
+        owner = state.data.customers[entity.customer_id].person.national_id
+        verified = owner in ids
+        return {
+            "status": "OK",
+            "results_id": str(uuid.uuid4()),
+            "message": "Data successfully retrieved",
+            "meta": None,
+            "timestamp": iso(_now()),
+            "status_detail": None,
+            "verifications": {
+                "entity_ownership_verified": verified,
+                "verification_method": "OPEN_BANKING",
+                "ibans": [
+                    {"iban": a.iban, "iban_ownership_verified": verified} for a in entity.accounts
+                ],
+            },
+        }
+
+    # -- Admin ---------------------------------------------------------------------------------
+
+    async def admin_faults(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                injector.set(FaultConfig.from_mapping(await request.json()))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(injector.as_dict())
+
+    async def admin_stats(_: Request) -> Response:
+        return JSONResponse(dict(state.stats))
+
+    async def admin_health(_: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "customers": len(state.data.customers),
+                "entities": len(state.data.entities),
+            }
+        )
+
+    routes = [
+        Route("/oauth2/token", token, methods=["POST"]),
+        Route("/customers/v1/", endpoint(create_customer), methods=["POST"]),
+        Route(
+            "/customers/v1",
+            endpoint(create_customer),
+            methods=["POST"],
+            name="create_customer_no_slash",
+        ),
+        Route("/customers/v1", endpoint(list_customers), methods=["GET"]),
+        Route("/customers/v1/entities", endpoint(entities_created), methods=["GET"]),
+        Route(
+            "/customers/v1/app-user-id/{app_user_id:path}",
+            endpoint(get_customer_by_app_user_id),
+            methods=["GET"],
+        ),
+        Route("/customers/v1/{customer_id}", endpoint(get_customer), methods=["GET"]),
+        Route("/customers/v1/{customer_id}/entities", endpoint(customer_entities), methods=["GET"]),
+        Route(
+            "/customers/v1/{customer_id}/entities/{entity_id}",
+            endpoint(customer_entity),
+            methods=["GET"],
+        ),
+        Route("/banks/v1/", endpoint(banks), methods=["GET"]),
+        Route("/banks/v1", endpoint(banks), methods=["GET"], name="banks_no_slash"),
+        Route("/data/v2/accounts", endpoint(accounts), methods=["GET"]),
+        Route(
+            "/data/v2/accounts/{account_id}/{data_type}", endpoint(account_data), methods=["GET"]
+        ),
+        Route("/data/v2/identity", endpoint(identity), methods=["GET"]),
+        Route("/data/v2/refreshes", endpoint(trigger_refresh), methods=["POST"]),
+        Route("/data/v2/refreshes", endpoint(list_refreshes), methods=["GET"]),
+        Route("/data/v2/refreshes/{refresh_id}", endpoint(get_refresh), methods=["GET"]),
+        Route("/verifications/v2/entity", endpoint(verify_entity), methods=["POST"]),
+        Route("/_sandbox/faults", admin_faults, methods=["GET", "PUT"]),
+        Route("/_sandbox/stats", admin_stats, methods=["GET"]),
+        Route("/_sandbox/health", admin_health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, injector=injector)])
+    app.state.sandbox = state
+    app.state.faults = injector
+    return app
+
+
+def _authorize(request: Request, state: SandboxState, scope: str) -> None:
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token:
+        raise LeanErrorResponse(401, "UNAUTHORIZED", "A bearer access token is required.")
+    try:
+        claims = jwt.decode(
+            token, state.signing_key, algorithms=["HS256"], options={"verify_aud": False}
+        )
+    except jwt.ExpiredSignatureError:
+        raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token has expired.") from None
+    except jwt.PyJWTError:
+        raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token is not valid.") from None
+    if claims.get("lean_scope") != scope:
+        raise LeanErrorResponse(403, "FORBIDDEN", f"This call needs a token with scope {scope}.")

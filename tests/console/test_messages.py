@@ -1,0 +1,58 @@
+"""Every failure becomes a sentence an operator can act on, with Lean's references."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.messages import describe_error
+from lean_api.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    ConfigurationError,
+    error_from_response,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "headline", "action"),
+    [
+        (404, "UNKNOWN_ENTITY", "no such", "typos"),
+        (403, "CONSENT_EXPIRED", "no longer active", "reconnect"),
+        (409, "CUSTOMER_ALREADY_EXISTS", "already exists", "existing customer"),
+        (429, "DUPLICATED_REQUEST", "already running", "Wait"),
+        (401, "UNAUTHORIZED", "credentials", "LEAN_CLIENT_ID"),
+        (403, "FORBIDDEN", "does not allow", "portal"),
+        (400, "INVALID_PARAMETERS", "rejected", "Correct"),
+        (500, "INTERNAL_SERVER_ERROR", "internal error", "escalate"),
+        (418, "SOMETHING_NEW", "SOMETHING", "escalate"),
+    ],
+)
+def test_lean_errors_become_actionable_messages(
+    status: int, code: str, headline: str, action: str
+) -> None:
+    body = f'{{"status": "{code}", "message": "SOMETHING from Lean", "results_id": "r-1"}}'.encode()
+    message = describe_error(error_from_response(status, body), "entity")
+    assert headline in message.headline
+    assert action in message.action
+    assert message.reference == f"HTTP {status} · {code} · results_id r-1"
+
+
+def test_timeout_of_an_action_warns_it_may_have_happened() -> None:
+    lookup = describe_error(APITimeoutError("slow"))
+    action = describe_error(APITimeoutError("slow"), changes_state=True)
+    assert "Nothing was changed" in lookup.action
+    assert "may or may not have happened" in action.action
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (APIConnectionError("down"), "could not reach"),
+        (APIResponseValidationError("bad", status_code=200), "could not read"),
+        (ConfigurationError("LEAN_ENV must be sandbox"), "misconfigured"),
+        (RuntimeError("boom"), "Unexpected"),
+    ],
+)
+def test_non_api_failures_are_explained(exc: Exception, words: str) -> None:
+    assert words in describe_error(exc).headline
