@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint format bench sandbox browser clean
+.PHONY: run test test-fast lint format sandbox browser postgres clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,8 @@ run: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox --port 8601
 
-## The whole suite: lint, unit, integration over loopback HTTP, AppTest and the browser test.
-test: $(STAMP) browser
+## The whole suite: lint, unit, loopback HTTP, SQLite and PostgreSQL, AppTest, headless Chromium.
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -50,6 +50,18 @@ browser:
 		echo "The browser tests need Chromium at $(CHROMIUM). Install it with:"; \
 		echo "    sudo apt-get install chromium"; \
 		echo "or point CHROMIUM=/path/to/chromium at another build."; \
+		exit 1; \
+	fi
+
+## PostgreSQL's server binaries: the store tests start a throwaway cluster of their own.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's postgresql for the store tests…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "The store tests need PostgreSQL's server binaries. Install them with:"; \
+		echo "    sudo apt-get install postgresql"; \
 		exit 1; \
 	fi
 

@@ -18,6 +18,11 @@ pages = {
             url_path="customers",
         ),
     ],
+    "Monitoring": [
+        st.Page(
+            "pages/webhooks.py", title="Webhooks", icon=":material/webhook:", url_path="webhooks"
+        ),
+    ],
 }
 navigation = st.navigation(pages)
 

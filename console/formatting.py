@@ -21,6 +21,7 @@ _TONE_BY_WORD = {
     "FINISHED": "good",
     "EXPIRING": "warn",
     "PARTIAL": "warn",
+    "UNSUPPORTED": "muted",
     "PENDING": "warn",
     "DISABLED BY US": "warn",
     "EXPIRED": "bad",

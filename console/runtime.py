@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -13,6 +14,8 @@ from pydantic import SecretStr
 from lean_api import LeanClient, LeanSettings
 
 if TYPE_CHECKING:
+    from console.store import EventStore
+    from console.webhooks import WebhookReceiver
     from sandbox.server import SandboxServer
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,11 @@ class Backend:
 _lock = threading.Lock()
 _backends: dict[LeanSettings, Backend] = {}
 _embedded: SandboxServer | None = None
+_stores: dict[str, EventStore] = {}
+_receivers: dict[tuple[str, str | None, str], WebhookReceiver] = {}
+# In embedded mode the sandbox signs webhooks with a secret made for this process, so the real
+# verification path runs even though nobody configured LEAN_WEBHOOK_SECRET.
+_embedded_webhook_secret = secrets.token_hex(32)
 
 
 def embedded_sandbox() -> SandboxServer:
@@ -89,9 +97,45 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
             environment="sandbox",
             api_url=sandbox.url,
             auth_url=sandbox.url,
-            webhook_secret=settings.webhook_secret,
+            webhook_secret=settings.webhook_secret or SecretStr(_embedded_webhook_secret),
         )
         environment = Environment("embedded", sandbox.url)
     backend = Backend(LeanClient(client_settings), environment, client_settings)
     with _lock:
         return _backends.setdefault(settings, backend)
+
+
+def get_store() -> EventStore:
+    """The event store for `DATABASE_URL` (default: a SQLite file under `data/`), migrated."""
+    from console.store import DEFAULT_DATABASE_URL, EventStore
+
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    with _lock:
+        store = _stores.get(url)
+        if store is None:
+            store = _stores[url] = EventStore(url)
+    store.migrate()
+    return store
+
+
+def get_receiver() -> WebhookReceiver:
+    """The webhook receiver, verifying with the configured (or embedded) webhook secret."""
+    from console.webhooks import ReceiverConfig, WebhookReceiver
+
+    backend = get_backend()
+    store = get_store()
+    secret = (
+        backend.settings.webhook_secret.get_secret_value()
+        if backend.settings.webhook_secret
+        else None
+    )
+    allowed = os.environ.get("LEAN_WEBHOOK_ALLOWED_IPS", "")
+    key = (store.url, secret, allowed)
+    with _lock:
+        receiver = _receivers.get(key)
+        if receiver is None:
+            config = ReceiverConfig(
+                secret=secret, allowed_networks=ReceiverConfig.parse_networks(allowed)
+            )
+            receiver = _receivers[key] = WebhookReceiver(store, config)
+        return receiver

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lean_api.errors import LeanError
+from lean_api.models import (
+    BankAvailability,
+    Entity,
+    LeanDateTime,
+    Refresh,
+    normalize_refresh_status,
+)
 
 SIGNATURE_HEADER = "lean-signature"
 _SCHEME = "sha512"
@@ -45,3 +56,133 @@ def verify_signature(payload: bytes, header: str | None, secret: str) -> None:
     expected = compute_signature(payload, secret)
     if not hmac.compare_digest(expected, digest.strip().lower()):
         raise SignatureVerificationError("signature does not match the body")
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------------------------
+
+KNOWN_EVENT_TYPES = (
+    "entity.created",
+    "entity.updated",
+    "entity.data.refresh.updated",
+    "bank.availability.updated",
+)
+
+
+class WebhookPayloadError(LeanError):
+    """The body is not a Lean webhook envelope (not JSON, not an object, no `type`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WebhookEvent(BaseModel):
+    """A Lean webhook: `type`, `message`, `payload`, `event_id`, `timestamp`, plus anything new.
+
+    `event_id` falls back to a digest of the raw body when Lean omits it (the guide's examples
+    do), so a re-delivered identical body is still recognised as the same event.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    event_id: str
+    timestamp: LeanDateTime = None
+
+    @property
+    def is_known_type(self) -> bool:
+        """True for the four types the console interprets; others are kept as they are."""
+        return self.type in KNOWN_EVENT_TYPES
+
+    def entity(self) -> Entity | None:
+        """The entity of an `entity.created` / `entity.updated` event."""
+        if self.type not in ("entity.created", "entity.updated"):
+            return None
+        try:
+            return Entity.model_validate(self.payload)
+        except ValidationError:
+            return None
+
+    def refresh(self) -> Refresh | None:
+        """The refresh of an `entity.data.refresh.updated` event."""
+        if self.type != "entity.data.refresh.updated":
+            return None
+        try:
+            return Refresh.model_validate(self.payload)
+        except ValidationError:
+            return None
+
+    def bank_availability(self) -> tuple[str, BankAvailability] | None:
+        """(bank identifier, availability) of a `bank.availability.updated` event."""
+        if self.type != "bank.availability.updated":
+            return None
+        try:
+            availability = BankAvailability.model_validate(self.payload.get("availability") or {})
+        except ValidationError:
+            return None
+        return str(self.payload.get("identifier") or ""), availability
+
+    def index_fields(self) -> dict[str, str | None]:
+        """The identifiers an operator filters by, wherever this event type keeps them."""
+        payload = self.payload
+        bank = payload.get("bank_details") if isinstance(payload.get("bank_details"), dict) else {}
+        entity_id = payload.get("entity_id")
+        if entity_id is None and self.type.startswith("entity.") and "refresh_id" not in payload:
+            entity_id = payload.get("id")
+        status = payload.get("status")
+        if self.type == "entity.data.refresh.updated":
+            status = normalize_refresh_status(status)
+        elif self.type == "bank.availability.updated":
+            availability = self.bank_availability()
+            status = availability[1].state("data") if availability else None
+        return {
+            "customer_id": _text(payload.get("customer_id")),
+            "entity_id": _text(entity_id),
+            "app_user_id": _text(payload.get("app_user_id")),
+            "bank_identifier": _text(
+                payload.get("bank_identifier")
+                or bank.get("identifier")
+                or (payload.get("identifier") if self.type.startswith("bank.") else None)
+            ),
+            "refresh_id": _text(payload.get("refresh_id")),
+            "status": _text(status),
+        }
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text[:200] or None
+
+
+def body_digest(payload: bytes) -> str:
+    """A stable id for a body without an `event_id`."""
+    return "sha256:" + hashlib.sha256(payload).hexdigest()[:40]
+
+
+def parse_event(payload: bytes) -> WebhookEvent:
+    """Parse a raw webhook body (after its signature was verified)."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise WebhookPayloadError("body is JSON but not an object")
+    if not isinstance(data.get("type"), str) or not data["type"].strip():
+        raise WebhookPayloadError("body has no event type")
+    if not isinstance(data.get("payload", {}), dict):
+        raise WebhookPayloadError("payload is not an object")
+    data = dict(data)
+    data.setdefault("payload", {})
+    if not data.get("event_id"):
+        data["event_id"] = body_digest(payload)
+    data["event_id"] = str(data["event_id"])[:200]
+    try:
+        return WebhookEvent.model_validate(data)
+    except ValidationError as exc:
+        raise WebhookPayloadError(f"envelope is malformed: {exc.errors()[0]['msg']}") from None

@@ -118,6 +118,14 @@ class SandboxState:
         self.customer_order: list[str] = sorted(
             self.data.customers, key=lambda cid: (self.data.customers[cid].created_at, cid)
         )
+        # Availability changes at run time (the webhook emitter flips banks), so it lives here.
+        self.bank_availability: dict[str, dict[str, dict[str, bool]]] = {
+            bank.identifier: {
+                "active": {"payments": bank.active_payments, "data": bank.active_data},
+                "enabled": {"payments": bank.enabled_payments, "data": bank.enabled_data},
+            }
+            for bank in self.data.banks
+        }
         # Listeners (the webhook emitter) hear about refreshes and customers made at run time.
         self.listeners: list[Callable[[str, Any], None]] = []
 
@@ -281,7 +289,9 @@ def entity_json(entity: SeedEntity, now: datetime) -> dict[str, Any]:
     }
 
 
-def bank_json(bank: seedlib.BankProfile, account_type: str) -> dict[str, Any]:
+def bank_json(
+    bank: seedlib.BankProfile, account_type: str, availability: dict[str, dict[str, bool]]
+) -> dict[str, Any]:
     """A bank as `/banks/v1/` returns it."""
     return {
         "identifier": bank.identifier,
@@ -295,7 +305,7 @@ def bank_json(bank: seedlib.BankProfile, account_type: str) -> dict[str, Any]:
         "background_color": "#ffffff",
         "theme": "light",
         "country_code": "SAU",
-        "active": bank.active_data,
+        "active": availability["active"]["data"],
         "mock": bank.mock,
         "traits": ["auth-redirect", "decoupled-auth-redirect"] if bank.mock else ["auth-redirect"],
         "supported_account_types": ["CURRENT", "SAVINGS", "CREDIT"],
@@ -307,10 +317,7 @@ def bank_json(bank: seedlib.BankProfile, account_type: str) -> dict[str, Any]:
         "international_destinations": [],
         "account_type": account_type,
         "connection_type": "OPEN_BANKING",
-        "availability": {
-            "active": {"payments": bank.active_payments, "data": bank.active_data},
-            "enabled": {"payments": bank.enabled_payments, "data": bank.enabled_data},
-        },
+        "availability": {key: dict(flags) for key, flags in availability.items()},
     }
 
 
@@ -618,7 +625,10 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             raise LeanErrorResponse(
                 400, "INVALID_PARAMETERS", "account_types must be PERSONAL or BUSINESS."
             )
-        return [bank_json(b, account_type) for b in state.data.banks]
+        return [
+            bank_json(b, account_type, state.bank_availability[b.identifier])
+            for b in state.data.banks
+        ]
 
     # -- Data v2 -------------------------------------------------------------------------------
 

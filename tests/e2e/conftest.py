@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,19 +33,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Console:
+    """A running console: where to browse, and the database it writes."""
+
+    url: str
+    database_url: str
+
+
 @pytest.fixture(scope="session")
-def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def console_url(console: Console) -> str:
+    """Base URL of the running console."""
+    return console.url
+
+
+@pytest.fixture(scope="session")
+def console_db(console: Console) -> str:
+    """The running console's database URL."""
+    return console.database_url
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """`streamlit run server.py` with no Lean credentials: the embedded sandbox."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEAN_")}
+    workdir = tmp_path_factory.mktemp("console")
     env.update(
         {
             "STREAMLIT_SERVER_PORT": str(port),
             "STREAMLIT_SERVER_HEADLESS": "true",
             "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"sqlite:///{workdir / 'console.db'}",
+            "LEAN_SANDBOX_WEBHOOK_INTERVAL": "1",
         }
     )
-    log = tmp_path_factory.mktemp("console") / "console.log"
+    log = workdir / "console.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "server.py"],
@@ -65,7 +89,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"The console did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield url
+        yield Console(url, env["DATABASE_URL"])
     finally:
         process.terminate()
         try:

@@ -1,0 +1,211 @@
+"""The webhook inbox as operators read it: filters from the screen, one-line summaries, links."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from console.store import EventFilter, StoredEvent
+from lean_api.models import ACCOUNT_DATA_TYPES, Refresh
+from lean_api.webhooks import KNOWN_EVENT_TYPES, WebhookEvent
+
+TIME_RANGES: dict[str, timedelta | None] = {
+    "Last hour": timedelta(hours=1),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "All time": None,
+}
+TYPE_LABELS = {
+    "entity.created": "Bank connected",
+    "entity.updated": "Consent changed",
+    "entity.data.refresh.updated": "Data refresh",
+    "bank.availability.updated": "Bank availability",
+}
+
+
+def time_window(
+    label: str, now: datetime | None = None, custom: tuple[Any, Any] | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """(since, until) for a preset, or for a custom pair of dates (both inclusive)."""
+    now = now or datetime.now(UTC)
+    if custom and custom[0]:
+        start = datetime.combine(custom[0], time.min, UTC)
+        end_day = custom[1] or custom[0]
+        return start, datetime.combine(end_day, time.min, UTC) + timedelta(days=1)
+    span = TIME_RANGES.get(label)
+    return (now - span if span else None), None
+
+
+def build_filter(
+    *,
+    types: list[str] | None = None,
+    customer_id: str = "",
+    entity_id: str = "",
+    bank: str | None = None,
+    window: tuple[datetime | None, datetime | None] = (None, None),
+    text: str = "",
+) -> EventFilter:
+    """An `EventFilter` from the screen's inputs (blank inputs filter nothing)."""
+    return EventFilter(
+        types=tuple(types or ()),
+        customer_id=customer_id.strip() or None,
+        entity_id=entity_id.strip() or None,
+        bank_identifier=bank or None,
+        since=window[0],
+        until=window[1],
+        text=text.strip() or None,
+    )
+
+
+def parse_stored(event: StoredEvent) -> WebhookEvent | None:
+    """The stored body as a webhook event again (None if it no longer parses)."""
+    try:
+        data = json.loads(event.payload)
+        data.setdefault("event_id", event.event_id)
+        return WebhookEvent.model_validate(data)
+    except (ValueError, TypeError):
+        return None
+
+
+def refresh_summary(refresh: Refresh) -> str:
+    """`FINISHED · 2 accounts · 1 failed (transactions)`."""
+    status = refresh.status or "UNKNOWN"
+    accounts = refresh.data_status.account_data if refresh.data_status else []
+    problems: dict[str, int] = {}
+    for account in accounts:
+        for data_type in ACCOUNT_DATA_TYPES:
+            value = getattr(account, data_type)
+            if value in ("FAILED", "PARTIAL"):
+                problems[f"{value.lower()} {data_type}"] = (
+                    problems.get(f"{value.lower()} {data_type}", 0) + 1
+                )
+    parts = [status, f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}"]
+    if problems:
+        parts.append(", ".join(sorted(problems)))
+    return " · ".join(parts)
+
+
+def summarize(event: StoredEvent) -> str:
+    """One line saying what the event means."""
+    parsed = parse_stored(event)
+    if parsed is None:
+        return event.type
+    if event.type == "entity.data.refresh.updated" and (refresh := parsed.refresh()):
+        return refresh_summary(refresh)
+    if event.type in ("entity.created", "entity.updated") and (entity := parsed.entity()):
+        bank = (entity.bank_details.name if entity.bank_details else None) or entity.bank_identifier
+        verb = "connected" if event.type == "entity.created" else "consent changed"
+        return f"{bank} {verb} · {len(entity.granted_permissions)} permissions"
+    if event.type == "bank.availability.updated" and (availability := parsed.bank_availability()):
+        identifier, flags = availability
+        return f"{identifier}: data {flags.state('data').replace('_', ' ')}, payments {flags.state('payments').replace('_', ' ')}"
+    return (
+        f"Not interpreted by the console ({event.type})"
+        if event.type not in KNOWN_EVENT_TYPES
+        else event.type
+    )
+
+
+def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
+    """Rows for the inbox table."""
+    return [
+        {
+            "Occurred": e.occurred_at,
+            "Type": TYPE_LABELS.get(e.type, e.type),
+            "Summary": summarize(e),
+            "Status": e.status or "",
+            "Bank": e.bank_identifier or "",
+            "app_user_id": e.app_user_id or "",
+            "Deliveries": e.delivery_count,
+            "Verified": "Yes" if e.verified else "No",
+            "Received": e.received_at,
+            "event_id": e.event_id,
+        }
+        for e in items
+    ]
+
+
+@dataclass(frozen=True)
+class EventLink:
+    """A link from an event to the screen about one of its subjects."""
+
+    label: str
+    page: str
+    query: dict[str, str]
+
+
+def event_links(event: StoredEvent) -> list[EventLink]:
+    """Where an operator goes next from this event."""
+    links = []
+    if event.customer_id:
+        links.append(
+            EventLink(
+                f"Customer {event.app_user_id or event.customer_id}",
+                "pages/customers.py",
+                {"customer_id": event.customer_id},
+            )
+        )
+    if event.entity_id:
+        links.append(
+            EventLink(
+                f"Events of entity {event.entity_id[:8]}…",
+                "pages/webhooks.py",
+                {"entity_id": event.entity_id},
+            )
+        )
+    if event.refresh_id:
+        links.append(
+            EventLink(
+                f"Events of refresh {event.refresh_id[:8]}…",
+                "pages/webhooks.py",
+                {"refresh_id": event.refresh_id},
+            )
+        )
+    if event.bank_identifier:
+        links.append(
+            EventLink(
+                f"Events of bank {event.bank_identifier}",
+                "pages/webhooks.py",
+                {"bank": event.bank_identifier},
+            )
+        )
+    return links
+
+
+def refresh_account_rows(event: StoredEvent) -> list[dict[str, Any]]:
+    """For a refresh event: one row per account, one column per data type, plus its window."""
+    parsed = parse_stored(event)
+    refresh = parsed.refresh() if parsed else None
+    if refresh is None or refresh.data_status is None:
+        return []
+    rows = []
+    for account in refresh.data_status.account_data:
+        row: dict[str, Any] = {"Account": (account.account_id or "?")[:8] + "…"}
+        row.update({name: value or "" for name, value in account.statuses().items()})
+        window = account.transaction_availability
+        row["Transactions from"] = (
+            window.start.date().isoformat() if window and window.start else ""
+        )
+        row["to"] = window.end.date().isoformat() if window and window.end else ""
+        row["Complete months"] = window.complete_months if window else None
+        rows.append(row)
+    return rows
+
+
+def arrival_delay(event: StoredEvent) -> str:
+    """How long after Lean's timestamp the event first reached us, in words."""
+    if event.lean_timestamp is None:
+        return "—"
+    seconds = (event.received_at - event.lean_timestamp).total_seconds()
+    if seconds < 0:
+        return "early (clock skew)"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"

@@ -1,0 +1,459 @@
+"""The sandbox sends webhooks the way Lean does: signed, retried on Lean's schedule, late and out of order.
+
+It back-fills 30 days of history (entities created and updated, refreshes PENDING → FINISHED with
+per-account statuses, bank availability flips), then sends live events every few seconds and
+follows every refresh triggered through the API.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
+from sandbox import seed as seedlib
+from sandbox.app import SandboxState, iso, refresh_view
+from sandbox.seed import SeedCustomer, SeedEntity, SeedRefresh
+
+log = logging.getLogger(__name__)
+
+# Lean retries 1, 2, 5, 10, 60 and 180 minutes after the first attempt.
+LEAN_RETRY_SCHEDULE: tuple[float, ...] = (60, 120, 300, 600, 3600, 10800)
+MESSAGES = {
+    "entity.created": "An entity object has been created.",
+    "entity.updated": "An entity object has been updated.",
+    "entity.data.refresh.updated": "An entity data refresh state has been updated.",
+    "bank.availability.updated": "The bank status has been updated.",
+    "payment.created": "A payment object has been created.",
+}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return float(value) if hasattr(value, "as_tuple") else str(value)
+
+
+def event_id_for(*parts: object) -> str:
+    """A deterministic event id, so a repeated back-fill is recognised as the same events."""
+    return str(uuid.UUID(int=seedlib.stable_rng("event", *parts).getrandbits(128), version=4))
+
+
+def envelope(
+    event_type: str, payload: dict[str, Any], at: datetime, event_id: str
+) -> dict[str, Any]:
+    """Lean's webhook envelope."""
+    return {
+        "type": event_type,
+        "message": MESSAGES.get(event_type, "An object has been updated."),
+        "payload": payload,
+        "event_id": event_id,
+        "timestamp": at,
+    }
+
+
+def entity_event(
+    event_type: str, entity: SeedEntity, customer: SeedCustomer, at: datetime
+) -> dict[str, Any]:
+    """`entity.created` / `entity.updated`: permissions as a list, the bank as `bank_details`."""
+    bank = entity.bank
+    payload = {
+        "id": entity.entity_id,
+        "app_user_id": customer.app_user_id,
+        "customer_id": customer.customer_id,
+        "permissions": [name for name, granted in entity.permissions.items() if granted],
+        "bank_details": {
+            "logo": f"https://cdn.leantech.me/img/banks/white-{bank.identifier.split('_')[0].lower()}.png",
+            "name": bank.name,
+            "account_type": "PERSONAL",
+            "identifier": bank.identifier,
+            "main_color": bank.color,
+            "background_color": "#ffffff",
+        },
+    }
+    return envelope(
+        event_type, payload, at, event_id_for(event_type, entity.entity_id, at.isoformat())
+    )
+
+
+def refresh_event(refresh: SeedRefresh, at: datetime) -> dict[str, Any]:
+    """`entity.data.refresh.updated` as the refresh stood at `at` (snake-case availability)."""
+    view = refresh_view(refresh, at, camel_case=False)
+    payload = {
+        k: view[k]
+        for k in ("refresh_id", "entity_id", "app_user_id", "customer_id", "status", "data_status")
+    }
+    return envelope(
+        "entity.data.refresh.updated",
+        payload,
+        at,
+        event_id_for("refresh", refresh.refresh_id, view["status"], at.isoformat()),
+    )
+
+
+def bank_event(
+    identifier: str, availability: dict[str, dict[str, bool]], at: datetime
+) -> dict[str, Any]:
+    """`bank.availability.updated`."""
+    payload = {
+        "identifier": identifier,
+        "availability": {k: dict(v) for k, v in availability.items()},
+    }
+    return envelope(
+        "bank.availability.updated", payload, at, event_id_for("bank", identifier, at.isoformat())
+    )
+
+
+@dataclass(order=True)
+class Delivery:
+    """One event on its way, with its retry state."""
+
+    due: float
+    seq: int
+    event: dict[str, Any] = field(compare=False)
+    body: bytes = field(compare=False, default=b"")
+    first_attempt: float | None = field(compare=False, default=None)
+    attempts: int = field(compare=False, default=0)
+
+
+class WebhookEmitter:
+    """Delivers events to a URL, signed, retrying on Lean's schedule (`time_scale` compresses it)."""
+
+    def __init__(
+        self,
+        state: SandboxState,
+        url: str,
+        secret: str | None,
+        *,
+        schedule: tuple[float, ...] = LEAN_RETRY_SCHEDULE,
+        time_scale: float = 1.0,
+        timeout: float = 10.0,
+        workers: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.state = state
+        self.url = url
+        self.secret = secret
+        self.schedule = schedule
+        self.time_scale = time_scale
+        self.timeout = timeout
+        self._clock = clock
+        self._heap: list[Delivery] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook-send")
+        self._session = requests.Session()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self.stats: Counter[str] = Counter()
+        self.attempt_log: list[tuple[str, float, int]] = []  # (event_id, monotonic time, status)
+        state.listeners.append(self._on_sandbox_change)
+
+    def __repr__(self) -> str:
+        return f"WebhookEmitter(url={self.url!r}, signed={bool(self.secret)})"
+
+    # -- queue ----------------------------------------------------------------------------------
+
+    def start(self) -> WebhookEmitter:
+        """Start the delivery thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="webhook-emitter", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop delivering (queued events are dropped, as when Lean gives up)."""
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def send(self, event: dict[str, Any], delay: float = 0.0) -> None:
+        """Queue an event for delivery after `delay` seconds."""
+        body = json.dumps(event, default=_json_default, ensure_ascii=False).encode()
+        with self._cv:
+            heapq.heappush(
+                self._heap, Delivery(self._clock() + delay, next(self._seq), event, body)
+            )
+            self._cv.notify()
+
+    def pending(self) -> int:
+        """Events queued or being delivered."""
+        with self._cv:
+            return len(self._heap) + self._in_flight
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued (retries scheduled later count as queued)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pending() == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._cv:
+                while not self._stop.is_set() and (
+                    not self._heap or self._heap[0].due > self._clock()
+                ):
+                    wait = self._heap[0].due - self._clock() if self._heap else None
+                    self._cv.wait(timeout=None if wait is None else max(wait, 0.0))
+                if self._stop.is_set():
+                    return
+                delivery = heapq.heappop(self._heap)
+                self._in_flight += 1
+            try:
+                self._pool.submit(self._attempt, delivery)
+            except RuntimeError:  # pool shut down
+                return
+
+    def _attempt(self, delivery: Delivery) -> None:
+        now = self._clock()
+        if delivery.first_attempt is None:
+            delivery.first_attempt = now
+        delivery.attempts += 1
+        headers = {"Content-Type": "application/json", "User-Agent": "Lean-Webhooks/sandbox"}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = generate_signature_header(delivery.body, self.secret)
+        status = 0
+        try:
+            response = self._session.post(
+                self.url, data=delivery.body, headers=headers, timeout=self.timeout
+            )
+            status = response.status_code
+        except requests.RequestException as exc:
+            log.debug("webhook delivery failed: %s", exc)
+        self.attempt_log.append((delivery.event["event_id"], now, status))
+        with self._cv:
+            self._in_flight -= 1
+            if status == 200:
+                self.stats["delivered"] += 1
+            elif delivery.attempts <= len(self.schedule):
+                self.stats["retried"] += 1
+                delivery.due = (
+                    delivery.first_attempt + self.schedule[delivery.attempts - 1] * self.time_scale
+                )
+                heapq.heappush(self._heap, delivery)
+                self._cv.notify()
+            else:
+                self.stats["gave_up"] += 1
+                log.warning(
+                    "webhook %s given up after %d attempts",
+                    delivery.event["event_id"],
+                    delivery.attempts,
+                )
+
+    # -- history --------------------------------------------------------------------------------
+
+    def history(self, days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The events Lean would have sent in the last `days` days, oldest first."""
+        now = now or datetime.now(UTC)
+        since = now - timedelta(days=days)
+        data = self.state.data
+        rng = random.Random(data.seed)
+        out: list[dict[str, Any]] = []
+        for entity in data.entities.values():
+            customer = data.customers[entity.customer_id]
+            if since <= entity.created_at <= now:
+                out.append(entity_event("entity.created", entity, customer, entity.created_at))
+            for consent in entity.consents:
+                # A reconnect (a newer consent) and a revocation or suspension are entity updates.
+                if consent is not entity.consents[0] and since <= consent.created <= now:
+                    out.append(entity_event("entity.updated", entity, customer, consent.created))
+                if (
+                    consent.status in ("REVOKED", "SUSPENDED")
+                    and since <= consent.status_updated <= now
+                ):
+                    out.append(
+                        entity_event("entity.updated", entity, customer, consent.status_updated)
+                    )
+            for refresh in entity.refreshes:
+                if not since <= refresh.created_at <= now:
+                    continue
+                out.append(refresh_event(refresh, refresh.created_at))
+                if refresh.finishes_at is None:
+                    middle = refresh.created_at + timedelta(minutes=5)
+                    if middle <= now:
+                        out.append(refresh_event(refresh, middle))
+                elif refresh.finishes_at <= now:
+                    out.append(refresh_event(refresh, refresh.finishes_at))
+        # Bank changes are placed relative to the seed's day, so a repeated back-fill has the same ids.
+        bank_base = data.anchor - timedelta(days=days)
+        for bank in data.banks:
+            availability = self.state.bank_availability[bank.identifier]
+            if not (availability["active"]["data"] and availability["enabled"]["data"]):
+                out.append(
+                    bank_event(
+                        bank.identifier,
+                        availability,
+                        bank_base + timedelta(days=rng.uniform(1, days - 1)),
+                    )
+                )
+            elif rng.random() < 0.4:
+                # An outage Lean announced and then lifted.
+                down_at = bank_base + timedelta(
+                    days=rng.uniform(1, days - 2), hours=rng.randint(0, 23)
+                )
+                down = {
+                    "active": {**availability["active"], "data": False},
+                    "enabled": dict(availability["enabled"]),
+                }
+                out.append(bank_event(bank.identifier, down, down_at))
+                out.append(
+                    bank_event(
+                        bank.identifier,
+                        availability,
+                        down_at + timedelta(hours=rng.uniform(0.5, 20)),
+                    )
+                )
+        out = [e for e in out if since <= e["timestamp"] <= now]
+        out.sort(key=lambda e: e["timestamp"])
+        return out
+
+    def backfill(self, days: int = 30) -> int:
+        """Queue the last `days` days of events; some arrive out of order, as retries make them."""
+        events = self.history(days)
+        rng = random.Random(self.state.data.seed + 1)
+        for index in range(len(events) - 1):
+            if rng.random() < 0.08:
+                events[index], events[index + 1] = events[index + 1], events[index]
+        for event in events:
+            self.send(event)
+        return len(events)
+
+    # -- live -----------------------------------------------------------------------------------
+
+    def _on_sandbox_change(self, kind: str, obj: Any) -> None:
+        if kind == "refresh.created":
+            refresh: SeedRefresh = obj
+            self.send(refresh_event(refresh, refresh.created_at))
+            if refresh.finishes_at is not None:
+                delay = max(0.0, (refresh.finishes_at - datetime.now(UTC)).total_seconds())
+                self.send(refresh_event(refresh, refresh.finishes_at), delay=delay)
+
+    def live(self, interval: float = 5.0, seed: int | None = None) -> threading.Thread:
+        """Send a plausible event every `interval` seconds until stopped."""
+        rng = random.Random(seed)
+
+        def loop() -> None:
+            while not self._stop.wait(interval * rng.uniform(0.6, 1.4)):
+                try:
+                    self.live_event(rng)
+                except Exception:  # the live feed must survive a bad tick
+                    log.exception("sandbox live webhook failed")
+
+        thread = threading.Thread(target=loop, name="webhook-live", daemon=True)
+        thread.start()
+        return thread
+
+    def live_event(self, rng: random.Random) -> str:
+        """Make one thing happen in the sandbox and announce it; returns what happened."""
+        state = self.state
+        data = state.data
+        now = datetime.now(UTC)
+        roll = rng.random()
+        if roll < 0.6:
+            candidates = [
+                e
+                for e in data.entities.values()
+                if e.current_consent.status == "ACTIVE"
+                and e.current_consent.expires > now
+                and all(
+                    r.finishes_at is not None and r.finishes_at <= now for r in e.refreshes[-1:]
+                )
+            ]
+            entity = rng.choice(candidates)
+            customer = data.customers[entity.customer_id]
+            entity_level, per_account = seedlib.refresh_outcome(rng, entity, now)
+            with state.lock:
+                refresh = SeedRefresh(
+                    str(uuid.uuid4()), entity.entity_id, customer.customer_id, customer.app_user_id,
+                    now, now + timedelta(seconds=state.config.refresh_seconds), entity_level, per_account,
+                )  # fmt: skip
+                entity.refreshes.append(refresh)
+                data.refreshes[refresh.refresh_id] = refresh
+            state.notify("refresh.created", refresh)
+            return "refresh"
+        if roll < 0.75:
+            lapsed = [
+                e
+                for e in data.entities.values()
+                if e.current_consent.status in ("EXPIRED", "REVOKED")
+            ]
+            entity = rng.choice(lapsed)
+            with state.lock:
+                old = entity.current_consent
+                entity.consents.append(
+                    seedlib.SeedConsent(
+                        str(uuid.uuid4()),
+                        str(rng.randint(100000, 999999)),
+                        "ACTIVE",
+                        dict(entity.permissions),
+                        now,
+                        now,
+                        now + timedelta(days=365),
+                        now - timedelta(days=365),
+                        now + timedelta(days=365),
+                    )
+                )
+                if old.status == "ACTIVE":
+                    old.status = "EXPIRED"
+            self.send(
+                entity_event("entity.updated", entity, data.customers[entity.customer_id], now)
+            )
+            return "reconnect"
+        if roll < 0.85:
+            customer = rng.choice(list(data.customers.values()))
+            bank = rng.choice(
+                [b for b in data.banks if state.bank_availability[b.identifier]["active"]["data"]]
+            )
+            permissions = {name: True for name in seedlib.PERMISSION_NAMES}
+            entity = SeedEntity(
+                str(uuid.uuid4()), customer.customer_id, bank, now, permissions,
+                [seedlib.SeedConsent(str(uuid.uuid4()), str(rng.randint(100000, 999999)), "ACTIVE", dict(permissions),
+                                     now, now, now + timedelta(days=365), now - timedelta(days=365), now + timedelta(days=365))],
+            )  # fmt: skip
+            entity.accounts = seedlib._accounts(rng, entity.entity_id, bank, customer.person, now)
+            with state.lock:
+                data.entities[entity.entity_id] = entity
+                data.entities_by_customer.setdefault(customer.customer_id, []).append(entity)
+                for account in entity.accounts:
+                    data.accounts[account.account_id] = account
+            self.send(entity_event("entity.created", entity, customer, now))
+            return "connect"
+        if roll < 0.97:
+            bank = rng.choice([b for b in data.banks if b.active_data and b.enabled_data])
+            with state.lock:
+                flags = state.bank_availability[bank.identifier]
+                flags["active"]["data"] = not flags["active"]["data"]
+                snapshot = {k: dict(v) for k, v in flags.items()}
+            self.send(bank_event(bank.identifier, snapshot, now))
+            return "bank"
+        # Lean sends types the console does not interpret yet; they must be kept, not dropped.
+        customer = rng.choice(list(data.customers.values()))
+        payment = {
+            "id": str(uuid.uuid4()),
+            "customer_id": customer.customer_id,
+            "app_user_id": customer.app_user_id,
+            "amount": round(rng.uniform(50, 5000), 2),
+            "currency": "SAR",
+            "status": rng.choice(("AWAITING_AUTHORIZATION", "ACCEPTED_BY_BANK", "FAILED")),
+        }
+        self.send(envelope("payment.created", payment, now, str(uuid.uuid4())))
+        return "payment"

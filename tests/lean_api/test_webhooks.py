@@ -1,0 +1,101 @@
+"""Signing and verifying with one piece of code; parsing every envelope variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lean_api.webhooks import (
+    SignatureVerificationError,
+    WebhookPayloadError,
+    compute_signature,
+    generate_signature_header,
+    parse_event,
+    verify_signature,
+)
+
+SECRET = "whsec_test_0123456789"
+BODY = b'{"type": "entity.created", "payload": {"id": "e"}, "event_id": "ev-1"}'
+
+
+def test_a_signature_we_generate_verifies() -> None:
+    verify_signature(BODY, generate_signature_header(BODY, SECRET), SECRET)
+    verify_signature(BODY, "SHA512=" + compute_signature(BODY, SECRET).upper(), SECRET)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("sha512", "malformed"),
+        ("sha512=", "malformed"),
+        ("sha256=" + compute_signature(BODY, SECRET), "unsupported signature algorithm"),
+        ("sha512=" + compute_signature(BODY, SECRET)[:-8], "does not match"),
+        ("sha512=" + compute_signature(BODY, "another-secret"), "does not match"),
+        ("sha512=" + compute_signature(BODY + b" ", SECRET), "does not match"),
+    ],
+)
+def test_bad_signatures_are_refused_with_a_reason(header: str | None, reason: str) -> None:
+    with pytest.raises(SignatureVerificationError, match=reason):
+        verify_signature(BODY, header, SECRET)
+
+
+def test_event_without_id_gets_a_stable_digest_id() -> None:
+    body = json.dumps({"type": "entity.updated", "payload": {"id": "e"}}).encode()
+    assert parse_event(body).event_id == parse_event(body).event_id
+    assert parse_event(body).event_id.startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'{"payload": {}}', "no event type"),
+        (b'{"type": "x", "payload": [1]}', "payload is not an object"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_malformed_bodies_are_payload_errors(body: bytes, reason: str) -> None:
+    with pytest.raises(WebhookPayloadError, match=reason):
+        parse_event(body)
+
+
+def test_index_fields_for_each_type() -> None:
+    refresh = parse_event(
+        json.dumps(
+            {
+                "type": "entity.data.refresh.updated",
+                "payload": {
+                    "refresh_id": "r",
+                    "entity_id": "e",
+                    "customer_id": "c",
+                    "status": "OK",
+                },
+            }
+        ).encode()
+    )
+    assert refresh.index_fields() | {} == {
+        "customer_id": "c", "entity_id": "e", "app_user_id": None, "bank_identifier": None, "refresh_id": "r", "status": "FINISHED",
+    }  # fmt: skip
+    bank = parse_event(
+        json.dumps(
+            {
+                "type": "bank.availability.updated",
+                "payload": {
+                    "identifier": "B1",
+                    "availability": {"active": {"data": True}, "enabled": {"data": False}},
+                },
+            }
+        ).encode()
+    )
+    assert (
+        bank.index_fields()["bank_identifier"] == "B1"
+        and bank.index_fields()["status"] == "disabled_by_us"
+    )
+    unknown = parse_event(
+        b'{"type": "payment_source.created", "payload": {"customer_id": "c", "nested": {"x": 1}}}'
+    )
+    assert not unknown.is_known_type and unknown.index_fields()["customer_id"] == "c"

@@ -1,0 +1,175 @@
+"""The Webhooks screen in AppTest, over a real store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from console.store import EventRecord, EventStore
+from sandbox.server import SandboxServer
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+NOW = datetime.now(UTC)
+
+
+def record(event_id: str, type_: str, minutes_ago: int, **payload: object) -> EventRecord:
+    body = json.dumps({"type": type_, "message": "m", "payload": payload, "event_id": event_id})
+    return EventRecord(
+        event_id=event_id,
+        type=type_,
+        message="m",
+        lean_timestamp=NOW - timedelta(minutes=minutes_ago),
+        received_at=NOW - timedelta(minutes=minutes_ago) + timedelta(seconds=2),
+        verified=True,
+        source_ip="127.0.0.1",
+        payload=body,
+        size=len(body),
+        customer_id=payload.get("customer_id"),  # type: ignore[arg-type]
+        entity_id=payload.get("entity_id") or payload.get("id"),  # type: ignore[arg-type]
+        refresh_id=payload.get("refresh_id"),  # type: ignore[arg-type]
+        status=payload.get("status"),  # type: ignore[arg-type]
+        bank_identifier=(payload.get("bank_details") or {}).get("identifier"),  # type: ignore[union-attr]
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
+    url = f"sqlite:///{tmp_path / 'screen.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    store = EventStore(url)
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def screen(db: EventStore) -> Iterator[AppTest]:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/webhooks.py")
+    yield at
+
+
+def texts(elements: object) -> str:
+    return " ".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def refresh_payload(status: str) -> dict:
+    return {
+        "refresh_id": "r-1",
+        "entity_id": "ent-1",
+        "customer_id": "cust-1",
+        "app_user_id": "usr_1",
+        "status": status,
+        "data_status": {
+            "accounts": "SUCCESS",
+            "identity": "SUCCESS",
+            "account_data": [
+                {"account_id": "acc-1", "balance": "SUCCESS", "transactions": "FAILED"}
+            ],
+        },
+    }
+
+
+def seed_events(db: EventStore) -> None:
+    db.write_events(
+        [
+            record(
+                "ev-created",
+                "entity.created",
+                50,
+                id="ent-1",
+                customer_id="cust-1",
+                permissions=["accounts"],
+                bank_details={"identifier": "RJHI_SAMAOB_SAU", "name": "Al Rajhi Bank"},
+            ),
+            record("ev-pending", "entity.data.refresh.updated", 40, **refresh_payload("PENDING")),
+            record("ev-finished", "entity.data.refresh.updated", 39, **refresh_payload("FINISHED")),
+            record("ev-payment", "payment.created", 5, customer_id="cust-2", amount=10),
+        ]
+    )
+
+
+def test_empty_store_says_nothing_arrived(screen: AppTest) -> None:
+    screen.run()
+    assert not screen.exception
+    assert "No webhook has been received yet" in texts(screen.info)
+
+
+def test_inbox_lists_newest_first_with_summaries(screen: AppTest, db: EventStore) -> None:
+    seed_events(db)
+    screen.run()
+    table = screen.dataframe[0].value
+    assert list(table["event_id"]) == ["ev-payment", "ev-finished", "ev-pending", "ev-created"]
+    assert "FINISHED · 1 account · failed transactions" in list(table["Summary"])
+    assert "Not interpreted by the console (payment.created)" in list(table["Summary"])
+
+
+def test_filter_by_type_and_customer(screen: AppTest, db: EventStore) -> None:
+    seed_events(db)
+    screen.run()
+    screen.multiselect(key="wh_types").set_value(["entity.data.refresh.updated"]).run()
+    assert set(screen.dataframe[0].value["event_id"]) == {"ev-finished", "ev-pending"}
+    screen.multiselect(key="wh_types").set_value([]).run()
+    screen.text_input(key="wh_customer").set_value("cust-2").run()
+    assert list(screen.dataframe[0].value["event_id"]) == ["ev-payment"]
+
+
+def test_free_text_search(screen: AppTest, db: EventStore) -> None:
+    seed_events(db)
+    screen.run()
+    screen.text_input(key="wh_text").set_value("acc-1").run()
+    assert set(screen.dataframe[0].value["event_id"]) == {"ev-finished", "ev-pending"}
+
+
+def test_one_event_in_full(screen: AppTest, db: EventStore) -> None:
+    seed_events(db)
+    screen.query_params["event_id"] = "ev-finished"
+    screen.run()
+    assert not screen.exception
+    metrics = {m.label: m.value for m in screen.metric}
+    assert (
+        metrics["Signature verified"] == "Yes"
+        and metrics["Deliveries"] == "1"
+        and metrics["Status"] == "FINISHED"
+    )
+    per_account = screen.dataframe[0].value
+    assert per_account.iloc[0]["transactions"] == "FAILED"
+    assert "entity.data.refresh.updated" in texts(screen.markdown)
+
+
+def test_unknown_event_id_is_a_warning(screen: AppTest) -> None:
+    screen.query_params["event_id"] = "never-received"
+    screen.run()
+    assert "No event with event_id" in texts(screen.warning)
+
+
+def test_rejections_and_dead_letters_have_their_tabs(screen: AppTest, db: EventStore) -> None:
+    db.record_rejection(
+        source_ip="198.51.100.4",
+        status_code=401,
+        reason="signature does not match the body",
+        size=99,
+        signature="sha512=bad",
+    )
+    db.record_dead_letter(
+        source_ip="127.0.0.1", reason="body is not valid JSON", verified=True, body=b"{oops"
+    )
+    screen.run()
+    labels = [t.label for t in screen.tabs]
+    assert labels == ["Inbox (0)", "Rejected (1)", "Dead letters (1)"]
+    rejected = screen.dataframe[0].value
+    assert rejected.iloc[0]["Reason"] == "signature does not match the body"
+    assert "body is not valid JSON" in " ".join(e.label for e in screen.expander)
+
+
+def test_query_params_prefill_filters(screen: AppTest, db: EventStore) -> None:
+    seed_events(db)
+    screen.query_params["bank"] = "RJHI_SAMAOB_SAU"
+    screen.run()
+    assert list(screen.dataframe[0].value["event_id"]) == ["ev-created"]
