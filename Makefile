@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint format sandbox browser postgres clean
+.PHONY: run test test-fast lint format bench sandbox browser postgres clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) browser postgres
 ## Everything but the browser tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
+
+## Benchmarks: webhook receiver throughput (group commit vs a commit per request).
+bench: $(STAMP) postgres
+	$(BIN)/python -m tests.bench.webhook_throughput
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -49,6 +49,8 @@ class ReceiverConfig:
     secret: str | None = None
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
+    # Deliveries that may share one commit; 1 means a commit per request (for comparison only).
+    max_batch: int = 256
 
     def __repr__(self) -> str:
         return f"ReceiverConfig(secret={'set' if self.secret else 'unset'}, allowed_networks={self.allowed_networks})"
@@ -100,7 +102,7 @@ class WebhookReceiver:
     def __init__(self, store: EventStore, config: ReceiverConfig) -> None:
         self.store = store
         self.config = config
-        self.writer = EventWriter(store)
+        self.writer = EventWriter(store, max_batch=config.max_batch)
         if not config.secret:
             log.warning("LEAN_WEBHOOK_SECRET is not set: webhooks are stored unverified")
 
@@ -225,6 +227,7 @@ def receiver_from_env(
     config = ReceiverConfig(
         secret=secret or os.environ.get("LEAN_WEBHOOK_SECRET") or None,
         allowed_networks=ReceiverConfig.parse_networks(os.environ.get("LEAN_WEBHOOK_ALLOWED_IPS")),
+        max_batch=int(os.environ.get("LEAN_WEBHOOK_MAX_BATCH", "256")),
     )
     return WebhookReceiver(store or EventStore(os.environ.get("DATABASE_URL") or None), config)
 

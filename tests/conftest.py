@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +15,7 @@ from sandbox.app import SandboxConfig
 from sandbox.faults import FaultConfig
 from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
+from tests.pgcluster import PostgresMissing, postgres_cluster
 
 if TYPE_CHECKING:
     from console.store import EventStore
@@ -83,78 +78,14 @@ def some_customer_with_entities(sandbox: SandboxServer) -> SeedCustomer:
 # ---------------------------------------------------------------------------------------------
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
-def _as_postgres_user(command: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root; CI runs as root, developers usually do not.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL cluster of its own on a free loopback port, removed afterwards."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.fail(
-            "PostgreSQL is not installed: `make test` installs it as root, or run `sudo apt-get install postgresql`."
-        )
-    base = Path(tempfile.mkdtemp(prefix="lean-console-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    data = base / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(
-        _as_postgres_user(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    )
-    subprocess.run(
-        _as_postgres_user(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(base / "log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_postgres_user(
-                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-            ),
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with postgres_cluster() as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,90 @@
+"""A throwaway PostgreSQL cluster on a free loopback port (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class PostgresMissing(RuntimeError):
+    """PostgreSQL's server binaries are not installed."""
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL `bin` directory, if any."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; CI runs as root, developers usually do not.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@contextmanager
+def postgres_cluster(fsync: bool = False) -> Iterator[str]:
+    """Start a cluster, yield its SQLAlchemy URL, stop and delete it afterwards."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise PostgresMissing(
+            "PostgreSQL is not installed: `make test` installs it as root, or run `sudo apt-get install postgresql`."
+        )
+    base = Path(tempfile.mkdtemp(prefix="lean-console-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    data = base / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        _as_postgres_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync={'on' if fsync else 'off'}"
+    subprocess.run(
+        _as_postgres_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(base / "log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres_user(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            ),
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
