@@ -139,40 +139,35 @@ class EventLink:
 
 def event_links(event: StoredEvent) -> list[EventLink]:
     """Where an operator goes next from this event."""
-    links = []
-    if event.customer_id:
-        links.append(
-            EventLink(
-                f"Customer {event.app_user_id or event.customer_id}",
-                "pages/customers.py",
-                {"customer_id": event.customer_id},
-            )
-        )
-    if event.entity_id:
-        links.append(
-            EventLink(
-                f"Events of entity {event.entity_id[:8]}…",
-                "pages/webhooks.py",
-                {"entity_id": event.entity_id},
-            )
-        )
-    if event.refresh_id:
-        links.append(
-            EventLink(
-                f"Events of refresh {event.refresh_id[:8]}…",
-                "pages/webhooks.py",
-                {"refresh_id": event.refresh_id},
-            )
-        )
-    if event.bank_identifier:
-        links.append(
-            EventLink(
-                f"Events of bank {event.bank_identifier}",
-                "pages/webhooks.py",
-                {"bank": event.bank_identifier},
-            )
-        )
-    return links
+    candidates = [
+        (
+            event.customer_id,
+            f"Customer {event.app_user_id or event.customer_id}",
+            "pages/customers.py",
+            "customer_id",
+        ),
+        (
+            event.entity_id,
+            f"Events of entity {(event.entity_id or '')[:8]}…",
+            "pages/webhooks.py",
+            "entity_id",
+        ),
+        (
+            event.refresh_id,
+            f"Events of refresh {(event.refresh_id or '')[:8]}…",
+            "pages/webhooks.py",
+            "refresh_id",
+        ),
+        (
+            event.bank_identifier,
+            f"Events of bank {event.bank_identifier}",
+            "pages/webhooks.py",
+            "bank",
+        ),
+    ]
+    return [
+        EventLink(label, page, {param: value}) for value, label, page, param in candidates if value
+    ]
 
 
 def refresh_account_rows(event: StoredEvent) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from lean_api.errors import (
@@ -52,9 +52,16 @@ def describe_error(
     exc: Exception, subject: str = "record", *, changes_state: bool = False
 ) -> OperatorMessage:
     """An `OperatorMessage` for `exc`; `subject` names what was asked for ("customer", "entity")."""
-    refs: dict[str, object] = {}
+    message = _describe(exc, subject, changes_state)
     if isinstance(exc, LeanAPIError):
-        refs = {"code": exc.code, "status_code": exc.status_code, "results_id": exc.results_id}
+        # Lean's references travel with every API error, for escalation.
+        return replace(
+            message, code=exc.code, status_code=exc.status_code, results_id=exc.results_id
+        )
+    return message
+
+
+def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMessage:
     lean_says = getattr(exc, "message", str(exc))
 
     if isinstance(exc, NotFoundError):
@@ -63,14 +70,12 @@ def describe_error(
             "Check the identifier for typos. Records from another environment (sandbox vs "
             "production) are not visible here.",
             "warning",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, ConsentExpiredError):
         return OperatorMessage(
             "The customer's consent for this bank is no longer active.",
             "Ask the customer to reconnect the bank through Link; Lean cannot fetch data until they do.",
             "warning",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, ConflictError):
         headline = (
@@ -82,7 +87,6 @@ def describe_error(
             headline,
             "Open the existing customer instead of creating a new one.",
             "warning",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, RateLimitError):
         if exc.code == "DUPLICATED_REQUEST":
@@ -90,46 +94,39 @@ def describe_error(
                 "A data refresh is already running for this entity.",
                 "Wait for it to finish (its webhook reports progress) before starting another.",
                 "info",
-                **refs,  # type: ignore[arg-type]
             )
         wait = f" in {exc.retry_after:.0f} seconds" if exc.retry_after else " in a minute"
         return OperatorMessage(
             "Lean is limiting how fast we call it.",
             f"Try again{wait}.",
             "warning",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, AuthenticationError):
         return OperatorMessage(
             "Lean refused the console's credentials.",
             "Check LEAN_CLIENT_ID, LEAN_CLIENT_SECRET and LEAN_ENV: sandbox credentials do not work "
             "in production, nor the other way round.",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, PermissionDeniedError):
         return OperatorMessage(
             f"Lean does not allow this call for our application: {lean_says}",
             "Check the application's permissions in Lean's developer portal.",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, BadRequestError):
         return OperatorMessage(
             f"Lean rejected the request: {lean_says}",
             "Correct the input. If it looks right, escalate to Lean with the reference below.",
             "warning",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, ServerError):
         return OperatorMessage(
             "Lean had an internal error and did not complete the call.",
             "Try again in a few minutes. If it keeps failing, escalate to Lean with the reference below.",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, LeanAPIError):
         return OperatorMessage(
             f"Lean answered with an error: {lean_says}",
             "If this persists, escalate to Lean with the reference below.",
-            **refs,  # type: ignore[arg-type]
         )
     if isinstance(exc, APITimeoutError):
         action = (

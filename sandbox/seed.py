@@ -16,26 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
-PERMISSION_NAMES = (
-    "identity",
-    "accounts",
-    "balance",
-    "transactions",
-    "identities",
-    "scheduled_payments",
-    "standing_orders",
-    "direct_debits",
-    "beneficiaries",
-)
-ACCOUNT_DATA_TYPES = (
-    "balance",
-    "identity",
-    "transactions",
-    "beneficiaries",
-    "direct_debits",
-    "scheduled_payments",
-    "standing_orders",
-)
+from lean_api.models import ACCOUNT_DATA_TYPES, PERMISSIONS
+
+# Lean's own vocabulary: the nine data permissions and the per-account data types.
+PERMISSION_NAMES = PERMISSIONS
 # Which permission each per-account data type needs.
 PERMISSION_FOR = {
     "balance": "balance",

@@ -1,0 +1,109 @@
+"""Inbox helpers: time windows, summaries, links, arrival delay."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from console.events import arrival_delay, build_filter, event_links, summarize, time_window
+from console.store import StoredEvent
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def stored(type_: str, payload: dict, **fields: object) -> StoredEvent:
+    base: dict = {
+        "event_id": "ev",
+        "type": type_,
+        "message": None,
+        "lean_timestamp": NOW,
+        "received_at": NOW,
+        "last_received_at": NOW,
+        "delivery_count": 1,
+        "verified": True,
+        "source_ip": None,
+        "customer_id": None,
+        "entity_id": None,
+        "app_user_id": None,
+        "bank_identifier": None,
+        "refresh_id": None,
+        "status": None,
+        "size": 0,
+        "payload": json.dumps({"type": type_, "payload": payload}),
+    }
+    base.update(fields)
+    return StoredEvent(**base)
+
+
+def test_time_windows() -> None:
+    assert time_window("Last 24 hours", NOW) == (NOW - timedelta(days=1), None)
+    assert time_window("All time", NOW) == (None, None)
+    since, until = time_window("Custom dates", NOW, custom=(date(2026, 11, 1), date(2026, 11, 2)))
+    assert (since, until) == (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
+
+
+def test_blank_inputs_filter_nothing() -> None:
+    flt = build_filter(customer_id="  ", entity_id="", bank=None, text=" ")
+    assert (flt.customer_id, flt.entity_id, flt.bank_identifier, flt.text, flt.types) == (
+        None,
+        None,
+        None,
+        None,
+        (),
+    )
+
+
+def test_summaries_say_what_happened() -> None:
+    refresh = stored(
+        "entity.data.refresh.updated",
+        {
+            "refresh_id": "r",
+            "status": "FINISHED",
+            "data_status": {
+                "account_data": [
+                    {"account_id": "a", "transactions": "PARTIAL"},
+                    {"account_id": "b"},
+                ]
+            },
+        },
+    )
+    assert summarize(refresh) == "FINISHED · 2 accounts · partial transactions"
+    bank = stored(
+        "bank.availability.updated",
+        {
+            "identifier": "RIBL",
+            "availability": {
+                "active": {"data": False, "payments": True},
+                "enabled": {"data": True, "payments": True},
+            },
+        },
+    )
+    assert summarize(bank) == "RIBL: data disabled by lean, payments available"
+    assert (
+        summarize(stored("payment.created", {}))
+        == "Not interpreted by the console (payment.created)"
+    )
+
+
+def test_links_go_to_the_customer_and_related_events() -> None:
+    event = stored(
+        "entity.created",
+        {},
+        customer_id="c-1",
+        app_user_id="usr_1",
+        entity_id="0123456789ab",
+        bank_identifier="RJHI",
+    )
+    links = {link.label: (link.page, link.query) for link in event_links(event)}
+    assert links == {
+        "Customer usr_1": ("pages/customers.py", {"customer_id": "c-1"}),
+        "Events of entity 01234567…": ("pages/webhooks.py", {"entity_id": "0123456789ab"}),
+        "Events of bank RJHI": ("pages/webhooks.py", {"bank": "RJHI"}),
+    }
+
+
+def test_arrival_delay_in_words() -> None:
+    assert arrival_delay(stored("x", {}, received_at=NOW + timedelta(seconds=3))) == "3 s"
+    assert arrival_delay(stored("x", {}, received_at=NOW + timedelta(minutes=61))) == "61 min"
+    assert arrival_delay(stored("x", {}, received_at=NOW + timedelta(hours=3))) == "3 h"
+    assert arrival_delay(stored("x", {}, lean_timestamp=None)) == "—"
