@@ -23,7 +23,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from console.runtime import embedded_sandbox, get_backend, get_receiver, get_store
 from console.store import StoreUnavailable
-from console.webhooks import WEBHOOK_PATH
+from console.webhooks import WEBHOOK_PATH, unavailable_response
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
@@ -39,7 +39,10 @@ BACKFILL_KEY = "sandbox_backfill_seed"
 
 async def webhook(request: Request) -> Response:
     """Lean's webhooks (or the embedded sandbox's)."""
-    receiver = await anyio.to_thread.run_sync(get_receiver)
+    try:
+        receiver = await anyio.to_thread.run_sync(get_receiver)
+    except StoreUnavailable:
+        return unavailable_response()
     return await receiver.handle(request)
 
 

@@ -14,7 +14,8 @@ import io
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,26 +243,39 @@ class EventStore:
         with self._migrate_lock:
             if self._migrated:
                 return
-            with self.engine.begin() as conn:
-                metadata.create_all(conn, tables=[meta], checkfirst=True)
-                current = int(
-                    conn.execute(
-                        select(meta.c.value).where(meta.c.key == "schema_version")
-                    ).scalar()
-                    or 0
-                )
-                for version, step in MIGRATIONS:
-                    if version > current:
-                        log.info("migrating event store to schema %d", version)
-                        step(conn)
-                        _set_meta(conn, "schema_version", str(version))
+            try:
+                self._apply_migrations()
+            except SQLAlchemyError as exc:
+                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
             self._migrated = True
+
+    def _apply_migrations(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn, tables=[meta], checkfirst=True)
+            current = int(
+                conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+                or 0
+            )
+            for version, step in MIGRATIONS:
+                if version > current:
+                    log.info("migrating event store to schema %d", version)
+                    step(conn)
+                    _set_meta(conn, "schema_version", str(version))
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the database answers."""
         try:
-            with self.engine.connect() as conn:
+            with self._reading() as conn:
                 conn.execute(select(literal(1)))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads; database failures become `StoreUnavailable`."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
         except SQLAlchemyError as exc:
             raise StoreUnavailable(str(exc).splitlines()[0]) from exc
 
@@ -398,13 +412,13 @@ class EventStore:
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_stored(row) for row in conn.execute(statement).mappings()]
 
     def count_events(self, flt: EventFilter = EventFilter()) -> int:
         """How many events match `flt`."""
         self.migrate()
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(
                 conn.execute(
                     select(func.count()).select_from(events).where(self._where(flt))
@@ -417,7 +431,7 @@ class EventStore:
         statement = select(*[c for c in events.c if c.name != "id"]).where(
             events.c.event_id == event_id
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(statement).mappings().first()
         return _stored(row) if row else None
 
@@ -429,7 +443,7 @@ class EventStore:
             .group_by(events.c.type)
             .order_by(func.count().desc())
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [(t, int(n)) for t, n in conn.execute(statement)]
 
     def bank_identifiers(self) -> list[str]:
@@ -438,7 +452,7 @@ class EventStore:
         statement = (
             select(events.c.bank_identifier).where(events.c.bank_identifier.is_not(None)).distinct()
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return sorted(r[0] for r in conn.execute(statement))
 
     def refresh_status(self, refresh_id: str) -> StoredEvent | None:
@@ -453,7 +467,7 @@ class EventStore:
             )
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(statement).mappings().first()
         return _stored(row) if row else None
 
@@ -466,7 +480,7 @@ class EventStore:
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 {**row, "received_at": _aware(row["received_at"])}
                 for row in conn.execute(statement).mappings()
@@ -481,7 +495,7 @@ class EventStore:
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 {**row, "received_at": _aware(row["received_at"])}
                 for row in conn.execute(statement).mappings()
@@ -491,7 +505,7 @@ class EventStore:
         """Rows in `webhook_rejections` or `webhook_dead_letters`."""
         self.migrate()
         table = {"rejections": rejections, "dead_letters": dead_letters, "events": events}[name]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
     def export_csv(self, flt: EventFilter, *, max_rows: int = 100_000) -> str:
@@ -518,14 +532,17 @@ class EventStore:
     def get_meta(self, key: str) -> str | None:
         """A value the console keeps about itself (schema version, sandbox back-fill)."""
         self.migrate()
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a console value."""
         self.migrate()
-        with self.engine.begin() as conn:
-            _set_meta(conn, key, value)
+        try:
+            with self.engine.begin() as conn:
+                _set_meta(conn, key, value)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -149,7 +149,7 @@ class WebhookReceiver:
                     received_at=received_at,
                 )
             except StoreUnavailable:
-                return _unavailable()
+                return unavailable_response()
             return JSONResponse({"error": f"malformed webhook: {exc.reason}"}, status_code=400)
 
         record = EventRecord(
@@ -168,7 +168,7 @@ class WebhookReceiver:
             result = await self.writer.write(record)
         except StoreUnavailable as exc:
             log.error("webhook %s not stored: %s", event.event_id, exc)
-            return _unavailable()
+            return unavailable_response()
         return JSONResponse(
             {
                 "status": "duplicate" if result.duplicate else "stored",
@@ -211,7 +211,8 @@ class WebhookReceiver:
         return Route(WEBHOOK_PATH, self.handle, methods=["POST"])
 
 
-def _unavailable() -> JSONResponse:
+def unavailable_response() -> JSONResponse:
+    """503 with Retry-After: the event was not stored, Lean should deliver it again."""
     # 503 makes Lean retry on its schedule; nothing was stored, so nothing is duplicated.
     return JSONResponse(
         {"error": "event store unavailable, retry later"},
@@ -239,7 +240,11 @@ def create_app(receiver: WebhookReceiver | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         holder["receiver"] = receiver or receiver_from_env()
-        holder["receiver"].store.migrate()
+        try:
+            holder["receiver"].store.migrate()
+        except StoreUnavailable:
+            # Start anyway: deliveries get 503 (Lean retries) until the database is back.
+            log.exception("event store unavailable at start-up")
         yield
 
     async def webhook(request: Request) -> JSONResponse:

@@ -25,14 +25,20 @@ from lean_api.models import ACCOUNT_DATA_TYPES
 
 PAGE_SIZE = 50
 
+
+def store_unavailable(exc: StoreUnavailable) -> None:
+    """Say the database is down; nothing on this page can be read until it is back."""
+    st.error(
+        f"**The event store is unavailable.** {exc}  \nCheck DATABASE_URL and that the database is running."
+    )
+
+
 backend = backend_or_stop()
 try:
     store = get_store()
     receiver = get_receiver()
 except StoreUnavailable as exc:
-    st.error(
-        f"**The event store is unavailable.** {exc}  \nCheck DATABASE_URL and that the database is running."
-    )
+    store_unavailable(exc)
     st.stop()
 
 st.title("Webhooks")
@@ -98,24 +104,8 @@ def show_event(event_id: str) -> None:
             st.code(event.payload, language="json")
 
 
-if "event_id" in st.query_params:
-    show_event(st.query_params["event_id"])
-    st.stop()
-
-counts = {
-    "events": store.count_events(),
-    "rejections": store.count_table("rejections"),
-    "dead_letters": store.count_table("dead_letters"),
-}
-inbox_tab, rejected_tab, dead_tab = st.tabs(
-    [
-        f"Inbox ({counts['events']:,})",
-        f"Rejected ({counts['rejections']:,})",
-        f"Dead letters ({counts['dead_letters']:,})",
-    ]
-)
-
-with inbox_tab:
+def show_inbox(counts: dict[str, int]) -> None:
+    """Filters, the live table, paging and CSV export."""
     type_options = [t for t, _ in store.event_types()]
     preset_types = [t for t in st.query_params.get_all("type") if t in type_options]
     banks = store.bank_identifiers()
@@ -173,6 +163,12 @@ with inbox_tab:
     @st.fragment(run_every=5 if live else None)
     def inbox(flt: EventFilter) -> None:
         """The table, re-read from the store every few seconds while live."""
+        try:
+            inbox_table(flt)
+        except StoreUnavailable as exc:
+            store_unavailable(exc)
+
+    def inbox_table(flt: EventFilter) -> None:
         total = store.count_events(flt)
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(st.session_state.get("wh_page", 0), pages - 1)
@@ -223,7 +219,9 @@ with inbox_tab:
         on_click="ignore",
     )
 
-with rejected_tab:
+
+def show_rejected() -> None:
+    """Refused deliveries."""
     st.caption(
         "Deliveries refused before storing: bad or missing signature, source address not allowed, body too large."
     )
@@ -250,7 +248,9 @@ with rejected_tab:
     else:
         st.info("No delivery has been rejected.")
 
-with dead_tab:
+
+def show_dead_letters() -> None:
+    """Unreadable deliveries, bodies included."""
     st.caption(
         "Deliveries that passed the signature check but could not be read. Bodies are kept for inspection."
     )
@@ -266,3 +266,29 @@ with dead_tab:
                 st.code(letter["body"][:20_000] or "(empty body)", language=None)
     else:
         st.info("No dead letters.")
+
+
+try:
+    if "event_id" in st.query_params:
+        show_event(st.query_params["event_id"])
+        st.stop()
+    counts = {
+        "events": store.count_events(),
+        "rejections": store.count_table("rejections"),
+        "dead_letters": store.count_table("dead_letters"),
+    }
+    inbox_tab, rejected_tab, dead_tab = st.tabs(
+        [
+            f"Inbox ({counts['events']:,})",
+            f"Rejected ({counts['rejections']:,})",
+            f"Dead letters ({counts['dead_letters']:,})",
+        ]
+    )
+    with inbox_tab:
+        show_inbox(counts)
+    with rejected_tab:
+        show_rejected()
+    with dead_tab:
+        show_dead_letters()
+except StoreUnavailable as exc:
+    store_unavailable(exc)

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -161,7 +161,8 @@ class WebhookEmitter:
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self.stats: Counter[str] = Counter()
-        self.attempt_log: list[tuple[str, float, int]] = []  # (event_id, monotonic time, status)
+        # The latest attempts (event_id, monotonic start, HTTP status); bounded for long runs.
+        self.attempt_log: deque[tuple[str, float, int]] = deque(maxlen=10_000)
         state.listeners.append(self._on_sandbox_change)
 
     def __repr__(self) -> str:

@@ -173,3 +173,13 @@ def test_query_params_prefill_filters(screen: AppTest, db: EventStore) -> None:
     screen.query_params["bank"] = "RJHI_SAMAOB_SAU"
     screen.run()
     assert list(screen.dataframe[0].value["event_id"]) == ["ev-created"]
+
+
+def test_unreachable_database_is_a_message_not_a_traceback(
+    sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/webhooks.py").run()
+    assert not at.exception
+    assert "The event store is unavailable" in texts(at.error)

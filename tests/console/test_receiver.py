@@ -307,3 +307,19 @@ def test_every_webhook_in_the_integration_guide_is_stored(receiver: Receiver) ->
     assert bank.bank_identifier == "LEA1_SAMAOB_SAU" and bank.status == "disabled_by_lean"
     created = receiver.store.query_events(EventFilter(types=("entity.created",)))[0]
     assert created.entity_id == "dd64bba9-9446-4ca0-b9ed-bec2b2a49024"
+
+
+def test_receiver_starts_without_its_database_and_answers_503() -> None:
+    down = EventStore("postgresql://nobody@127.0.0.1:9/none")
+    with ThreadedServer(
+        create_app(WebhookReceiver(down, ReceiverConfig(secret=SECRET))), lifespan="on"
+    ) as server:
+        body = event()
+        response = requests.post(
+            server.url + WEBHOOK_PATH,
+            data=body,
+            headers={SIGNATURE_HEADER: generate_signature_header(body, SECRET)},
+            timeout=10,
+        )
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert requests.get(server.url + "/healthz", timeout=10).status_code == 503
