@@ -125,7 +125,7 @@ class StoreUnavailable(Exception):
     """The database could not take the write (down, locked, full); the caller should retry."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EventRecord:
     """One delivery to store."""
 
@@ -136,7 +136,7 @@ class EventRecord:
     received_at: datetime
     verified: bool
     source_ip: str | None
-    payload: str
+    payload: str = field(repr=False)
     size: int
     customer_id: str | None = None
     entity_id: str | None = None
@@ -174,27 +174,12 @@ class EventFilter:
     text: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as the screens read it."""
+@dataclass(frozen=True, kw_only=True)
+class StoredEvent(EventRecord):
+    """An event as the screens read it: the first delivery, plus what later deliveries added."""
 
-    event_id: str
-    type: str
-    message: str | None
-    lean_timestamp: datetime | None
-    received_at: datetime
     last_received_at: datetime
     delivery_count: int
-    verified: bool
-    source_ip: str | None
-    customer_id: str | None
-    entity_id: str | None
-    app_user_id: str | None
-    bank_identifier: str | None
-    refresh_id: str | None
-    status: str | None
-    size: int
-    payload: str = field(repr=False)
 
     @property
     def occurred_at(self) -> datetime:
