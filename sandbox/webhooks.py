@@ -364,12 +364,16 @@ class WebhookEmitter:
         return thread
 
     def live_event(self, rng: random.Random) -> str:
-        """Make one thing happen in the sandbox and announce it; returns what happened."""
+        """Make one thing happen in the sandbox and announce it; returns what happened.
+
+        Mostly refreshes (65%), then reconnects (15%), new connections (10%), a bank's data
+        availability toggling (5%) and an event type the console does not interpret (5%).
+        """
         state = self.state
         data = state.data
         now = datetime.now(UTC)
         roll = rng.random()
-        if roll < 0.6:
+        if roll < 0.65:
             candidates = [
                 e
                 for e in data.entities.values()
@@ -391,7 +395,7 @@ class WebhookEmitter:
                 data.refreshes[refresh.refresh_id] = refresh
             state.notify("refresh.created", refresh)
             return "refresh"
-        if roll < 0.75:
+        if roll < 0.8:
             lapsed = [
                 e
                 for e in data.entities.values()
@@ -419,7 +423,7 @@ class WebhookEmitter:
                 entity_event("entity.updated", entity, data.customers[entity.customer_id], now)
             )
             return "reconnect"
-        if roll < 0.85:
+        if roll < 0.9:
             customer = rng.choice(list(data.customers.values()))
             bank = rng.choice(
                 [b for b in data.banks if state.bank_availability[b.identifier]["active"]["data"]]
@@ -438,7 +442,7 @@ class WebhookEmitter:
                     data.accounts[account.account_id] = account
             self.send(entity_event("entity.created", entity, customer, now))
             return "connect"
-        if roll < 0.97:
+        if roll < 0.95:
             bank = rng.choice([b for b in data.banks if b.active_data and b.enabled_data])
             with state.lock:
                 flags = state.bank_availability[bank.identifier]
