@@ -121,6 +121,12 @@ meta = Table(
 )
 
 
+# What the screens read of an event (everything but the surrogate key), and when it happened:
+# Lean's timestamp, or arrival when Lean gave none.
+EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
+OCCURRED = func.coalesce(events.c.lean_timestamp, events.c.received_at)
+
+
 class StoreUnavailable(Exception):
     """The database could not take the write (down, locked, full); the caller should retry."""
 
@@ -228,38 +234,32 @@ class EventStore:
         with self._migrate_lock:
             if self._migrated:
                 return
-            try:
-                self._apply_migrations()
-            except SQLAlchemyError as exc:
-                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            with self._connection(write=True) as conn:
+                metadata.create_all(conn, tables=[meta], checkfirst=True)
+                current = int(
+                    conn.execute(
+                        select(meta.c.value).where(meta.c.key == "schema_version")
+                    ).scalar()
+                    or 0
+                )
+                for version, step in MIGRATIONS:
+                    if version > current:
+                        log.info("migrating event store to schema %d", version)
+                        step(conn)
+                        _set_meta(conn, "schema_version", str(version))
             self._migrated = True
-
-    def _apply_migrations(self) -> None:
-        with self.engine.begin() as conn:
-            metadata.create_all(conn, tables=[meta], checkfirst=True)
-            current = int(
-                conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-                or 0
-            )
-            for version, step in MIGRATIONS:
-                if version > current:
-                    log.info("migrating event store to schema %d", version)
-                    step(conn)
-                    _set_meta(conn, "schema_version", str(version))
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the database answers."""
-        try:
-            with self._reading() as conn:
-                conn.execute(select(literal(1)))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+        with self._connection() as conn:
+            conn.execute(select(literal(1)))
 
     @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        """A connection for reads; database failures become `StoreUnavailable`."""
+    def _connection(self, *, write: bool = False) -> Iterator[Connection]:
+        """A connection (in a committed transaction when `write`); database failures become
+        `StoreUnavailable`, the one error callers handle."""
         try:
-            with self.engine.connect() as conn:
+            with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreUnavailable(str(exc).splitlines()[0]) from exc
@@ -269,11 +269,8 @@ class EventStore:
     def write_events(self, records: Sequence[EventRecord]) -> list[WriteResult]:
         """Store deliveries in one transaction: new events inserted, repeats counted."""
         self.migrate()
-        try:
-            with self.engine.begin() as conn:
-                return [self._upsert(conn, record) for record in records]
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+        with self._connection(write=True) as conn:
+            return [self._upsert(conn, record) for record in records]
 
     def _upsert(self, conn: Connection, record: EventRecord) -> WriteResult:
         values = {**record.__dict__}
@@ -313,20 +310,17 @@ class EventStore:
     ) -> None:
         """Note a refused delivery (bad signature, forbidden address, too large); never its body."""
         self.migrate()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    rejections.insert().values(
-                        received_at=_utc_naive(received_at or datetime.now(UTC)),
-                        source_ip=source_ip,
-                        status_code=status_code,
-                        reason=reason[:300],
-                        size=size,
-                        signature=(signature or "")[:300] or None,
-                    )
+        with self._connection(write=True) as conn:
+            conn.execute(
+                rejections.insert().values(
+                    received_at=_utc_naive(received_at or datetime.now(UTC)),
+                    source_ip=source_ip,
+                    status_code=status_code,
+                    reason=reason[:300],
+                    size=size,
+                    signature=(signature or "")[:300] or None,
                 )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            )
 
     def record_dead_letter(
         self,
@@ -339,20 +333,17 @@ class EventStore:
     ) -> None:
         """Keep a delivery that could not be read, body included, for a human to look at."""
         self.migrate()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    dead_letters.insert().values(
-                        received_at=_utc_naive(received_at or datetime.now(UTC)),
-                        source_ip=source_ip,
-                        reason=reason[:300],
-                        verified=verified,
-                        size=len(body),
-                        body=body.decode("utf-8", "replace").replace("\x00", "\ufffd"),
-                    )
+        with self._connection(write=True) as conn:
+            conn.execute(
+                dead_letters.insert().values(
+                    received_at=_utc_naive(received_at or datetime.now(UTC)),
+                    source_ip=source_ip,
+                    reason=reason[:300],
+                    verified=verified,
+                    size=len(body),
+                    body=body.decode("utf-8", "replace").replace("\x00", "\ufffd"),
                 )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            )
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -364,11 +355,10 @@ class EventStore:
             value = getattr(flt, name)
             if value:
                 conditions.append(events.c[name] == value)
-        occurred = func.coalesce(events.c.lean_timestamp, events.c.received_at)
         if flt.since:
-            conditions.append(occurred >= _utc_naive(flt.since))
+            conditions.append(_utc_naive(flt.since) <= OCCURRED)
         if flt.until:
-            conditions.append(occurred < _utc_naive(flt.until))
+            conditions.append(_utc_naive(flt.until) > OCCURRED)
         if flt.text and flt.text.strip():
             needle = (
                 "%"
@@ -389,21 +379,20 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Events matching `flt`, newest (by Lean's timestamp) first."""
         self.migrate()
-        occurred = func.coalesce(events.c.lean_timestamp, events.c.received_at)
         statement = (
-            select(*[c for c in events.c if c.name != "id"])
+            select(*EVENT_COLUMNS)
             .where(self._where(flt))
-            .order_by(occurred.desc(), events.c.id.desc())
+            .order_by(OCCURRED.desc(), events.c.id.desc())
             .limit(limit)
             .offset(offset)
         )
-        with self._reading() as conn:
+        with self._connection() as conn:
             return [_stored(row) for row in conn.execute(statement).mappings()]
 
     def count_events(self, flt: EventFilter = EventFilter()) -> int:
         """How many events match `flt`."""
         self.migrate()
-        with self._reading() as conn:
+        with self._connection() as conn:
             return int(
                 conn.execute(
                     select(func.count()).select_from(events).where(self._where(flt))
@@ -413,10 +402,8 @@ class EventStore:
     def get_event(self, event_id: str) -> StoredEvent | None:
         """One event by its id."""
         self.migrate()
-        statement = select(*[c for c in events.c if c.name != "id"]).where(
-            events.c.event_id == event_id
-        )
-        with self._reading() as conn:
+        statement = select(*EVENT_COLUMNS).where(events.c.event_id == event_id)
+        with self._connection() as conn:
             row = conn.execute(statement).mappings().first()
         return _stored(row) if row else None
 
@@ -428,7 +415,7 @@ class EventStore:
             .group_by(events.c.type)
             .order_by(func.count().desc())
         )
-        with self._reading() as conn:
+        with self._connection() as conn:
             return [(t, int(n)) for t, n in conn.execute(statement)]
 
     def bank_identifiers(self) -> list[str]:
@@ -437,50 +424,42 @@ class EventStore:
         statement = (
             select(events.c.bank_identifier).where(events.c.bank_identifier.is_not(None)).distinct()
         )
-        with self._reading() as conn:
+        with self._connection() as conn:
             return sorted(r[0] for r in conn.execute(statement))
 
     def refresh_status(self, refresh_id: str) -> StoredEvent | None:
         """The refresh's current state: its event with the latest Lean timestamp."""
         self.migrate()
         statement = (
-            select(*[c for c in events.c if c.name != "id"])
+            select(*EVENT_COLUMNS)
             .where(events.c.refresh_id == refresh_id)
             .order_by(
-                func.coalesce(events.c.lean_timestamp, events.c.received_at).desc(),
+                OCCURRED.desc(),
                 events.c.id.desc(),
             )
             .limit(1)
         )
-        with self._reading() as conn:
+        with self._connection() as conn:
             row = conn.execute(statement).mappings().first()
         return _stored(row) if row else None
 
     def list_rejections(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Refused deliveries, newest first."""
-        self.migrate()
-        statement = (
-            select(rejections)
-            .order_by(rejections.c.received_at.desc(), rejections.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        with self._reading() as conn:
-            return [
-                {**row, "received_at": _aware(row["received_at"])}
-                for row in conn.execute(statement).mappings()
-            ]
+        return self._newest(rejections, limit, offset)
 
     def list_dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Unreadable deliveries, newest first."""
+        return self._newest(dead_letters, limit, offset)
+
+    def _newest(self, table: Table, limit: int, offset: int) -> list[dict[str, Any]]:
         self.migrate()
         statement = (
-            select(dead_letters)
-            .order_by(dead_letters.c.received_at.desc(), dead_letters.c.id.desc())
+            select(table)
+            .order_by(table.c.received_at.desc(), table.c.id.desc())
             .limit(limit)
             .offset(offset)
         )
-        with self._reading() as conn:
+        with self._connection() as conn:
             return [
                 {**row, "received_at": _aware(row["received_at"])}
                 for row in conn.execute(statement).mappings()
@@ -490,7 +469,7 @@ class EventStore:
         """Rows in `webhook_rejections` or `webhook_dead_letters`."""
         self.migrate()
         table = {"rejections": rejections, "dead_letters": dead_letters, "events": events}[name]
-        with self._reading() as conn:
+        with self._connection() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
     def export_csv(self, flt: EventFilter, *, max_rows: int = 100_000) -> str:
@@ -517,17 +496,14 @@ class EventStore:
     def get_meta(self, key: str) -> str | None:
         """A value the console keeps about itself (schema version, sandbox back-fill)."""
         self.migrate()
-        with self._reading() as conn:
+        with self._connection() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a console value."""
         self.migrate()
-        try:
-            with self.engine.begin() as conn:
-                _set_meta(conn, key, value)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+        with self._connection(write=True) as conn:
+            _set_meta(conn, key, value)
 
     def dispose(self) -> None:
         """Close pooled connections."""
