@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import secrets
 import threading
@@ -110,7 +111,8 @@ class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.data: SandboxData = seedlib.generate(config.seed, config.anchor)
-        self.lock = threading.Lock()
+        # Re-entrant: an API call may check and then start a refresh under one hold.
+        self.lock = threading.RLock()
         self.signing_key = secrets.token_bytes(32)
         self.stats: Counter[str] = Counter()
         # The last requests that reached a handler, for tests and debugging: (method, path).
@@ -136,6 +138,20 @@ class SandboxState:
                 listener(kind, obj)
             except Exception:  # a listener must not break the API call that triggered it
                 log.exception("sandbox listener failed on %s", kind)
+
+    def start_refresh(self, entity: SeedEntity, now: datetime, rng: random.Random) -> SeedRefresh:
+        """Start a refresh of `entity` now, with outcomes drawn from `rng`, and announce it."""
+        customer = self.data.customers[entity.customer_id]
+        entity_level, per_account = seedlib.refresh_outcome(rng, entity, now)
+        refresh = SeedRefresh(
+            str(uuid.uuid4()), entity.entity_id, customer.customer_id, customer.app_user_id,
+            now, now + timedelta(seconds=self.config.refresh_seconds), entity_level, per_account,
+        )  # fmt: skip
+        with self.lock:
+            entity.refreshes.append(refresh)
+            self.data.refreshes[refresh.refresh_id] = refresh
+        self.notify("refresh.created", refresh)
+        return refresh
 
     # -- lookups that raise Lean's errors ----------------------------------------------------
 
@@ -739,22 +755,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                 raise LeanErrorResponse(
                     429, "DUPLICATED_REQUEST", "Data refresh is already pending."
                 )
-            customer = state.data.customers[entity.customer_id]
             rng = seedlib.stable_rng("refresh", entity.entity_id, now.isoformat())
-            entity_level, per_account = seedlib.refresh_outcome(rng, entity, now)
-            refresh = SeedRefresh(
-                str(uuid.uuid4()),
-                entity.entity_id,
-                customer.customer_id,
-                customer.app_user_id,
-                now,
-                now + timedelta(seconds=config.refresh_seconds),
-                entity_level,
-                per_account,
-            )
-            entity.refreshes.append(refresh)
-            state.data.refreshes[refresh.refresh_id] = refresh
-        state.notify("refresh.created", refresh)
+            refresh = state.start_refresh(entity, now, rng)
         return {
             "refresh_id": refresh.refresh_id,
             "status": "OK",

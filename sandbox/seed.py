@@ -242,13 +242,18 @@ class SandboxData:
         self.entities_by_customer: dict[str, list[SeedEntity]] = {}
         self.accounts: dict[str, SeedAccount] = {}
         self.refreshes: dict[str, SeedRefresh] = {}
-        for entity in self.entities.values():
-            self.entities_by_customer.setdefault(entity.customer_id, []).append(entity)
-            for account in entity.accounts:
-                self.accounts[account.account_id] = account
-            for refresh in entity.refreshes:
-                self.refreshes[refresh.refresh_id] = refresh
+        for entity in list(self.entities.values()):
+            self.add_entity(entity)
         self.banks_by_id = {b.identifier: b for b in self.banks}
+
+    def add_entity(self, entity: SeedEntity) -> None:
+        """Index an entity with its accounts and refreshes (seeded, or connected at run time)."""
+        self.entities[entity.entity_id] = entity
+        self.entities_by_customer.setdefault(entity.customer_id, []).append(entity)
+        for account in entity.accounts:
+            self.accounts[account.account_id] = account
+        for refresh in entity.refreshes:
+            self.refreshes[refresh.refresh_id] = refresh
 
 
 def default_anchor() -> datetime:
@@ -312,6 +317,17 @@ CONSENT_OUTCOMES = (
     ("REJECTED", (20, 300), 3),
     ("AWAITING_AUTHORIZATION", (20, 300), 3),
 )
+
+
+def new_active_consent(
+    rng: random.Random, permissions: dict[str, bool], now: datetime
+) -> SeedConsent:
+    """A consent granted `now` for a year, covering a year of transaction history."""
+    year = timedelta(days=365)
+    return SeedConsent(
+        str(uuid.UUID(int=rng.getrandbits(128), version=4)), str(rng.randint(100000, 999999)),
+        "ACTIVE", dict(permissions), now, now, now + year, now - year, now + year,
+    )  # fmt: skip
 
 
 def _consents(

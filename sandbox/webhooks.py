@@ -383,17 +383,7 @@ class WebhookEmitter:
                     r.finishes_at is not None and r.finishes_at <= now for r in e.refreshes[-1:]
                 )
             ]
-            entity = rng.choice(candidates)
-            customer = data.customers[entity.customer_id]
-            entity_level, per_account = seedlib.refresh_outcome(rng, entity, now)
-            with state.lock:
-                refresh = SeedRefresh(
-                    str(uuid.uuid4()), entity.entity_id, customer.customer_id, customer.app_user_id,
-                    now, now + timedelta(seconds=state.config.refresh_seconds), entity_level, per_account,
-                )  # fmt: skip
-                entity.refreshes.append(refresh)
-                data.refreshes[refresh.refresh_id] = refresh
-            state.notify("refresh.created", refresh)
+            state.start_refresh(rng.choice(candidates), now, rng)
             return "refresh"
         if roll < 0.8:
             lapsed = [
@@ -404,19 +394,7 @@ class WebhookEmitter:
             entity = rng.choice(lapsed)
             with state.lock:
                 old = entity.current_consent
-                entity.consents.append(
-                    seedlib.SeedConsent(
-                        str(uuid.uuid4()),
-                        str(rng.randint(100000, 999999)),
-                        "ACTIVE",
-                        dict(entity.permissions),
-                        now,
-                        now,
-                        now + timedelta(days=365),
-                        now - timedelta(days=365),
-                        now + timedelta(days=365),
-                    )
-                )
+                entity.consents.append(seedlib.new_active_consent(rng, entity.permissions, now))
                 if old.status == "ACTIVE":
                     old.status = "EXPIRED"
             self.send(
@@ -431,15 +409,11 @@ class WebhookEmitter:
             permissions = {name: True for name in seedlib.PERMISSION_NAMES}
             entity = SeedEntity(
                 str(uuid.uuid4()), customer.customer_id, bank, now, permissions,
-                [seedlib.SeedConsent(str(uuid.uuid4()), str(rng.randint(100000, 999999)), "ACTIVE", dict(permissions),
-                                     now, now, now + timedelta(days=365), now - timedelta(days=365), now + timedelta(days=365))],
+                [seedlib.new_active_consent(rng, permissions, now)],
             )  # fmt: skip
             entity.accounts = seedlib._accounts(rng, entity.entity_id, bank, customer.person, now)
             with state.lock:
-                data.entities[entity.entity_id] = entity
-                data.entities_by_customer.setdefault(customer.customer_id, []).append(entity)
-                for account in entity.accounts:
-                    data.accounts[account.account_id] = account
+                data.add_entity(entity)
             self.send(entity_event("entity.created", entity, customer, now))
             return "connect"
         if roll < 0.95:
