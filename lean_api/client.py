@@ -194,7 +194,7 @@ class LeanClient:
         )
 
     @staticmethod
-    def _walk(fetch: Callable[[int], Page[M]]) -> Iterator[M]:
+    def _walk(fetch: Callable[[int], Page[M] | DataResult[M]]) -> Iterator[M]:
         number = 0
         while True:
             page = fetch(number)
@@ -285,7 +285,7 @@ class LeanClient:
 
     def iter_accounts(self, entity_id: str, size: int = 50) -> Iterator[Account]:
         """Every account of an entity."""
-        return self._walk_data(lambda n: self.list_accounts(entity_id, n, size))
+        return self._walk(lambda n: self.list_accounts(entity_id, n, size))
 
     def get_account_data(
         self, entity_id: str, account_id: str, data_type: str, page: int = 0, size: int = 50
@@ -301,7 +301,7 @@ class LeanClient:
         self, entity_id: str, account_id: str, data_type: str, size: int = 100
     ) -> Iterator[Any]:
         """Every record of one account's data type."""
-        return self._walk_data(
+        return self._walk(
             lambda n: self.get_account_data(entity_id, account_id, data_type, n, size)
         )
 
@@ -328,17 +328,6 @@ class LeanClient:
                 "page": page_info or {"number": page, "size": size},
             }
         )
-
-    @staticmethod
-    def _walk_data(fetch: Callable[[int], DataResult[M]]) -> Iterator[M]:
-        number = 0
-        while True:
-            result = fetch(number)
-            yield from result.items
-            page = Page[Any](items=result.items, page=result.page)
-            if not page.has_next:
-                return
-            number += 1
 
     # ---------------------------------------------------------------------------------------
     # Refreshes and verification

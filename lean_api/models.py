@@ -189,6 +189,15 @@ class PageInfo(LeanModel):
 T = TypeVar("T", bound=BaseModel)
 
 
+def has_next_page(items: list[Any], page: PageInfo) -> bool:
+    """True when another page follows: by `total_pages` when given, else while pages are full."""
+    if not items:
+        return False
+    if page.total_pages is not None:
+        return page.number + 1 < page.total_pages
+    return len(items) >= max(page.size, 1)
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a list, whichever envelope it came in."""
 
@@ -198,11 +207,7 @@ class Page(BaseModel, Generic[T]):
     @property
     def has_next(self) -> bool:
         """True when another page follows this one."""
-        if not self.items:
-            return False
-        if self.page.total_pages is not None:
-            return self.page.number + 1 < self.page.total_pages
-        return len(self.items) >= max(self.page.size, 1)
+        return has_next_page(self.items, self.page)
 
 
 def unwrap_page(body: Any, item_key: str | None = None) -> tuple[list[Any], dict[str, Any]]:
@@ -490,6 +495,11 @@ class DataResult(BaseModel, Generic[T]):
     type: str | None = None
     items: list[T] = Field(default_factory=list)
     page: PageInfo = Field(default_factory=PageInfo)
+
+    @property
+    def has_next(self) -> bool:
+        """True when another page follows this one."""
+        return has_next_page(self.items, self.page)
 
 
 # --------------------------------------------------------------------------------------------
