@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,15 +27,10 @@ import requests
 from console.store import EventStore
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
 from tests.pgcluster import postgres_cluster
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def body(n: int) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,6 +24,7 @@ from lean_api import (
 )
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
+from tests.ports import free_port
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -114,9 +114,7 @@ def test_timeout_becomes_api_timeout_error(settings: LeanSettings, sandbox: Sand
 
 
 def test_unreachable_lean_is_a_connection_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends: nothing listens
+    port = free_port()  # nothing listens there
     settings = LeanSettings(
         client_id="id",
         client_secret=SecretStr("secret"),

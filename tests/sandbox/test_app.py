@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import requests
 
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,9 +126,7 @@ def test_faults_switch_at_run_time_through_the_admin_endpoint(sandbox: SandboxSe
 
 
 def test_sandbox_runs_alone_with_python_m_sandbox() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--port", str(port)],
         cwd=ROOT,
