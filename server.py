@@ -23,7 +23,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from console.runtime import embedded_sandbox, get_backend, get_receiver, get_store
 from console.store import StoreUnavailable
-from console.webhooks import WEBHOOK_PATH, unavailable_response
+from console.webhooks import WEBHOOK_PATH, WebhookReceiver, unavailable_response
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
@@ -37,13 +37,20 @@ PagesManager.uses_pages_directory = False
 BACKFILL_KEY = "sandbox_backfill_seed"
 
 
+# Resolved once (settings, .env, store) rather than on every delivery; until it resolves, e.g.
+# while the database is down at start-up, each delivery tries again and gets 503 meanwhile.
+_receiver: WebhookReceiver | None = None
+
+
 async def webhook(request: Request) -> Response:
     """Lean's webhooks (or the embedded sandbox's)."""
-    try:
-        receiver = await anyio.to_thread.run_sync(get_receiver)
-    except StoreUnavailable:
-        return unavailable_response()
-    return await receiver.handle(request)
+    global _receiver
+    if _receiver is None:
+        try:
+            _receiver = await anyio.to_thread.run_sync(get_receiver)
+        except StoreUnavailable:
+            return unavailable_response()
+    return await _receiver.handle(request)
 
 
 async def healthz(_: Request) -> JSONResponse:
