@@ -165,8 +165,25 @@ def customer_overview(
     now: datetime | None = None,
 ) -> CustomerOverview:
     """The customer with their entities, newest connection first."""
+    return summarize_customer(customer, client.list_entities(customer.customer_id), banks, now)
+
+
+def fetch_customer_entities(
+    client: LeanClient, query: CustomerQuery
+) -> tuple[Customer, list[Entity]]:
+    """The customer the query names and their entities, as Lean gave them."""
+    customer = fetch_customer(client, query)
+    return customer, client.list_entities(customer.customer_id)
+
+
+def summarize_customer(
+    customer: Customer,
+    entities: list[Entity],
+    banks: dict[str, Bank],
+    now: datetime | None = None,
+) -> CustomerOverview:
+    """The customer with their entities, newest connection first (no call to Lean)."""
     now = now or datetime.now(UTC)
-    entities = client.list_entities(customer.customer_id)
     summaries = sorted(
         (summarize_entity(e, banks, now) for e in entities),
         key=lambda s: s.connected_at or datetime.min.replace(tzinfo=UTC),

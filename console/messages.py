@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -95,10 +96,11 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
                 "Wait for it to finish (its webhook reports progress) before starting another.",
                 "info",
             )
-        wait = f" in {exc.retry_after:.0f} seconds" if exc.retry_after else " in a minute"
+        wait = f"{math.ceil(exc.retry_after)} s" if exc.retry_after else "a minute"
         return OperatorMessage(
-            "Lean is limiting how fast we call it.",
-            f"Try again{wait}.",
+            f"Lean is rate-limiting; try again in {wait}.",
+            "Calls made sooner are refused as well. The console did not wait for it, so the "
+            "screen stays usable meanwhile.",
             "warning",
         )
     if isinstance(exc, AuthenticationError):
@@ -134,7 +136,9 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
             if changes_state
             else "Lean may be slow or unavailable; try again shortly. Nothing was changed."
         )
-        return OperatorMessage("Lean did not answer in time.", action)
+        # "Lean did not answer within the 10 s budget." when the call's total budget ran out.
+        headline = exc.message if exc.budget is not None else "Lean did not answer in time."
+        return OperatorMessage(headline, action)
     if isinstance(exc, APIConnectionError):
         return OperatorMessage(
             "The console could not reach Lean.",

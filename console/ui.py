@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 import streamlit as st
 
+from console.last_good import Snapshot, last_good, stale_notice
 from console.messages import OperatorMessage, describe_error
 from console.runtime import Backend, get_backend
 from lean_api.errors import LeanError
@@ -46,3 +50,35 @@ def environment_badge(backend: Backend) -> None:
     st.caption(f"API: `{backend.environment.api_url}`")
     if backend.environment.kind == "embedded":
         st.caption("No LEAN_CLIENT_ID configured: seeded, local data. Nothing reaches Lean.")
+
+
+T = TypeVar("T")
+
+
+def wait_for_lean(
+    loading: str,
+    backend: Backend,
+    asked: Hashable,
+    load: Callable[[], Snapshot[T]],
+    subject: str = "record",
+) -> Snapshot[T]:
+    """Run `load` while the operator sees what is loading; keep the last good data if Lean fails.
+
+    `loading` names what is being fetched ("Loading bank availability from Lean…"); it is shown
+    as Markdown, so it must be the console's own words, never an identifier the operator typed.
+    `asked` identifies the question within the backend (e.g. `("customer", kind, value)`).
+    When Lean times out or fails for a passing reason and an earlier answer exists, that answer is
+    returned, marked with its age and the error. Otherwise the `LeanError` is raised.
+    """
+    with st.spinner(loading, show_time=True):
+        snapshot = last_good().get(backend.key, asked, load)
+    if snapshot.error is not None:
+        show_stale(snapshot, subject)
+    return snapshot
+
+
+def show_stale(snapshot: Snapshot[object], subject: str = "record") -> None:
+    """Say that the data below is the last good answer, how old it is, and why it is not fresh."""
+    st.warning(stale_notice(snapshot), icon=":material/history:")
+    if snapshot.error is not None:
+        show_error(snapshot.error, subject)

@@ -13,14 +13,12 @@ import requests
 from pydantic import SecretStr, ValidationError
 
 from lean_api.errors import (
-    APIConnectionError,
     APIResponseValidationError,
-    APITimeoutError,
     AuthenticationError,
-    LeanAPIError,
     error_from_response,
 )
 from lean_api.models import AccessToken
+from lean_api.retry import CallBudget, RetryPolicy, connection_error, retryable_status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,11 @@ def token_expiry(token: AccessToken, issued_at: float) -> float:
 
 
 class TokenProvider:
-    """Hands out bearer tokens per scope, renewing each once for all concurrent callers."""
+    """Hands out bearer tokens per scope, renewing each once for all concurrent callers.
+
+    Fetching a token follows the client's `RetryPolicy`; a fetch made for an API call spends that
+    call's `CallBudget`, waiting for another caller's renewal included.
+    """
 
     def __init__(
         self,
@@ -73,7 +75,7 @@ class TokenProvider:
         session: requests.Session,
         timeout: tuple[float, float] = (5.0, 15.0),
         renew_margin: float = 60.0,
-        max_retries: int = 2,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._token_url = f"{auth_url.rstrip('/')}/oauth2/token"
@@ -82,7 +84,7 @@ class TokenProvider:
         self._session = session
         self._timeout = timeout
         self._renew_margin = renew_margin
-        self._max_retries = max_retries
+        self._retry = retry or RetryPolicy()
         self._clock = clock
         self._cache: dict[str, CachedToken] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -92,13 +94,16 @@ class TokenProvider:
     def __repr__(self) -> str:
         return f"TokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
 
-    def token(self, scope: str = API_SCOPE) -> str:
-        """A valid bearer token for `scope`, from the cache when it has enough life left."""
-        return self._get(scope, min_lifetime=0.0).value
+    def token(self, scope: str = API_SCOPE, *, budget: CallBudget | None = None) -> str:
+        """A valid bearer token for `scope`, from the cache when it has enough life left.
 
-    def customer_token(self, customer_id: str) -> CachedToken:
+        A fetch spends `budget` (the budget of the call that needs the token; default: its own).
+        """
+        return self._get(scope, min_lifetime=0.0, budget=budget).value
+
+    def customer_token(self, customer_id: str, *, budget: CallBudget | None = None) -> CachedToken:
         """A `customer.<id>` token for the Link SDK, with at least ten minutes left."""
-        return self._get(f"customer.{customer_id}", min_lifetime=LINK_MIN_LIFETIME)
+        return self._get(f"customer.{customer_id}", min_lifetime=LINK_MIN_LIFETIME, budget=budget)
 
     def invalidate(self, scope: str, value: str | None = None) -> None:
         """Forget the cached token for `scope` (only if it is still `value`, when given)."""
@@ -119,81 +124,75 @@ class TokenProvider:
         margin = min(self._renew_margin, (cached.expires_at - cached.issued_at) * 0.1)
         return cached.seconds_left(self._clock()) > max(margin, min_lifetime)
 
-    def _get(self, scope: str, *, min_lifetime: float) -> CachedToken:
+    def _get(self, scope: str, *, min_lifetime: float, budget: CallBudget | None) -> CachedToken:
         cached = self._cache.get(scope)
         if self._usable(cached, min_lifetime):
             return cached  # type: ignore[return-value]
-        with self._lock_for(scope):
+        budget = budget or self._retry.budget()
+        lock = self._lock_for(scope)
+        # Waiting for another caller's renewal spends our budget too.
+        if not lock.acquire(timeout=budget.remaining()):
+            raise budget.timeout_error(method="POST", url=self._token_url)
+        try:
             # Another caller may have renewed while we waited for the lock.
             cached = self._cache.get(scope)
             if self._usable(cached, min_lifetime):
                 return cached  # type: ignore[return-value]
-            fresh = self._fetch(scope)
+            fresh = self._fetch(scope, budget)
             self._cache[scope] = fresh
             return fresh
+        finally:
+            lock.release()
 
-    def _fetch(self, scope: str) -> CachedToken:
+    def _fetch(self, scope: str, budget: CallBudget) -> CachedToken:
         form = {
             "client_id": self._client_id,
             "client_secret": self._client_secret.get_secret_value(),
             "grant_type": "client_credentials",
             "scope": scope,
         }
-        attempt = 0
+        # Issuing a token has no side effect, so connection errors, 429 and 5xx are retried.
+        retries = self._retry.start(budget, f"token {scope}")
         while True:
             issued_at = self._clock()
+            timeout = budget.clip(self._timeout, method="POST", url=self._token_url)
             try:
                 self.fetch_count += 1
                 response = self._session.post(
                     self._token_url,
                     data=form,
-                    timeout=self._timeout,
+                    timeout=timeout,
                     headers={"Accept": "application/json"},
                 )
-            except requests.Timeout as exc:
-                error: Exception = APITimeoutError(
-                    "Lean's auth server did not answer in time.", method="POST", url=self._token_url
-                )
-                cause: Exception = exc
             except requests.RequestException as exc:
-                error = APIConnectionError(
-                    f"Could not reach Lean's auth server ({type(exc).__name__}).",
+                error = connection_error(
+                    exc,
                     method="POST",
                     url=self._token_url,
+                    budget=budget,
+                    server="Lean's auth server",
                 )
-                cause = exc
-            else:
-                if response.ok:
-                    return self._parse(response, scope, issued_at)
-                error = error_from_response(
-                    response.status_code,
-                    response.content,
-                    method="POST",
-                    url=self._token_url,
-                    retry_after=response.headers.get("Retry-After"),
-                )
-                if response.status_code in (400, 401, 403):
-                    raise AuthenticationError(
-                        f"Lean's auth server refused the token request for scope {scope!r}: "
-                        f"{error.message}",  # type: ignore[attr-defined]
-                        status_code=response.status_code,
-                        code=error.code,  # type: ignore[attr-defined]
-                        method="POST",
-                        url=self._token_url,
-                    ) from None
-                cause = error
-            # Issuing a token has no side effect, so connection errors, 429 and 5xx are retried.
-            retryable = not isinstance(error, LeanAPIError) or error.status_code in (
-                429,
-                500,
-                502,
-                503,
-                504,
+                retries.wait_or_raise(error, retry=True, cause=exc)
+                continue
+            if response.ok:
+                return self._parse(response, scope, issued_at)
+            refused = error_from_response(
+                response.status_code,
+                response.content,
+                method="POST",
+                url=self._token_url,
+                retry_after=response.headers.get("Retry-After"),
             )
-            if not retryable or attempt >= self._max_retries:
-                raise error from cause
-            attempt += 1
-            time.sleep(min(2.0, 0.2 * 2**attempt))
+            if response.status_code in (400, 401, 403):
+                raise AuthenticationError(
+                    f"Lean's auth server refused the token request for scope {scope!r}: "
+                    f"{refused.message}",
+                    status_code=response.status_code,
+                    code=refused.code,
+                    method="POST",
+                    url=self._token_url,
+                ) from None
+            retries.wait_or_raise(refused, retry=retryable_status(response.status_code))
 
     def _parse(self, response: requests.Response, scope: str, issued_at: float) -> CachedToken:
         try:

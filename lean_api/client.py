@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -17,9 +16,7 @@ from requests.adapters import HTTPAdapter
 from lean_api.auth import API_SCOPE, CachedToken, TokenProvider
 from lean_api.config import LeanSettings
 from lean_api.errors import (
-    APIConnectionError,
     APIResponseValidationError,
-    APITimeoutError,
     ConfigurationError,
     LeanAPIError,
     error_from_response,
@@ -41,13 +38,13 @@ from lean_api.models import (
     Transaction,
     unwrap_page,
 )
+from lean_api.retry import RetryPolicy, connection_error, retryable_status
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Per-account data endpoints and the model each item is read into.
 ACCOUNT_DATA_ENDPOINTS: dict[str, type[BaseModel]] = {
     "balances": Balance,
@@ -64,9 +61,13 @@ USER_AGENT = "lean-ops-console/0.1"
 class LeanClient:
     """A thread-safe client for the Lean KSA API.
 
-    `timeout` is (connect, read) seconds for every call; `max_retries` bounds the retries of safe
-    requests on connection errors, timeouts, 429 and 5xx (with exponential backoff and jitter,
-    honouring `Retry-After`). POSTs are retried only when the request provably never left.
+    `timeout` is (connect, read) seconds for every attempt; `max_retries` bounds the retries of
+    safe requests on connection errors, timeouts, 429 and 5xx (exponential backoff with full
+    jitter, honouring `Retry-After`). POSTs are retried only when the request provably never left.
+    `call_budget` (default: `settings.call_budget`, `LEAN_CALL_BUDGET_SECONDS`) bounds one call in
+    total: attempts are clipped to it, and a wait that would overrun it is not slept; the error is
+    raised instead (a `RateLimitError` carrying `retry_after` for a long `Retry-After`).
+    Token fetches follow the same `retry` policy and spend the budget of the call that needed them.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class LeanClient:
         max_retries: int = 2,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
+        call_budget: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -85,9 +87,13 @@ class LeanClient:
         self.settings = settings
         self.timeout = timeout
         self.max_retries = max_retries
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._sleep = sleep
+        self.retry = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            call_budget=settings.call_budget if call_budget is None else call_budget,
+            sleep=sleep,
+        )
         self._session = session or _pooled_session()
         self.tokens = TokenProvider(
             settings.auth_url,
@@ -95,6 +101,7 @@ class LeanClient:
             settings.client_secret,  # type: ignore[arg-type]
             session=self._session,
             timeout=(timeout[0], min(timeout[1], 15.0)),
+            retry=self.retry,
         )
 
     def __repr__(self) -> str:
@@ -117,15 +124,19 @@ class LeanClient:
         json: Any = None,
         timeout: tuple[float, float] | None = None,
     ) -> Any:
-        """Send one API call and return its decoded JSON body, or raise a `LeanError`."""
+        """Send one API call and return its decoded JSON body, or raise a `LeanError`.
+
+        The whole call (token fetch, attempts and waits) stays within the client's call budget.
+        """
         method = method.upper()
         url = f"{self.settings.api_url}{path}"
         params = {k: v for k, v in (params or {}).items() if v is not None}
         safe = method in SAFE_METHODS
-        attempt = 0
+        budget = self.retry.budget()
+        retries = self.retry.start(budget, f"{method} {path}")
         reauthenticated = False
         while True:
-            token = self.tokens.token(API_SCOPE)
+            token = self.tokens.token(API_SCOPE, budget=budget)
             started = time.monotonic()
             try:
                 response = self._session.request(
@@ -133,17 +144,13 @@ class LeanClient:
                     url,
                     params=params,
                     json=json,
-                    timeout=timeout or self.timeout,
+                    timeout=budget.clip(timeout or self.timeout, method=method, url=url),
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 )
             except requests.RequestException as exc:
-                error = _connection_error(exc, method, url)
-                never_sent = isinstance(exc, requests.ConnectTimeout) or _refused(exc)
-                if (safe or never_sent) and attempt < self.max_retries:
-                    attempt += 1
-                    self._backoff(attempt, None, f"{method} {path}: {type(exc).__name__}")
-                    continue
-                raise error from exc
+                error = connection_error(exc, method=method, url=url, budget=budget)
+                retries.wait_or_raise(error, retry=safe or not error.request_sent, cause=exc)
+                continue
             elapsed_ms = (time.monotonic() - started) * 1000
             log.info("lean %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
 
@@ -161,23 +168,7 @@ class LeanClient:
                 url=url,
                 retry_after=response.headers.get("Retry-After"),
             )
-            if safe and response.status_code in RETRYABLE_STATUSES and attempt < self.max_retries:
-                attempt += 1
-                self._backoff(
-                    attempt, error.retry_after, f"{method} {path}: {response.status_code}"
-                )
-                continue
-            raise error
-
-    def _backoff(self, attempt: int, retry_after: float | None, why: str) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, 60.0)
-        else:
-            ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-            # Full jitter spreads the retries of many workers hitting the same outage.
-            delay = random.uniform(ceiling / 2, ceiling)
-        log.warning("lean retry %d/%d in %.2fs after %s", attempt, self.max_retries, delay, why)
-        self._sleep(delay)
+            retries.wait_or_raise(error, retry=safe and retryable_status(response.status_code))
 
     def _get_page(
         self,
@@ -418,22 +409,6 @@ def _validate(model: type[M], data: Any, where: str) -> M:
             status_code=200,
             url=where,
         ) from exc
-
-
-def _refused(exc: requests.RequestException) -> bool:
-    text = repr(exc)
-    return "NewConnectionError" in text or "Connection refused" in text
-
-
-def _connection_error(exc: requests.RequestException, method: str, url: str) -> APIConnectionError:
-    if isinstance(exc, requests.Timeout):
-        kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
-        return APITimeoutError(
-            f"Lean did not answer within the {kind} timeout.", method=method, url=url
-        )
-    return APIConnectionError(
-        f"Could not reach Lean ({type(exc).__name__}).", method=method, url=url
-    )
 
 
 __all__ = ["LeanAPIError", "LeanClient"]

@@ -12,6 +12,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from lean_api.errors import ConfigurationError
+from lean_api.retry import DEFAULT_CALL_BUDGET
 
 LeanEnvironment = Literal["sandbox", "production"]
 
@@ -34,6 +35,8 @@ class LeanSettings:
     api_url: str = HOSTS["sandbox"][0]
     auth_url: str = HOSTS["sandbox"][1]
     webhook_secret: SecretStr | None = field(default=None, repr=False)
+    # Total seconds one call to Lean may take, retries, waits and token fetch included.
+    call_budget: float = DEFAULT_CALL_BUDGET
 
     @property
     def has_credentials(self) -> bool:
@@ -78,7 +81,21 @@ class LeanSettings:
             api_url=_clean_url(get("LEAN_API_URL") or default_api, "LEAN_API_URL"),
             auth_url=_clean_url(get("LEAN_AUTH_URL") or default_auth, "LEAN_AUTH_URL"),
             webhook_secret=SecretStr(webhook_secret) if webhook_secret else None,
+            call_budget=_seconds(get("LEAN_CALL_BUDGET_SECONDS"), "LEAN_CALL_BUDGET_SECONDS")
+            or DEFAULT_CALL_BUDGET,
         )
+
+
+def _seconds(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
+    return seconds
 
 
 def _clean_url(url: str, name: str) -> str:

@@ -32,17 +32,39 @@ class ConfigurationError(LeanError):
 
 
 class APIConnectionError(LeanError):
-    """Lean could not be reached (DNS, refused, reset, TLS)."""
+    """Lean could not be reached (DNS, refused, reset, TLS).
 
-    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+    `request_sent` is False only when the request provably never left (refused, connect timeout),
+    so even a POST may be sent again.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", request_sent: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
         self.url = url
+        self.request_sent = request_sent
 
 
 class APITimeoutError(APIConnectionError):
-    """Lean did not answer within the client's timeout."""
+    """Lean did not answer within the client's timeout, or within the call's total budget.
+
+    `budget` is the call's budget in seconds when that is what ran out, else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        request_sent: bool = True,
+        budget: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, request_sent=request_sent)
+        self.budget = budget
 
 
 class APIResponseValidationError(LeanError):

@@ -5,55 +5,63 @@ from __future__ import annotations
 import streamlit as st
 
 from console.customers import (
-    CustomerOverview,
     CustomerQuery,
     InvalidLookup,
     SearchResult,
     bank_directory,
-    customer_overview,
     entity_table,
-    fetch_customer,
+    fetch_customer_entities,
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
     search_customers,
+    summarize_customer,
 )
 from console.formatting import styled_table
+from console.last_good import Snapshot
 from console.messages import describe_error
-from console.ui import backend_or_stop, show_error, show_message
+from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from lean_api.errors import ConflictError, LeanError
+from lean_api.models import Bank, Customer, Entity
 
 backend = backend_or_stop()
 client = backend.client
 KINDS = ["customer_id", "app_user_id"]
 
 
+# Loaders return a Snapshot (the answer and when Lean gave it), so the age shown with last good
+# data is the age of Lean's answer, not of the cache entry. Failures are never cached.
+
+
 @st.cache_data(ttl=300, show_spinner=False)
-def load_banks(backend_key: str) -> dict:
+def load_banks(backend_key: str) -> Snapshot[dict[str, Bank]]:
     """Bank directory, cached for five minutes per environment."""
-    return bank_directory(client)
+    return Snapshot.now(bank_directory(client))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_customer(backend_key: str, kind: str, value: str) -> CustomerOverview:
+def load_customer(
+    backend_key: str, kind: str, value: str
+) -> Snapshot[tuple[Customer, list[Entity]]]:
     """A customer and their entities, cached briefly so reruns do not call Lean again."""
     query = CustomerQuery(kind, value)  # type: ignore[arg-type]
-    customer = fetch_customer(client, query)
-    return customer_overview(client, customer, load_banks(backend_key))
+    return Snapshot.now(fetch_customer_entities(client, query))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def load_page(backend_key: str, page_number: int, page_size: int) -> tuple[list[dict], int, int]:
+def load_page(
+    backend_key: str, page_number: int, page_size: int
+) -> Snapshot[tuple[list[dict], int, int]]:
     """One page of customers: rows, total customers, total pages."""
     page = client.list_customers(page_number, page_size)
     rows = [{"app_user_id": c.app_user_id, "customer_id": c.customer_id} for c in page.items]
-    return rows, page.page.total_elements or len(rows), page.page.total_pages or 1
+    return Snapshot.now((rows, page.page.total_elements or len(rows), page.page.total_pages or 1))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def run_search(backend_key: str, text: str) -> SearchResult:
+def run_search(backend_key: str, text: str) -> Snapshot[SearchResult]:
     """Customers whose ids contain `text`."""
-    return search_customers(client, text)
+    return Snapshot.now(search_customers(client, text))
 
 
 def open_customer(customer_id: str) -> None:
@@ -107,8 +115,21 @@ if submitted:
 
 if current:
     try:
-        with st.spinner("Asking Lean…"):
-            overview = load_customer(backend.key, current.kind, current.value)
+        found = wait_for_lean(
+            f"Loading the customer by `{current.kind}` from Lean…",
+            backend,
+            ("customer", current.kind, current.value),
+            lambda: load_customer(backend.key, current.kind, current.value),
+            "customer",
+        )
+        banks = wait_for_lean(
+            "Loading the bank directory from Lean…",
+            backend,
+            "bank directory",
+            lambda: load_banks(backend.key),
+            "bank directory",
+        )
+        overview = summarize_customer(*found.value, banks.value)
     except LeanError as exc:
         show_error(exc, "customer")
         if current.kind == "app_user_id" and looks_like_uuid(current.value):
@@ -154,7 +175,13 @@ with browse_tab:
     page_size = size_col.selectbox("Rows per page", [25, 50, 100], key="browse_size")
     try:
         if search.strip():
-            result = run_search(backend.key, search.strip())
+            result = wait_for_lean(
+                "Searching the customers in Lean…",
+                backend,
+                ("search", search.strip()),
+                lambda: run_search(backend.key, search.strip()),
+                "customer list",
+            ).value
             rows = [
                 {"app_user_id": c.app_user_id, "customer_id": c.customer_id} for c in result.matches
             ]
@@ -162,7 +189,13 @@ with browse_tab:
             st.caption(f"{len(rows)} match(es) in {scope} customers.")
         else:
             page_number = st.session_state.setdefault("browse_page", 0)
-            rows, total, pages = load_page(backend.key, page_number, page_size)
+            rows, total, pages = wait_for_lean(
+                "Loading the customer list from Lean…",
+                backend,
+                ("customer page", page_number, page_size),
+                lambda: load_page(backend.key, page_number, page_size),
+                "customer list",
+            ).value
             if page_number >= pages and pages:
                 st.session_state.browse_page = pages - 1
                 st.rerun()

@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console.last_good import last_good
 from sandbox.faults import FaultConfig
 from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
@@ -21,6 +22,7 @@ UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000aa"
 def screen(sandbox_env: SandboxServer) -> Iterator[AppTest]:
     """The console on the Customers page, with empty caches."""
     st.cache_data.clear()
+    last_good().clear()  # no last good data from other tests
     at = AppTest.from_file(APP, default_timeout=30).run()
     at.switch_page("pages/customers.py")
     yield at

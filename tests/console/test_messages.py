@@ -56,3 +56,23 @@ def test_timeout_of_an_action_warns_it_may_have_happened() -> None:
 )
 def test_non_api_failures_are_explained(exc: Exception, words: str) -> None:
     assert words in describe_error(exc).headline
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "sentence"),
+    [
+        ("120", "Lean is rate-limiting; try again in 120 s."),
+        ("0.25", "Lean is rate-limiting; try again in 1 s."),
+        (None, "Lean is rate-limiting; try again in a minute."),
+    ],
+)
+def test_rate_limit_says_when_to_try_again(retry_after: str | None, sentence: str) -> None:
+    body = b'{"status": "TOO_MANY_REQUESTS", "message": "slow down", "results_id": "r-2"}'
+    message = describe_error(error_from_response(429, body, retry_after=retry_after))
+    assert message.headline == sentence
+    assert message.reference == "HTTP 429 · TOO_MANY_REQUESTS · results_id r-2"
+
+
+def test_a_spent_budget_says_how_long_lean_was_given() -> None:
+    spent = APITimeoutError("Lean did not answer within the 10 s budget.", budget=10.0)
+    assert describe_error(spent).headline == "Lean did not answer within the 10 s budget."

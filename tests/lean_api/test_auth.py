@@ -12,7 +12,14 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from lean_api import AuthenticationError, LeanClient, LeanSettings
+from lean_api import (
+    APITimeoutError,
+    AuthenticationError,
+    LeanClient,
+    LeanSettings,
+    RateLimitError,
+    ServerError,
+)
 from lean_api.auth import TokenProvider, token_expiry
 from lean_api.models import AccessToken
 from sandbox.faults import FaultConfig
@@ -161,3 +168,66 @@ def test_settings_repr_hides_secrets(sandbox: SandboxServer) -> None:
     )
     assert sandbox.config.client_secret not in repr(settings)
     assert "whsec-visible?" not in repr(settings)
+
+
+# -- the token fetch follows the client's retry policy and budget --------------------------------
+
+
+class SleepRecorder:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def auth_fault(**options: object) -> FaultConfig:
+    return FaultConfig(include_auth=True, path_prefix="/oauth2", **options)  # type: ignore[arg-type]
+
+
+def test_token_fetch_obeys_max_retries(settings: LeanSettings, sandbox: SandboxServer) -> None:
+    sleeps = SleepRecorder()
+    client = LeanClient(settings, max_retries=1, backoff_base=0.01, sleep=sleeps)
+    sandbox.faults.set(
+        auth_fault(error_rate=1.0, error_status=503, error_code="UNAVAILABLE", remaining=10)
+    )
+    with pytest.raises(ServerError):
+        client.list_customers(0, 1)
+    assert sandbox.faults.config.remaining == 8  # the fetch and exactly one retry
+    assert len(sleeps.delays) == 1
+
+
+def test_token_fetch_honours_a_short_retry_after(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    sleeps = SleepRecorder()
+    client = LeanClient(settings, call_budget=2.0, sleep=sleeps)
+    sandbox.faults.set(auth_fault(error_rate=1.0, error_status=429, retry_after=0.3, remaining=1))
+    assert client.list_customers(0, 1).items
+    assert sleeps.delays == [0.3]
+
+
+def test_token_fetch_with_a_long_retry_after_is_rate_limited_at_once(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    sleeps = SleepRecorder()
+    client = LeanClient(settings, call_budget=2.0, sleep=sleeps)
+    sandbox.faults.set(auth_fault(error_rate=1.0, error_status=429, retry_after=120, remaining=10))
+    with pytest.raises(RateLimitError) as caught:
+        client.list_customers(0, 1)
+    assert caught.value.retry_after == 120
+    assert sleeps.delays == []
+    assert sandbox.faults.config.remaining == 9
+
+
+def test_a_hanging_token_fetch_spends_the_budget_of_the_call(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    client = LeanClient(settings, timeout=(5.0, 30.0), call_budget=1.5)
+    sandbox.faults.set(auth_fault(hang_seconds=2.5))
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        client.list_customers(0, 1)
+    assert time.monotonic() - started < 1.5 + 1.5
+    assert caught.value.budget == 1.5
+    assert "within the 1.5 s budget" in caught.value.message

@@ -56,9 +56,9 @@ def test_get_is_retried_on_server_errors_until_it_succeeds(
     page = client.list_customers(0, 3)
     assert len(page.items) == 3
     assert len(sleeps.delays) == 2
-    # Exponential backoff with jitter: the second wait comes from a doubled window.
-    assert 0.2 <= sleeps.delays[0] <= 0.4
-    assert 0.4 <= sleeps.delays[1] <= 0.8
+    # Exponential backoff with full jitter: each wait is drawn from [0, base × 2^(retry-1)].
+    assert 0.0 <= sleeps.delays[0] <= 0.4
+    assert 0.0 <= sleeps.delays[1] <= 0.8
 
 
 def test_retries_stop_at_max_retries(settings: LeanSettings, sandbox: SandboxServer) -> None:
@@ -134,6 +134,112 @@ def test_malformed_body_is_a_validation_error(
     with pytest.raises(APIResponseValidationError) as caught:
         client.list_customers()
     assert caught.value.status_code == 200
+
+
+def test_post_is_retried_when_it_never_left(settings: LeanSettings) -> None:
+    # The token comes from the sandbox; the API host refuses connections, so nothing was sent.
+    unreachable = LeanSettings(
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        api_url=f"http://127.0.0.1:{free_port()}",
+        auth_url=settings.auth_url,
+    )
+    client, sleeps = recording_client(unreachable)
+    with pytest.raises(APIConnectionError) as caught:
+        client.create_customer("never-reached-lean")
+    assert caught.value.request_sent is False
+    assert len(sleeps.delays) == 2
+
+
+# -- the time budget of a call ------------------------------------------------------------------
+
+
+def test_hanging_lean_fails_within_the_call_budget(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    # Default per-attempt timeouts (5 s connect, 30 s read) and two retries: without a budget
+    # this would wait 90 s.
+    client, sleeps = recording_client(settings, timeout=(5.0, 30.0), max_retries=2, call_budget=2.0)
+    client.tokens.token()
+    sandbox.faults.set(FaultConfig(hang_seconds=3.0, path_prefix="/customers"))
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        client.list_customers()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0 + 1.5
+    assert caught.value.budget == 2.0
+    assert "Lean did not answer within the 2 s budget" in caught.value.message
+    assert sleeps.delays == []  # nothing was left to wait with
+
+
+def test_long_retry_after_raises_at_once_without_sleeping(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    client, sleeps = recording_client(settings, call_budget=2.0)
+    client.tokens.token()
+    sandbox.faults.set(
+        FaultConfig(
+            error_rate=1.0,
+            error_status=429,
+            error_code="TOO_MANY_REQUESTS",
+            retry_after=120,
+            remaining=10,
+            path_prefix="/banks",
+        )
+    )
+    with pytest.raises(RateLimitError) as caught:
+        client.list_banks()
+    assert caught.value.retry_after == 120
+    assert sleeps.delays == []
+    assert sandbox.faults.config.remaining == 9  # one request, no retry
+
+
+def test_retry_after_within_the_budget_is_waited_exactly(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    client, sleeps = recording_client(settings, call_budget=2.0)
+    client.tokens.token()
+    sandbox.faults.set(
+        FaultConfig(
+            error_rate=1.0,
+            error_status=503,
+            error_code="SERVICE_UNAVAILABLE",
+            retry_after=1.5,
+            remaining=1,
+            path_prefix="/banks",
+        )
+    )
+    assert client.list_banks()
+    assert sleeps.delays == [1.5]
+
+
+def test_retry_after_beyond_what_is_left_is_not_waited(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    client, sleeps = recording_client(settings, call_budget=1.0)
+    client.tokens.token()
+    sandbox.faults.set(
+        FaultConfig(
+            error_rate=1.0,
+            error_status=503,
+            error_code="SERVICE_UNAVAILABLE",
+            retry_after=1.5,
+            remaining=10,
+            path_prefix="/banks",
+        )
+    )
+    with pytest.raises(ServerError) as caught:
+        client.list_banks()
+    assert caught.value.retry_after == 1.5
+    assert sleeps.delays == []
+
+
+def test_call_budget_comes_from_the_settings(sandbox: SandboxServer) -> None:
+    settings = LeanSettings.from_env(
+        {**sandbox.env(), "LEAN_CALL_BUDGET_SECONDS": "3.5"}, dotenv_path=None
+    )
+    assert LeanClient(settings).retry.call_budget == 3.5
+    assert LeanClient(settings, call_budget=1.0).retry.call_budget == 1.0
 
 
 # -- error classes -----------------------------------------------------------------------------

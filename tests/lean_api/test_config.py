@@ -58,3 +58,15 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path) -> None:
 def test_bad_settings_say_which_variable_is_wrong(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         LeanSettings.from_env(environ, dotenv_path=None)
+
+
+def test_call_budget_is_read_from_the_environment() -> None:
+    assert LeanSettings.from_env({}, dotenv_path=None).call_budget == 10.0
+    settings = LeanSettings.from_env({"LEAN_CALL_BUDGET_SECONDS": "2.5"}, dotenv_path=None)
+    assert settings.call_budget == 2.5
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan"])
+def test_a_call_budget_that_cannot_work_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="LEAN_CALL_BUDGET_SECONDS"):
+        LeanSettings.from_env({"LEAN_CALL_BUDGET_SECONDS": value}, dotenv_path=None)
