@@ -3,6 +3,7 @@
 import streamlit as st
 
 from console.ui import backend_or_stop, environment_badge
+from console.ui_status import configuration_banner, webhook_badge
 
 st.set_page_config(page_title="Lean Ops Console", page_icon="🏦", layout="wide")
 
@@ -28,5 +29,7 @@ navigation = st.navigation(pages)
 
 with st.sidebar:
     environment_badge(backend_or_stop())
+    webhook_badge()
 
+configuration_banner()
 navigation.run()

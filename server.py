@@ -6,8 +6,10 @@ credentials) the embedded sandbox with its webhook feed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,9 +23,11 @@ from starlette.routing import Route
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
-from console.runtime import embedded_sandbox, get_backend, get_receiver, get_store
+from console.health import health_response
+from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
+from console.serving import install_header_deadline
 from console.store import StoreUnavailable
-from console.webhooks import WEBHOOK_PATH, WebhookReceiver, unavailable_response
+from console.webhooks import WEBHOOK_PATH, WebhookReceiver
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
@@ -34,42 +38,65 @@ log = logging.getLogger("server")
 # st.navigation, so the legacy mode is switched off before any session starts.
 PagesManager.uses_pages_directory = False
 
+# A deadline on reading request headers (see console/serving.py), so a slow sender cannot hold
+# a connection of the server the operators' screens share.
+install_header_deadline()
+
 BACKFILL_KEY = "sandbox_backfill_seed"
 
 
-# Resolved once (settings, .env, store) rather than on every delivery; until it resolves, e.g.
-# while the database is down at start-up, each delivery tries again and gets 503 meanwhile.
+# Resolved once (settings, .env, store URL) rather than on every delivery. Resolving touches no
+# database; a configuration error is kept and answered (503, /healthz down, every page says it)
+# until the process is restarted with a fixed configuration.
 _receiver: WebhookReceiver | None = None
+_configuration_problem: str | None = None
+_resolving: asyncio.Task[None] | None = None
+
+
+async def resolve_receiver(wait: float | None = None) -> WebhookReceiver | None:
+    """The process's receiver, or None (with `_configuration_problem` set) when misconfigured.
+
+    Resolving starts the embedded sandbox on first use; `wait` bounds how long a caller that
+    must answer quickly (/healthz) waits for that.
+    """
+    global _resolving
+    if _receiver is None and _configuration_problem is None:
+        if _resolving is None:
+            _resolving = asyncio.ensure_future(_resolve())
+        try:
+            await asyncio.wait_for(asyncio.shield(_resolving), wait)
+        except TimeoutError:
+            return None
+    return _receiver
+
+
+async def _resolve() -> None:
+    global _receiver, _configuration_problem
+    try:
+        _receiver = await anyio.to_thread.run_sync(get_receiver)
+    except (LeanError, StoreUnavailable) as exc:
+        _configuration_problem = str(exc)
+        log.error("webhook receiver cannot start: %s", exc)
 
 
 async def webhook(request: Request) -> Response:
     """Lean's webhooks (or the embedded sandbox's)."""
-    global _receiver
-    if _receiver is None:
-        try:
-            _receiver = await anyio.to_thread.run_sync(get_receiver)
-        except StoreUnavailable:
-            return unavailable_response()
-    return await _receiver.handle(request)
+    receiver = await resolve_receiver()
+    if receiver is None:
+        return JSONResponse(
+            {"error": "the webhook receiver is misconfigured; retry later"},
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
+    return await receiver.handle(request)
 
 
 async def healthz(_: Request) -> JSONResponse:
-    """Whether the event store answers and Lean (or the embedded sandbox) issues a token."""
-    checks: dict[str, Any] = {}
-    try:
-        store = await anyio.to_thread.run_sync(get_store)
-        await anyio.to_thread.run_sync(store.ping)
-        checks["store"] = {"ok": True, "dialect": store.dialect}
-    except Exception as exc:  # any failure of the store is a failed check, whatever its type
-        checks["store"] = {"ok": False, "error": type(exc).__name__, "detail": str(exc)[:200]}
-    try:
-        backend = await anyio.to_thread.run_sync(get_backend)
-        await anyio.to_thread.run_sync(backend.client.tokens.token)
-        checks["lean"] = {"ok": True, "environment": backend.environment.kind}
-    except LeanError as exc:
-        checks["lean"] = {"ok": False, "error": type(exc).__name__, "detail": str(exc)[:200]}
-    healthy = all(check["ok"] for check in checks.values())
-    return JSONResponse({"ok": healthy, "checks": checks}, status_code=200 if healthy else 503)
+    """Up or down for load balancers and monitors; the details are on the Overview page."""
+    receiver = await resolve_receiver(wait=0.5)
+    if receiver is None and _configuration_problem is None:
+        return JSONResponse({"status": "down", "failing": ["starting"]}, status_code=503)
+    return await health_response(receiver, configuration_problem=_configuration_problem)
 
 
 def start_sandbox_webhooks() -> None:
@@ -96,26 +123,53 @@ def start_sandbox_webhooks() -> None:
                 store.set_meta(BACKFILL_KEY, seed)
 
         threading.Thread(target=mark_done, name="backfill-watch", daemon=True).start()
-    interval = float(os.environ.get("LEAN_SANDBOX_WEBHOOK_INTERVAL", "4"))
+    raw_interval = os.environ.get("LEAN_SANDBOX_WEBHOOK_INTERVAL", "4")
+    try:
+        interval = float(raw_interval)
+    except ValueError:
+        log.error("LEAN_SANDBOX_WEBHOOK_INTERVAL=%r is not a number; using 4 s", raw_interval[:20])
+        interval = 4.0
     if interval > 0:
         emitter.live(interval=interval)
 
 
+def announce(backend: Backend) -> None:
+    """Say where everything listens, on the terminal `make run` was started from."""
+    port = streamlit_config.get_option("server.port")
+    lines = [f"Lean Ops Console: http://localhost:{port}  (webhooks: POST {WEBHOOK_PATH})"]
+    if backend.environment.kind == "embedded":
+        url = backend.environment.api_url
+        lines.append(
+            f"Embedded Lean sandbox: {url}  (faults: curl -X PUT {url}/_sandbox/faults -d '{{...}}')"
+        )
+        lines.append(
+            "Webhooks are signed with the secret in data/embedded-webhook-secret (python -m console.replay uses it)."
+        )
+    else:
+        lines.append(f"Lean: {backend.environment.label} at {backend.environment.api_url}")
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+
+
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """Open the store and the Lean backend before the first request; start the sandbox feed."""
+    """Resolve the Lean backend and the receiver before the first request; start the sandbox feed."""
     try:
         backend = await anyio.to_thread.run_sync(get_backend)
-        await anyio.to_thread.run_sync(get_receiver)
-        log.info(
-            "console talking to %s at %s", backend.environment.label, backend.environment.api_url
+    except LeanError as exc:
+        print(
+            f"Lean configuration is invalid: {exc} (every page says so)",
+            file=sys.stderr,
+            flush=True,
         )
+    else:
+        await resolve_receiver()
+        announce(backend)
         if backend.environment.kind == "embedded":
-            await anyio.to_thread.run_sync(start_sandbox_webhooks)
-    except LeanError:
-        log.exception("Lean configuration is invalid; pages will say why")
-    except StoreUnavailable:
-        log.exception("the event store is unavailable; /healthz and the webhook endpoint say so")
+            try:
+                await anyio.to_thread.run_sync(start_sandbox_webhooks)
+            except StoreUnavailable as exc:
+                log.error("sandbox back-fill not started: the event store is unavailable (%s)", exc)
     yield
 
 

@@ -2,6 +2,9 @@
 
     python -m console.replay incident-4711.json [--url http://localhost:8501/webhooks/lean]
 
+Signed with LEAN_WEBHOOK_SECRET; without it (and without Lean credentials) with the embedded
+sandbox's secret, so it works against a default `make run` as it is.
+
 For reproducing an incident: the body is sent byte for byte as saved, so its signature is
 computed over exactly what the receiver will verify.
 """
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from console.runtime import embedded_webhook_secret
 from lean_api.config import LeanSettings
 from lean_api.errors import ConfigurationError
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
@@ -51,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    secret = (
-        None
-        if args.unsigned
-        else (settings.webhook_secret.get_secret_value() if settings.webhook_secret else None)
-    )
-    if not secret and not args.unsigned:
-        print("LEAN_WEBHOOK_SECRET is not set: sending unsigned.", file=sys.stderr)
+    secret = None
+    if not args.unsigned:
+        if settings.webhook_secret:
+            secret = settings.webhook_secret.get_secret_value()
+        elif not settings.has_credentials:
+            # A default `make run` (embedded sandbox) verifies with the secret kept in data/.
+            secret = embedded_webhook_secret()
+        else:
+            print("LEAN_WEBHOOK_SECRET is not set: sending unsigned.", file=sys.stderr)
     try:
         response = replay(body, args.url, secret)
     except requests.RequestException as exc:

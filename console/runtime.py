@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
 from lean_api import LeanClient, LeanSettings
+from lean_api.errors import LeanError
 
 if TYPE_CHECKING:
     from console.store import EventStore
@@ -58,10 +61,41 @@ _lock = threading.Lock()
 _backends: dict[LeanSettings, Backend] = {}
 _embedded: SandboxServer | None = None
 _stores: dict[str, EventStore] = {}
-_receivers: dict[tuple[str, str | None, str], WebhookReceiver] = {}
-# In embedded mode the sandbox signs webhooks with a secret made for this process, so the real
-# verification path runs even though nobody configured LEAN_WEBHOOK_SECRET.
-_embedded_webhook_secret = secrets.token_hex(32)
+_receivers: dict[tuple[str, str | None], WebhookReceiver] = {}
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED_SECRET_FILE = ROOT / "data" / "embedded-webhook-secret"
+DEFAULT_SANDBOX_PORT = 8601
+
+
+def embedded_webhook_secret() -> str:
+    """The secret the embedded sandbox signs its webhooks with.
+
+    Made once and kept in `data/` (readable by its owner only), so the console, a receiver run
+    on its own and `python -m console.replay` all sign and verify alike without configuration.
+    Only used when no Lean credentials are set: it protects nothing but local sandbox data.
+    """
+    with _lock:
+        try:
+            secret = EMBEDDED_SECRET_FILE.read_text().strip()
+        except OSError:
+            secret = ""
+        if len(secret) < 32:
+            secret = secrets.token_hex(32)
+            EMBEDDED_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(EMBEDDED_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secret)
+        return secret
+
+
+def has_lean_credentials() -> bool:
+    """True when LEAN_CLIENT_ID and LEAN_CLIENT_SECRET are configured (real Lean, not embedded)."""
+    try:
+        return LeanSettings.from_env().has_credentials
+    except LeanError:
+        # A half-configured Lean is not the embedded sandbox: its secret must not be used.
+        return True
 
 
 def embedded_sandbox() -> SandboxServer:
@@ -73,10 +107,26 @@ def embedded_sandbox() -> SandboxServer:
             from sandbox.app import SandboxConfig
             from sandbox.server import SandboxServer
 
-            port = int(os.environ.get("LEAN_SANDBOX_PORT", "0") or 0)
-            _embedded = SandboxServer(SandboxConfig(), port=port).start()
+            _embedded = SandboxServer(SandboxConfig(), port=_sandbox_port()).start()
             log.info("embedded Lean sandbox listening on %s", _embedded.url)
         return _embedded
+
+
+def _sandbox_port() -> int:
+    """`LEAN_SANDBOX_PORT`, else 8601 (the README's examples) when free, else any free port."""
+    configured = os.environ.get("LEAN_SANDBOX_PORT", "").strip()
+    if configured.isascii() and configured.isdigit() and int(configured) < 65536:
+        return int(configured)
+    if configured:
+        log.warning(
+            "LEAN_SANDBOX_PORT=%r is not a port; using %d", configured[:20], DEFAULT_SANDBOX_PORT
+        )
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", DEFAULT_SANDBOX_PORT))
+        except OSError:
+            return 0
+    return DEFAULT_SANDBOX_PORT
 
 
 def get_backend(settings: LeanSettings | None = None) -> Backend:
@@ -97,7 +147,8 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
             environment="sandbox",
             api_url=sandbox.url,
             auth_url=sandbox.url,
-            webhook_secret=settings.webhook_secret or SecretStr(_embedded_webhook_secret),
+            webhook_secret=settings.webhook_secret or SecretStr(embedded_webhook_secret()),
+            call_budget=settings.call_budget,
         )
         environment = Environment("embedded", sandbox.url)
     backend = Backend(LeanClient(client_settings), environment, client_settings)
@@ -106,7 +157,11 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
 
 
 def get_store() -> EventStore:
-    """The event store for `DATABASE_URL` (default: a SQLite file under `data/`), migrated."""
+    """The event store for `DATABASE_URL` (default: a SQLite file under `data/`).
+
+    Opening it does not touch the database (each call migrates on first use), so a database
+    that is down is reported by the calls that need it, not here.
+    """
     from console.store import DEFAULT_DATABASE_URL, EventStore
 
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -114,13 +169,16 @@ def get_store() -> EventStore:
         store = _stores.get(url)
         if store is None:
             store = _stores[url] = EventStore(url)
-    store.migrate()
     return store
 
 
 def get_receiver() -> WebhookReceiver:
-    """The webhook receiver, verifying with the configured (or embedded) webhook secret."""
-    from console.webhooks import ReceiverConfig, WebhookReceiver
+    """The webhook receiver, verifying with the configured (or embedded) webhook secret.
+
+    Raises `LeanError` when Lean's own settings are invalid, `StoreUnavailable` when
+    DATABASE_URL cannot be used; the receiver's own settings never raise (see `problem`).
+    """
+    from console.webhooks import receiver_from_env
 
     backend = get_backend()
     store = get_store()
@@ -129,13 +187,11 @@ def get_receiver() -> WebhookReceiver:
         if backend.settings.webhook_secret
         else None
     )
-    allowed = os.environ.get("LEAN_WEBHOOK_ALLOWED_IPS", "")
-    key = (store.url, secret, allowed)
+    key = (store.url, secret)
     with _lock:
         receiver = _receivers.get(key)
-        if receiver is None:
-            config = ReceiverConfig(
-                secret=secret, allowed_networks=ReceiverConfig.parse_networks(allowed)
-            )
-            receiver = _receivers[key] = WebhookReceiver(store, config)
-        return receiver
+    if receiver is None:
+        receiver = receiver_from_env(store, secret)
+        with _lock:
+            receiver = _receivers.setdefault(key, receiver)
+    return receiver

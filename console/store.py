@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import logging
 import queue
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     literal,
     or_,
     select,
@@ -43,13 +47,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -62,6 +72,9 @@ events = Table(
     Column("type", String(100), nullable=False),
     Column("message", Text),
     Column("lean_timestamp", DateTime(timezone=True)),
+    # Lean's timestamps carry nanoseconds; datetimes stop at the microsecond, so the rest is
+    # kept here and ordering by Lean's clock uses both.
+    Column("lean_timestamp_ns", Integer, nullable=False, server_default=text("0")),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("last_received_at", DateTime(timezone=True), nullable=False),
     Column("delivery_count", Integer, nullable=False, server_default=text("1")),
@@ -111,7 +124,13 @@ dead_letters = Table(
     Column("verified", Boolean, nullable=False),
     Column("size", Integer, nullable=False),
     Column("body", Text, nullable=False),
+    # A redelivered unreadable body is counted, not kept again (schema 2).
+    Column("body_digest", String(80)),
+    Column("delivery_count", Integer, nullable=False, server_default=text("1")),
+    Column("last_received_at", DateTime(timezone=True)),
 )
+
+Index("uq_webhook_dead_letters_body_digest", dead_letters.c.body_digest, unique=True)
 
 meta = Table(
     "console_meta",
@@ -125,10 +144,27 @@ meta = Table(
 # Lean's timestamp, or arrival when Lean gave none.
 EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
 OCCURRED = func.coalesce(events.c.lean_timestamp, events.c.received_at)
+# "Current state" is the latest event by Lean's clock at full precision; an event without a
+# timestamp never overrides one with, and arrival order only breaks exact ties.
+CURRENT_STATE_ORDER = (
+    events.c.lean_timestamp.is_(None).asc(),
+    events.c.lean_timestamp.desc(),
+    events.c.lean_timestamp_ns.desc(),
+    events.c.id.desc(),
+)
 
 
 class StoreUnavailable(Exception):
     """The database could not take the write (down, locked, full); the caller should retry."""
+
+
+class StoreRejected(Exception):
+    """The database refused this record for what it contains; retrying cannot help."""
+
+
+# Failures of the database itself (down, locked, out of connections): worth retrying.
+# Everything else a statement raises is about the record it carried.
+_TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +180,7 @@ class EventRecord:
     source_ip: str | None
     payload: str = field(repr=False)
     size: int
+    lean_timestamp_ns: int = 0
     customer_id: str | None = None
     entity_id: str | None = None
     app_user_id: str | None = None
@@ -158,11 +195,13 @@ class WriteResult:
 
     event_id: str
     delivery_count: int
+    # Set when the database refused the event for its content and it was kept as a dead letter.
+    dead_letter_reason: str | None = None
 
     @property
     def duplicate(self) -> bool:
         """True when the event had been stored before."""
-        return self.delivery_count > 1
+        return self.delivery_count > 1 and self.dead_letter_reason is None
 
 
 @dataclass(frozen=True)
@@ -206,6 +245,46 @@ def _utc_naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+def clean_text(value: str | None) -> str | None:
+    """Text any database takes: lone surrogates and NUL (PostgreSQL refuses both) become U+FFFD."""
+    if value is None or (value.isascii() and "\x00" not in value):
+        return value
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
+def fit(value: str | None, length: int | None) -> str | None:
+    """`value` cleaned and cut to a column's length (with an ellipsis when cut)."""
+    value = clean_text(value)
+    if value is None or length is None or len(value) <= length:
+        return value
+    return value[: length - 1] + "…"
+
+
+def fit_event_id(event_id: str, length: int = 200) -> str:
+    """An event_id that fits its column and stays unique: a long one keeps a digest of the rest."""
+    cleaned = clean_text(event_id) or ""
+    if len(cleaned) <= length:
+        return cleaned
+    digest = hashlib.sha256(cleaned.encode()).hexdigest()[:32]
+    return f"{cleaned[: length - 40]}…sha256:{digest}"
+
+
+def _fit_row(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Every text value cleaned and fitted to its column, so a record can only fail for the
+    database's sake, never for what it contains."""
+    fitted = {}
+    for name, value in values.items():
+        column_type = table.c[name].type
+        if isinstance(value, str) and isinstance(column_type, String | Text):
+            value = fit(value, getattr(column_type, "length", None))
+        fitted[name] = value
+    return fitted
+
+
+MAX_INT32 = 2**31 - 1
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class EventStore:
     """Reads and writes events; one instance per database, safe to share between threads."""
 
@@ -219,7 +298,14 @@ class EventStore:
         self.url = url or DEFAULT_DATABASE_URL
         if self.url.startswith("postgresql://"):
             self.url = "postgresql+psycopg://" + self.url.removeprefix("postgresql://")
-        self.engine: Engine = _create_engine(self.url, busy_timeout_ms, lock_timeout_ms)
+        try:
+            self.engine: Engine = _create_engine(self.url, busy_timeout_ms, lock_timeout_ms)
+        except (SQLAlchemyError, ValueError, ImportError):
+            # Never echo the URL: it may carry a password.
+            raise StoreUnavailable(
+                "DATABASE_URL is not a database URL the console can use: expected "
+                "sqlite:///path.db or postgresql://user:password@host/db"
+            ) from None
         self.dialect = self.engine.dialect.name
         self._migrated = False
         self._migrate_lock = threading.Lock()
@@ -235,6 +321,10 @@ class EventStore:
             if self._migrated:
                 return
             with self._connection(write=True) as conn:
+                if self.dialect == "postgresql":
+                    # Several processes may start at once against one database: one migrates,
+                    # the others wait here and then find the work done.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7320151)"))
                 metadata.create_all(conn, tables=[meta], checkfirst=True)
                 current = int(
                     conn.execute(
@@ -256,13 +346,23 @@ class EventStore:
 
     @contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:
-        """A connection (in a committed transaction when `write`); database failures become
-        `StoreUnavailable`, the one error callers handle."""
+        """A connection (in a committed transaction when `write`).
+
+        Failures of the database become `StoreUnavailable` (retry later); a statement refused
+        for its content becomes `StoreRejected` (retrying cannot help).
+        """
         try:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
+        except (StoreUnavailable, StoreRejected):
+            raise
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(_first_line(exc)) from exc
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            raise StoreRejected(_first_line(exc)) from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            # Raised by the driver while binding a value (encoding, integer range).
+            raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -273,10 +373,13 @@ class EventStore:
             return [self._upsert(conn, record) for record in records]
 
     def _upsert(self, conn: Connection, record: EventRecord) -> WriteResult:
-        values = {**record.__dict__}
+        values = _fit_row(events, {**record.__dict__})
+        values["event_id"] = fit_event_id(record.event_id)
         values["lean_timestamp"] = _utc_naive(record.lean_timestamp)
         values["received_at"] = values["last_received_at"] = _utc_naive(record.received_at)
         values["delivery_count"] = 1
+        values["size"] = min(max(record.size, 0), MAX_INT32)
+        values["lean_timestamp_ns"] = min(max(record.lean_timestamp_ns, 0), 999)
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
             events
         ).values(**values)
@@ -296,7 +399,7 @@ class EventStore:
             },
         ).returning(events.c.delivery_count)
         count = conn.execute(statement).scalar_one()
-        return WriteResult(record.event_id, int(count))
+        return WriteResult(values["event_id"], int(count))
 
     def record_rejection(
         self,
@@ -310,17 +413,40 @@ class EventStore:
     ) -> None:
         """Note a refused delivery (bad signature, forbidden address, too large); never its body."""
         self.migrate()
+        row = _fit_row(
+            rejections,
+            {
+                "received_at": _utc_naive(received_at or datetime.now(UTC)),
+                "source_ip": source_ip,
+                "status_code": status_code,
+                "reason": reason,
+                "size": min(max(size, 0), MAX_INT32),
+                "signature": signature or None,
+            },
+        )
         with self._connection(write=True) as conn:
-            conn.execute(
-                rejections.insert().values(
-                    received_at=_utc_naive(received_at or datetime.now(UTC)),
-                    source_ip=source_ip,
-                    status_code=status_code,
-                    reason=reason[:300],
-                    size=size,
-                    signature=(signature or "")[:300] or None,
-                )
+            conn.execute(rejections.insert().values(**row))
+
+    def record_rejections(self, items: Sequence[dict[str, Any]]) -> None:
+        """Note many refused deliveries in one transaction (the receiver's rejection log)."""
+        self.migrate()
+        rows = [
+            _fit_row(
+                rejections,
+                {
+                    "received_at": _utc_naive(item.get("received_at") or datetime.now(UTC)),
+                    "source_ip": item.get("source_ip"),
+                    "status_code": item["status_code"],
+                    "reason": item["reason"],
+                    "size": min(max(int(item.get("size") or 0), 0), MAX_INT32),
+                    "signature": item.get("signature") or None,
+                },
             )
+            for item in items
+        ]
+        if rows:
+            with self._connection(write=True) as conn:
+                conn.execute(rejections.insert(), rows)
 
     def record_dead_letter(
         self,
@@ -330,20 +456,42 @@ class EventStore:
         verified: bool,
         body: bytes,
         received_at: datetime | None = None,
-    ) -> None:
-        """Keep a delivery that could not be read, body included, for a human to look at."""
+    ) -> int:
+        """Keep a delivery that could not be read, body included, for a human to look at.
+
+        The same body again is counted on the first letter; returns its delivery count.
+        """
         self.migrate()
+        when = _utc_naive(received_at or datetime.now(UTC))
+        row = _fit_row(
+            dead_letters,
+            {
+                "source_ip": source_ip,
+                "reason": reason,
+                "verified": verified,
+                "size": min(len(body), MAX_INT32),
+                "body": body.decode("utf-8", "replace"),
+                "body_digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+                "received_at": when,
+                "last_received_at": when,
+            },
+        )
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
+            dead_letters
+        ).values(**row)
+        statement = insert.on_conflict_do_update(
+            index_elements=[dead_letters.c.body_digest],
+            set_={
+                "delivery_count": dead_letters.c.delivery_count + 1,
+                "last_received_at": insert.excluded.last_received_at,
+                # A signed copy of a body first seen unsigned makes the letter verified.
+                "verified": dead_letters.c.verified | insert.excluded.verified
+                if self.dialect == "postgresql"
+                else func.max(dead_letters.c.verified, insert.excluded.verified),
+            },
+        ).returning(dead_letters.c.delivery_count)
         with self._connection(write=True) as conn:
-            conn.execute(
-                dead_letters.insert().values(
-                    received_at=_utc_naive(received_at or datetime.now(UTC)),
-                    source_ip=source_ip,
-                    reason=reason[:300],
-                    verified=verified,
-                    size=len(body),
-                    body=body.decode("utf-8", "replace").replace("\x00", "\ufffd"),
-                )
-            )
+            return int(conn.execute(statement).scalar_one())
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -433,10 +581,7 @@ class EventStore:
         statement = (
             select(*EVENT_COLUMNS)
             .where(events.c.refresh_id == refresh_id)
-            .order_by(
-                OCCURRED.desc(),
-                events.c.id.desc(),
-            )
+            .order_by(*CURRENT_STATE_ORDER)
             .limit(1)
         )
         with self._connection() as conn:
@@ -516,6 +661,10 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
 def _stored(row: Any) -> StoredEvent:
     data = dict(row)
     for name in ("lean_timestamp", "received_at", "last_received_at"):
@@ -560,14 +709,38 @@ def _create_engine(url: str, busy_timeout_ms: int, lock_timeout_ms: int | None) 
     )
 
 
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
-    (
-        1,
-        lambda conn: metadata.create_all(
-            conn, tables=[events, rejections, dead_letters], checkfirst=True
+def _schema_1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[events, rejections, dead_letters], checkfirst=True)
+
+
+def _schema_2(conn: Connection) -> None:
+    """Nanoseconds of Lean's timestamps; dead letters counted by body instead of repeated."""
+    existing = {
+        table: {column["name"] for column in inspect(conn).get_columns(table)}
+        for table in ("webhook_events", "webhook_dead_letters")
+    }
+    statements = [
+        ("webhook_events", "lean_timestamp_ns", "INTEGER NOT NULL DEFAULT 0"),
+        ("webhook_dead_letters", "body_digest", "VARCHAR(80)"),
+        ("webhook_dead_letters", "delivery_count", "INTEGER NOT NULL DEFAULT 1"),
+        (
+            "webhook_dead_letters",
+            "last_received_at",
+            "TIMESTAMP" + (" WITH TIME ZONE" if conn.dialect.name == "postgresql" else ""),
         ),
-    ),
-]
+    ]
+    for table, column, ddl in statements:
+        if column not in existing[table]:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+    conn.execute(
+        text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS uq_webhook_dead_letters_body_digest "
+            "ON webhook_dead_letters (body_digest)"
+        )
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _schema_1), (2, _schema_2)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,15 +752,15 @@ class EventWriter:
     """Serialises writes through one thread and commits whatever is waiting in one transaction.
 
     A commit per request caps throughput at what fsync allows; here concurrent deliveries share a
-    commit, and each caller is answered only after the commit that holds its event.
+    commit, and each caller is answered only after the commit that holds its event. The thread
+    survives anything a record or the database does: a record the database refuses for its
+    content is kept as a dead letter instead, without failing its neighbours.
     """
 
     def __init__(self, store: EventStore, *, max_batch: int = 256) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._queue: queue.Queue[
-            tuple[EventRecord, Callable[[WriteResult | None, Exception | None], None]]
-        ] = queue.Queue()
+        self._queue: queue.Queue[_Job] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
@@ -598,7 +771,7 @@ class EventWriter:
                 self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
                 self._thread.start()
 
-    async def write(self, record: EventRecord, timeout: float = 8.0) -> WriteResult:
+    async def write(self, record: EventRecord, timeout: float = 6.0) -> WriteResult:
         """Store one delivery; returns after its transaction committed, or raises `StoreUnavailable`."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
@@ -615,7 +788,7 @@ class EventWriter:
 
             loop.call_soon_threadsafe(settle)
 
-        self._queue.put((record, done))
+        self._queue.put(_Job(record, done, time.monotonic() + timeout))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -633,19 +806,63 @@ class EventWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self.batches += 1
+            # A caller that already gave up was answered 503 and Lean will deliver again.
+            now = time.monotonic()
+            live = [job for job in batch if job.deadline > now]
+            for job in batch:
+                if job.deadline <= now:
+                    job.done(None, StoreUnavailable("the store did not commit in time"))
+            if live:
+                self.batches += 1
+                try:
+                    self._write_batch(live)
+                except BaseException as exc:  # the writer must outlive anything
+                    log.exception("event writer: unexpected failure")
+                    for job in live:
+                        job.done(None, StoreUnavailable(f"{type(exc).__name__} in the writer"))
+
+    def _write_batch(self, batch: list[_Job]) -> None:
+        try:
+            results = self.store.write_events([job.record for job in batch])
+        except StoreUnavailable as exc:
+            # The database itself failed: every record in the batch waits for Lean's retry.
+            for job in batch:
+                job.done(None, exc)
+            return
+        except Exception:
+            # Some record was refused for its content: write each alone to find it.
+            for job in batch:
+                job.done(*self._write_alone(job.record))
+            return
+        for job, result in zip(batch, results, strict=True):
+            job.done(result, None)
+
+    def _write_alone(self, record: EventRecord) -> tuple[WriteResult | None, Exception | None]:
+        try:
+            return self.store.write_events([record])[0], None
+        except StoreUnavailable as exc:
+            return None, exc
+        except Exception as exc:
+            reason = f"the event store refused the event: {_first_line(exc)}"
+            log.error("event %r kept as a dead letter: %s", record.event_id[:80], reason)
             try:
-                results = self.store.write_events([record for record, _ in batch])
-            except StoreUnavailable as exc:
-                if len(batch) == 1:
-                    batch[0][1](None, exc)
-                    continue
-                # One bad record must not fail its neighbours: retry each on its own.
-                for record, done in batch:
-                    try:
-                        done(self.store.write_events([record])[0], None)
-                    except StoreUnavailable as single:
-                        done(None, single)
-                continue
-            for (_, done), result in zip(batch, results, strict=True):
-                done(result, None)
+                self.store.record_dead_letter(
+                    source_ip=record.source_ip,
+                    reason=reason,
+                    verified=record.verified,
+                    body=record.payload.encode("utf-8", "replace"),
+                    received_at=record.received_at,
+                )
+            except StoreUnavailable as down:
+                return None, down
+            except Exception as again:
+                log.exception("dead letter refused too")
+                return None, StoreUnavailable(f"could not keep the event: {_first_line(again)}")
+            return WriteResult(record.event_id, 1, dead_letter_reason=reason), None
+
+
+@dataclass(frozen=True)
+class _Job:
+    record: EventRecord
+    done: Callable[[WriteResult | None, Exception | None], None]
+    deadline: float

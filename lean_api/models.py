@@ -52,7 +52,8 @@ KNOWN_CONSENT_STATUSES = frozenset(
 _DT_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
-    r"\s*(?P<tz>Z|z|[+-]\d{1,2}(?::?\d{2})?)?$"
+    r"\s*(?P<tz>Z|z|[+-]\d{1,2}(?::?\d{2})?)?$",
+    re.ASCII,  # Arabic-Indic and other Unicode digits are not Lean's
 )
 
 
@@ -62,17 +63,22 @@ def parse_lean_datetime(value: Any) -> datetime | None:
     Handles `Z`, 3/6/9 fractional digits, offsets like `+4:00` or `+0400`, and plain dates.
     Naive timestamps are taken as UTC, which is what Lean sends when it omits the offset.
     """
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int | float):
-        # Epoch seconds or milliseconds.
-        seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    match = _DT_RE.match(str(value).strip())
+        # Epoch seconds or milliseconds; NaN, infinities and years past 9999 are unreadable.
+        try:
+            seconds = value / 1000 if value > 10**11 else value
+            return datetime.fromtimestamp(seconds, UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    match = _DT_RE.match(value.strip())
     if not match:
         return None
     time_part = match["time"] or "00:00:00"
@@ -88,9 +94,24 @@ def parse_lean_datetime(value: Any) -> datetime | None:
         offset = f"{sign}{int(hours):02d}:{minutes}"
     try:
         parsed = datetime.fromisoformat(f"{match['date']}T{time_part}.{frac}{offset}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Out of range: month 13, hour 25, or an offset pushing year 9999 past the calendar.
         return None
-    return parsed.astimezone(UTC)
+
+
+def sub_microsecond_nanos(value: Any) -> int:
+    """The nanoseconds beyond the microsecond in a Lean timestamp (`...123456789Z` → 789).
+
+    Python's datetime stops at microseconds; ordering events by Lean's clock at full precision
+    needs the rest, kept beside the datetime.
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return 0
+    match = _DT_RE.match(value.strip())
+    if not match or not match["frac"]:
+        return 0
+    return int(match["frac"][6:9].ljust(3, "0"))
 
 
 def normalize_data_status(value: Any) -> str | None:

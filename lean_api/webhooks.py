@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from lean_api.errors import LeanError
 from lean_api.models import (
@@ -20,10 +21,15 @@ from lean_api.models import (
     LeanDateTime,
     Refresh,
     normalize_refresh_status,
+    sub_microsecond_nanos,
 )
 
 SIGNATURE_HEADER = "lean-signature"
 _SCHEME = "sha512"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{128}", re.ASCII)
+# Lean's envelopes are a few levels deep; anything far deeper is not a Lean webhook, and
+# parsing or showing it would only exhaust the stack.
+MAX_JSON_DEPTH = 64
 
 
 class SignatureVerificationError(LeanError):
@@ -52,9 +58,14 @@ def verify_signature(payload: bytes, header: str | None, secret: str) -> None:
     if not sep or not digest:
         raise SignatureVerificationError("malformed signature header")
     if scheme.strip().lower() != _SCHEME:
-        raise SignatureVerificationError(f"unsupported signature algorithm {scheme.strip()!r}")
+        raise SignatureVerificationError(f"unsupported signature algorithm {scheme.strip()[:20]!r}")
+    digest = digest.strip().lower()
+    # Only hex of the right length can match; checking the shape first also keeps non-ASCII
+    # header values (which `compare_digest` refuses on str) out of the comparison.
+    if not _HEX_DIGEST.fullmatch(digest):
+        raise SignatureVerificationError("malformed signature header")
     expected = compute_signature(payload, secret)
-    if not hmac.compare_digest(expected, digest.strip().lower()):
+    if not hmac.compare_digest(expected.encode(), digest.encode()):
         raise SignatureVerificationError("signature does not match the body")
 
 
@@ -92,6 +103,13 @@ class WebhookEvent(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     event_id: str
     timestamp: LeanDateTime = None
+    # Nanoseconds past `timestamp`'s microsecond, for ordering at Lean's full precision.
+    _timestamp_nanos: int = PrivateAttr(default=0)
+
+    @property
+    def timestamp_nanos(self) -> int:
+        """Nanoseconds past the microsecond of `timestamp` (0 when Lean sent fewer digits)."""
+        return self._timestamp_nanos
 
     @property
     def is_known_type(self) -> bool:
@@ -165,12 +183,38 @@ def body_digest(payload: bytes) -> str:
     return "sha256:" + hashlib.sha256(payload).hexdigest()[:40]
 
 
+def json_depth(value: Any) -> int:
+    """How deeply `value` nests objects and arrays (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 def parse_event(payload: bytes) -> WebhookEvent:
-    """Parse a raw webhook body (after its signature was verified)."""
+    """Parse a raw webhook body (after its signature was verified).
+
+    Raises `WebhookPayloadError` for anything that is not a Lean envelope: not UTF-8, not JSON,
+    nested deeper than `MAX_JSON_DEPTH`, not an object, no type.
+    """
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Lean sends UTF-8; json.loads(bytes) would also guess UTF-16/32, and the stored body
+        # would then not read back as the event that was parsed.
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookPayloadError("body is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
         raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise WebhookPayloadError("body is JSON but not an object")
     if not isinstance(data.get("type"), str) or not data["type"].strip():
@@ -179,10 +223,12 @@ def parse_event(payload: bytes) -> WebhookEvent:
         raise WebhookPayloadError("payload is not an object")
     data = dict(data)
     data.setdefault("payload", {})
-    if not data.get("event_id"):
+    if not data.get("event_id") or isinstance(data["event_id"], dict | list | bool):
         data["event_id"] = body_digest(payload)
-    data["event_id"] = str(data["event_id"])[:200]
+    data["event_id"] = str(data["event_id"])
     try:
-        return WebhookEvent.model_validate(data)
+        event = WebhookEvent.model_validate(data)
     except ValidationError as exc:
         raise WebhookPayloadError(f"envelope is malformed: {exc.errors()[0]['msg']}") from None
+    event._timestamp_nanos = sub_microsecond_nanos(data.get("timestamp"))
+    return event

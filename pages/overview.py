@@ -7,7 +7,9 @@ import streamlit as st
 from console.banks import availability_counts, availability_rows
 from console.customers import InvalidLookup, looks_like_uuid, parse_customer_query
 from console.formatting import styled_table
-from console.ui import backend_or_stop, show_error
+from console.last_good import Snapshot
+from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui_status import health_panel
 from lean_api.errors import LeanError
 from lean_api.models import Bank
 
@@ -15,16 +17,20 @@ backend = backend_or_stop()
 client = backend.client
 
 
+# Loaders return a Snapshot (the answer and when Lean gave it): if Lean later fails, the screen
+# keeps the last good answer with its true age. Failures are never cached.
+
+
 @st.cache_data(ttl=60, show_spinner=False)
-def load_banks(backend_key: str) -> list[Bank]:
+def load_banks(backend_key: str) -> Snapshot[list[Bank]]:
     """Personal-account banks with availability, cached for a minute."""
-    return client.list_banks("PERSONAL")
+    return Snapshot.now(client.list_banks("PERSONAL"))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def customer_total(backend_key: str) -> int | None:
+def customer_total(backend_key: str) -> Snapshot[int | None]:
     """How many customers Lean holds for this application."""
-    return client.list_customers(0, 1).page.total_elements
+    return Snapshot.now(client.list_customers(0, 1).page.total_elements)
 
 
 st.title("Lean Ops Console")
@@ -47,8 +53,20 @@ with st.form("quick_find", border=True):
             st.switch_page("pages/customers.py", query_params={query.kind: query.value})
 
 try:
-    banks = load_banks(backend.key)
-    total = customer_total(backend.key)
+    banks = wait_for_lean(
+        "Loading bank availability from Lean…",
+        backend,
+        "personal banks",
+        lambda: load_banks(backend.key),
+        "bank list",
+    ).value
+    total = wait_for_lean(
+        "Counting the customers in Lean…",
+        backend,
+        "customer total",
+        lambda: customer_total(backend.key),
+        "customer list",
+    ).value
 except LeanError as exc:
     show_error(exc, "bank list")
 else:
@@ -67,3 +85,6 @@ else:
         hide_index=True,
         width="stretch",
     )
+
+st.divider()
+health_panel(backend)

@@ -16,6 +16,7 @@ from sandbox.faults import FaultConfig
 from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
 from tests.pgcluster import PostgresMissing, postgres_cluster
+from tests.receivers import SECRET, Receiver
 
 if TYPE_CHECKING:
     from console.store import EventStore
@@ -119,3 +120,13 @@ def store(store_url: str) -> Iterator[EventStore]:
     event_store.migrate()
     yield event_store
     event_store.dispose()
+
+
+@pytest.fixture
+def receiver(store: EventStore) -> Iterator[Receiver]:
+    """A receiver verifying with `SECRET`, served over loopback, in front of each store."""
+    from console.webhooks import ReceiverConfig
+
+    served = Receiver(store, ReceiverConfig(secret=SECRET))
+    yield served
+    served.server.stop()

@@ -22,57 +22,14 @@ from console.webhooks import (
 )
 from lean_api.webhooks import SIGNATURE_HEADER, compute_signature, generate_signature_header
 from sandbox.server import ThreadedServer
+from tests.receivers import SECRET, Receiver, event
 
-SECRET = "whsec_receiver_test"
 GUIDE = (
     Path(__file__).resolve().parents[2].parent
     / "shared"
     / "lean-reference"
     / "integration-guide-ksa.txt"
 )
-
-
-class Receiver:
-    """A receiver served over HTTP, and what tests need to talk to it."""
-
-    def __init__(self, store: EventStore, config: ReceiverConfig) -> None:
-        self.store = store
-        self.receiver = WebhookReceiver(store, config)
-        self.server = ThreadedServer(create_app(self.receiver), lifespan="on").start()
-        self.url = self.server.url + WEBHOOK_PATH
-
-    def post(
-        self, body: bytes, signature: str | None = "sign", **headers: str
-    ) -> requests.Response:
-        if signature == "sign":
-            headers[SIGNATURE_HEADER] = generate_signature_header(body, SECRET)
-        elif signature is not None:
-            headers[SIGNATURE_HEADER] = signature
-        return requests.post(self.url, data=body, headers=headers, timeout=10)
-
-
-@pytest.fixture
-def receiver(store: EventStore) -> Iterator[Receiver]:
-    served = Receiver(store, ReceiverConfig(secret=SECRET))
-    yield served
-    served.server.stop()
-
-
-def event(
-    event_id: str = "ev-1",
-    type_: str = "entity.created",
-    at: str | None = "2026-11-01T10:00:00.123456789Z",
-    **payload: object,
-) -> bytes:
-    body: dict[str, object] = {
-        "type": type_,
-        "message": "m",
-        "payload": payload or {"id": "e1", "customer_id": "c1"},
-        "event_id": event_id,
-    }
-    if at:
-        body["timestamp"] = at
-    return json.dumps(body).encode()
 
 
 def test_signed_event_is_stored_before_200(receiver: Receiver) -> None:
@@ -102,7 +59,7 @@ def test_signed_event_is_stored_before_200(receiver: Receiver) -> None:
     [
         (None, "missing signature header"),
         ("sha512=" + "0" * 128, "does not match"),
-        ("sha512=" + compute_signature(event(), SECRET)[:64], "does not match"),
+        ("sha512=" + compute_signature(event(), SECRET)[:64], "malformed"),
         ("sha256=" + compute_signature(event(), SECRET), "unsupported signature algorithm"),
         ("garbage", "malformed"),
     ],
@@ -264,8 +221,19 @@ def test_allow_list_rejects_bad_entries() -> None:
         ReceiverConfig.parse_networks("10.0.0.0/8, not-an-ip")
 
 
-def test_without_secret_events_are_stored_unverified(store: EventStore) -> None:
+def test_without_secret_deliveries_are_refused_401(store: EventStore) -> None:
     served = Receiver(store, ReceiverConfig(secret=None))
+    try:
+        response = served.post(event(), signature=None)
+        assert response.status_code == 401 and "LEAN_WEBHOOK_SECRET" in response.json()["error"]
+        assert store.count_events() == 0
+        assert store.list_rejections()[0]["status_code"] == 401
+    finally:
+        served.server.stop()
+
+
+def test_unsigned_events_are_stored_unverified_only_when_allowed(store: EventStore) -> None:
+    served = Receiver(store, ReceiverConfig(secret=None, allow_unsigned=True))
     try:
         assert served.post(event(), signature=None).status_code == 200
         assert store.get_event("ev-1").verified is False  # type: ignore[union-attr]

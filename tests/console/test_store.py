@@ -41,7 +41,7 @@ def record(
 
 
 def test_schema_is_created_and_versioned(store: EventStore) -> None:
-    assert store.get_meta("schema_version") == "1"
+    assert store.get_meta("schema_version") == "2"
     store.migrate()  # idempotent
     assert store.count_events() == 0
 

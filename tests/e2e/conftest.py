@@ -34,6 +34,7 @@ class Console:
 
     url: str
     database_url: str
+    log: Path
 
 
 @pytest.fixture(scope="session")
@@ -79,12 +80,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             try:
                 if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"The console did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield Console(url, env["DATABASE_URL"])
+        yield Console(url, env["DATABASE_URL"], log)
     finally:
         process.terminate()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 
 from sandbox import seed
 
@@ -20,9 +19,15 @@ def seeded_customer_with_entities() -> tuple[seed.SeedCustomer, int]:
     raise AssertionError("no seeded customer with entities")
 
 
-def test_healthz_reports_the_embedded_sandbox(console_url: str) -> None:
-    body = requests.get(f"{console_url}/healthz", timeout=5).json()
-    assert body["ok"] is True and body["checks"]["lean"]["environment"] == "embedded"
+def test_overview_health_panel_has_the_details_healthz_keeps_private(
+    console_url: str, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(console_url)
+    page.get_by_text("System health: all checks pass").wait_for(timeout=30_000)
+    page.get_by_text("System health: all checks pass").click()
+    page.get_by_text("Webhooks: signatures verified").wait_for(timeout=10_000)
+    page.close()
 
 
 def test_deep_link_shows_a_seeded_customer(console_url: str, browser: Any, tmp_path: Any) -> None:

@@ -32,7 +32,8 @@ def test_a_signature_we_generate_verifies() -> None:
         ("sha512", "malformed"),
         ("sha512=", "malformed"),
         ("sha256=" + compute_signature(BODY, SECRET), "unsupported signature algorithm"),
-        ("sha512=" + compute_signature(BODY, SECRET)[:-8], "does not match"),
+        ("sha512=" + compute_signature(BODY, SECRET)[:-8], "malformed"),
+        ("sha512=" + "é" * 128, "malformed"),
         ("sha512=" + compute_signature(BODY, "another-secret"), "does not match"),
         ("sha512=" + compute_signature(BODY + b" ", SECRET), "does not match"),
     ],
@@ -40,6 +41,32 @@ def test_a_signature_we_generate_verifies() -> None:
 def test_bad_signatures_are_refused_with_a_reason(header: str | None, reason: str) -> None:
     with pytest.raises(SignatureVerificationError, match=reason):
         verify_signature(BODY, header, SECRET)
+
+
+def test_upper_case_hex_and_spaces_still_verify() -> None:
+    verify_signature(BODY, " SHA512=" + compute_signature(BODY, SECRET).upper() + " ", SECRET)
+
+
+def test_timestamp_keeps_nanoseconds_and_junk_timestamps_are_none() -> None:
+    def stamp(value: object) -> tuple[object, int]:
+        event = parse_event(json.dumps({"type": "x", "timestamp": value}).encode())
+        return event.timestamp, event.timestamp_nanos
+
+    assert stamp("2026-11-01T10:00:00.123456789Z")[1] == 789
+    assert stamp("2026-11-01T10:00:00.1234567Z")[1] == 700
+    assert stamp("2026-11-01T10:00:00.123Z")[1] == 0
+    for junk in [
+        1e300,
+        -1e300,
+        True,
+        "9999-12-31T23:59:59-01:00",
+        "2026-13-01",
+        [1],
+        {"a": 1},
+        "x" * 1000,
+        "٢٠٢٦-١١-٠١",
+    ]:
+        assert stamp(junk)[0] is None, junk
 
 
 def test_event_without_id_gets_a_stable_digest_id() -> None:
@@ -55,7 +82,10 @@ def test_event_without_id_gets_a_stable_digest_id() -> None:
         (b"[1, 2]", "not an object"),
         (b'{"payload": {}}', "no event type"),
         (b'{"type": "x", "payload": [1]}', "payload is not an object"),
-        (b"\xff\xfe", "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        ('{"type": "x"}'.encode("utf-16"), "not UTF-8"),
+        (b"[" * 100_000, "nested deeper"),
+        (b'{"type": "x", "payload": ' + b'{"a": ' * 70 + b"1" + b"}" * 71, "nested deeper"),
     ],
 )
 def test_malformed_bodies_are_payload_errors(body: bytes, reason: str) -> None:
