@@ -4,6 +4,7 @@ import streamlit as st
 
 from console.ui import backend_or_stop, environment_badge
 from console.ui_status import configuration_banner, webhook_badge
+from lean_api.retry import overall_deadline
 
 st.set_page_config(page_title="Lean Ops Console", page_icon="🏦", layout="wide")
 
@@ -28,8 +29,11 @@ pages = {
 navigation = st.navigation(pages)
 
 with st.sidebar:
-    environment_badge(backend_or_stop())
+    backend = backend_or_stop()
+    environment_badge(backend)
     webhook_badge()
 
 configuration_banner()
-navigation.run()
+# Everything a screen asks of Lean in one run shares one budget: the operator waits at most that.
+with overall_deadline(backend.settings.call_budget):
+    navigation.run()

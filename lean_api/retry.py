@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import requests
@@ -27,6 +29,28 @@ MIN_ATTEMPT_SECONDS = 0.05
 
 Timeout = tuple[float, float]
 
+# The monotonic moment by which every call made in this context must be done, and the total it
+# stands for (for the message): a screen's budget, shared by all the calls it makes.
+_overall: ContextVar[tuple[float, float] | None] = ContextVar("lean_overall_deadline", default=None)
+
+
+@contextmanager
+def overall_deadline(seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Every call to Lean made inside shares one total budget of `seconds` (a screen's wait).
+
+    Each call still has its own budget; it gets whichever ends first. Nested deadlines only
+    ever shorten.
+    """
+    end = clock() + seconds
+    outer = _overall.get()
+    if outer is not None and outer[0] <= end:
+        end, seconds = outer
+    token = _overall.set((end, seconds))
+    try:
+        yield
+    finally:
+        _overall.reset(token)
+
 
 @dataclass
 class CallBudget:
@@ -34,6 +58,8 @@ class CallBudget:
 
     seconds: float
     clock: Callable[[], float] = time.monotonic
+    # The budget named in messages when this call's is what was left of a larger one.
+    total: float | None = None
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,11 +85,12 @@ class CallBudget:
 
     def timeout_error(self, *, method: str = "", url: str = "") -> APITimeoutError:
         """The error for a call that ran out of its budget."""
+        total = self.total or self.seconds
         return APITimeoutError(
-            f"Lean did not answer within the {self.seconds:g} s budget.",
+            f"Lean did not answer within the {total:g} s budget.",
             method=method,
             url=url,
-            budget=self.seconds,
+            budget=total,
         )
 
 
@@ -90,7 +117,14 @@ class RetryPolicy:
             raise ValueError(f"call_budget must be positive, not {self.call_budget!r}.")
 
     def budget(self) -> CallBudget:
-        """A fresh budget for one call."""
+        """A fresh budget for one call, cut short by an `overall_deadline` around it."""
+        overall = _overall.get()
+        if overall is not None:
+            left = overall[0] - time.monotonic()
+            if left < self.call_budget:
+                return CallBudget(
+                    max(left, MIN_ATTEMPT_SECONDS / 2), clock=self.clock, total=overall[1]
+                )
         return CallBudget(self.call_budget, clock=self.clock)
 
     def backoff_ceiling(self, retry: int) -> float:

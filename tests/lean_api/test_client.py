@@ -22,6 +22,7 @@ from lean_api import (
     RateLimitError,
     ServerError,
 )
+from lean_api.retry import overall_deadline
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from tests.ports import free_port
@@ -369,3 +370,23 @@ def test_ownership_verification(client: LeanClient, sandbox: SandboxServer) -> N
         client.verify_entity_ownership(entity.entity_id, stranger).entity_ownership_verified
         is False
     )
+
+
+def test_calls_inside_an_overall_deadline_share_it(
+    settings: LeanSettings, sandbox: SandboxServer
+) -> None:
+    # A screen that makes three calls while Lean hangs waits one screen budget, not three.
+    client, _ = recording_client(settings, timeout=(5.0, 30.0), max_retries=2, call_budget=2.0)
+    client.tokens.token()
+    sandbox.faults.set(FaultConfig(hang_seconds=3.0, path_prefix="/customers"))
+    started = time.monotonic()
+    failures = []
+    with overall_deadline(2.0):
+        for _ in range(3):
+            try:
+                client.list_customers()
+            except APITimeoutError as exc:
+                failures.append(exc)
+    elapsed = time.monotonic() - started
+    assert len(failures) == 3 and elapsed < 2.0 + 1.5
+    assert all("within the 2 s budget" in exc.message for exc in failures)
