@@ -25,7 +25,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from console.health import health_response
 from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
-from console.serving import install_header_deadline
+from console.serving import install_request_deadlines
 from console.store import StoreUnavailable
 from console.webhooks import WEBHOOK_PATH, WebhookReceiver
 from lean_api.errors import LeanError
@@ -40,7 +40,7 @@ PagesManager.uses_pages_directory = False
 
 # A deadline on reading request headers (see console/serving.py), so a slow sender cannot hold
 # a connection of the server the operators' screens share.
-install_header_deadline()
+install_request_deadlines()
 
 BACKFILL_KEY = "sandbox_backfill_seed"
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.formatting import literal_md
 from lean_api import LeanClient
 from lean_api.models import PERMISSIONS, Bank, Customer, Entity
 
@@ -20,7 +21,10 @@ NEEDS_RECONNECT = frozenset({"EXPIRED", "REVOKED", "SUSPENDED", "REJECTED"})
 
 
 class InvalidLookup(ValueError):
-    """The operator's input cannot be a valid identifier; no call was made."""
+    """The operator's input cannot be a valid identifier; no call was made.
+
+    The message is Markdown for the screen: the operator's text in it is shown literally.
+    """
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,13 @@ def parse_customer_query(kind: str, raw: str | None) -> CustomerQuery:
             parsed = uuid.UUID(text)
         except ValueError:
             raise InvalidLookup(
-                f"“{_shorten(text)}” is not a customer_id. A customer_id is a UUID such as "
+                f"{literal_md(_shorten(text))} is not a customer_id. A customer_id is a UUID such as "
                 "f08fb010-878f-407a-9ac2-a7840fb56185 (32 hex digits in groups of 8-4-4-4-12)."
             ) from None
         if len(text.replace("-", "")) != 32 or text.startswith(("{", "urn:")):
-            raise InvalidLookup(f"“{_shorten(text)}” is not written as a customer_id UUID.")
+            raise InvalidLookup(
+                f"{literal_md(_shorten(text))} is not written as a customer_id UUID."
+            )
         return CustomerQuery("customer_id", str(parsed))
     if kind == "app_user_id":
         if not text:

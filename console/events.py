@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from console.formatting import literal_md
 from console.store import EventFilter, StoredEvent
 from lean_api.models import ACCOUNT_DATA_TYPES, Refresh
 from lean_api.webhooks import KNOWN_EVENT_TYPES, WebhookEvent
@@ -130,11 +131,25 @@ def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class EventLink:
-    """A link from an event to the screen about one of its subjects."""
+    """A link from an event to the screen about one of its subjects.
 
-    label: str
+    `what` is the console's own words, `subject` comes from the webhook (untrusted).
+    """
+
+    what: str
+    subject: str
     page: str
     query: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        """The link's words as plain text: `Customer usr_1`."""
+        return f"{self.what} {self.subject}"
+
+    @property
+    def markdown_label(self) -> str:
+        """The label for st.page_link, which renders Markdown: the subject is shown literally."""
+        return f"{self.what} {literal_md(self.subject)}"
 
 
 def event_links(event: StoredEvent) -> list[EventLink]:
@@ -142,31 +157,37 @@ def event_links(event: StoredEvent) -> list[EventLink]:
     candidates = [
         (
             event.customer_id,
-            f"Customer {event.app_user_id or event.customer_id}",
+            "Customer",
+            event.app_user_id or event.customer_id or "",
             "pages/customers.py",
             "customer_id",
         ),
         (
             event.entity_id,
-            f"Events of entity {(event.entity_id or '')[:8]}…",
+            "Events of entity",
+            f"{(event.entity_id or '')[:8]}…",
             "pages/webhooks.py",
             "entity_id",
         ),
         (
             event.refresh_id,
-            f"Events of refresh {(event.refresh_id or '')[:8]}…",
+            "Events of refresh",
+            f"{(event.refresh_id or '')[:8]}…",
             "pages/webhooks.py",
             "refresh_id",
         ),
         (
             event.bank_identifier,
-            f"Events of bank {event.bank_identifier}",
+            "Events of bank",
+            event.bank_identifier or "",
             "pages/webhooks.py",
             "bank",
         ),
     ]
     return [
-        EventLink(label, page, {param: value}) for value, label, page, param in candidates if value
+        EventLink(what, subject, page, {param: value})
+        for value, what, subject, page, param in candidates
+        if value
     ]
 
 

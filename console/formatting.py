@@ -1,7 +1,9 @@
-"""Colours and labels shared by tables, so a status reads the same on every screen."""
+"""Colours and labels shared by tables, so a status reads the same on every screen; and the one
+way text from outside (Lean, webhooks, URLs, forms) is put on a screen or into a CSV export."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,3 +60,51 @@ def styled_table(rows: list[dict[str, Any]], status_columns: Iterable[str]) -> A
     frame = pd.DataFrame(rows)
     present = [c for c in status_columns if c in frame.columns]
     return frame.style.map(status_css, subset=present) if present and len(frame) else frame
+
+
+# Line endings a Markdown parser would honour: a new line could start a heading, a list or a fence.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
+_BACKTICKS = re.compile(r"`+")
+# Streamlit rewrites ":material/" to ":material_" in the whole Markdown source, code spans
+# included, before parsing; an invisible word joiner keeps the text as it was written.
+_MATERIAL_PREFIX = ":material/"
+_WORD_JOINER = "\u2060"
+
+
+def literal_md(text: object) -> str:
+    """Markdown that shows untrusted `text` exactly as written, as an inline code span.
+
+    Use it for every piece of text from Lean, a webhook, a URL or a form that goes into
+    st.markdown, st.caption, an alert, a subheader, a metric or any label (widgets, expanders,
+    page links): `st.caption(f"From {literal_md(ip)}")`. Inside a code span Streamlit makes no links
+    (GFM autolinks included), images, HTML, emphasis, colours, emoji, icons or LaTeX. The fence
+    is one backtick longer than the longest run in the text, so the text cannot close it, and
+    line breaks are shown as "↵" so the text cannot start a block of its own. Empty text (or
+    None) gives "", so callers choose their own placeholder. Keep a space or a word between it
+    and any backtick (or another `literal_md`): adjacent backticks would join the fences.
+    """
+    value = "" if text is None else str(text)
+    if not value:
+        return ""
+    value = _LINE_BREAK.sub("↵", value)
+    value = value.replace(_MATERIAL_PREFIX, ":" + _WORD_JOINER + _MATERIAL_PREFIX[1:])
+    fence = "`" * (max(map(len, _BACKTICKS.findall(value)), default=0) + 1)
+    # The parser strips one space inside each fence (unless the text is only spaces), so a text
+    # that starts or ends with a backtick or a space is shown unchanged.
+    pad = " " if value.strip(" ") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+# OWASP "CSV Injection": spreadsheets treat a cell that starts with one of these as a formula.
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula, as OWASP advises for CSV Injection.
+
+    A string starting with = + - @, a tab or a line break gets a leading single quote; the csv
+    module's quoting does the rest. Anything else (numbers, booleans) is returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_TRIGGERS):
+        return "'" + value
+    return value

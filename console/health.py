@@ -41,6 +41,9 @@ async def health_response(
             await receiver.ping_store(PING_TIMEOUT_SECONDS)
         except StoreUnavailable:
             failing.append("store")
+        else:
+            if receiver.writer.failing:
+                failing.append("store")  # it answers reads but refuses writes (locked, full)
     if failing:
         return JSONResponse({"status": "down", "failing": failing}, status_code=503)
     return JSONResponse({"status": "up"})

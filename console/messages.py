@@ -35,6 +35,9 @@ class OperatorMessage:
     code: str | None = None
     status_code: int | None = None
     results_id: str | None = None
+    # The failure's own words (Lean's error message, a setting's complaint), shown after the
+    # headline. Untrusted: screens show it literally, never as Markdown.
+    detail: str | None = None
 
     @property
     def reference(self) -> str | None:
@@ -79,15 +82,15 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
             "warning",
         )
     if isinstance(exc, ConflictError):
-        headline = (
-            "A customer with this app_user_id already exists."
-            if exc.code == "CUSTOMER_ALREADY_EXISTS"
-            else f"Lean reports a conflict: {lean_says}"
-        )
+        if exc.code == "CUSTOMER_ALREADY_EXISTS":
+            headline, detail = "A customer with this app_user_id already exists.", None
+        else:
+            headline, detail = "Lean reports a conflict:", lean_says
         return OperatorMessage(
             headline,
             "Open the existing customer instead of creating a new one.",
             "warning",
+            detail=detail,
         )
     if isinstance(exc, RateLimitError):
         if exc.code == "DUPLICATED_REQUEST":
@@ -111,14 +114,16 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
         )
     if isinstance(exc, PermissionDeniedError):
         return OperatorMessage(
-            f"Lean does not allow this call for our application: {lean_says}",
+            "Lean does not allow this call for our application:",
             "Check the application's permissions in Lean's developer portal.",
+            detail=lean_says,
         )
     if isinstance(exc, BadRequestError):
         return OperatorMessage(
-            f"Lean rejected the request: {lean_says}",
+            "Lean rejected the request:",
             "Correct the input. If it looks right, escalate to Lean with the reference below.",
             "warning",
+            detail=lean_says,
         )
     if isinstance(exc, ServerError):
         return OperatorMessage(
@@ -127,8 +132,9 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
         )
     if isinstance(exc, LeanAPIError):
         return OperatorMessage(
-            f"Lean answered with an error: {lean_says}",
+            "Lean answered with an error:",
             "If this persists, escalate to Lean with the reference below.",
+            detail=lean_says,
         )
     if isinstance(exc, APITimeoutError):
         action = (
@@ -152,7 +158,9 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
         )
     if isinstance(exc, ConfigurationError):
         return OperatorMessage(
-            f"The console is misconfigured: {exc}", "Fix the setting and restart the console."
+            "The console is misconfigured:",
+            "Fix the setting and restart the console.",
+            detail=str(exc),
         )
     return OperatorMessage(
         f"Unexpected error: {type(exc).__name__}.",

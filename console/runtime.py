@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr
 
 from lean_api import LeanClient, LeanSettings
-from lean_api.errors import LeanError
+from lean_api.errors import ConfigurationError, LeanError
 
 if TYPE_CHECKING:
     from console.store import EventStore
@@ -90,9 +90,11 @@ def embedded_webhook_secret() -> str:
 
 
 def has_lean_credentials() -> bool:
-    """True when LEAN_CLIENT_ID and LEAN_CLIENT_SECRET are configured (real Lean, not embedded)."""
+    """True unless this is the embedded sandbox: credentials are configured, or production asked
+    for (its missing credentials are a configuration error, never the sandbox's data)."""
     try:
-        return LeanSettings.from_env().has_credentials
+        settings = LeanSettings.from_env()
+        return settings.has_credentials or settings.environment == "production"
     except LeanError:
         # A half-configured Lean is not the embedded sandbox: its secret must not be used.
         return True
@@ -139,6 +141,11 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
     if settings.has_credentials:
         client_settings = settings
         environment = Environment(settings.environment, settings.api_url)
+    elif settings.environment == "production":
+        raise ConfigurationError(
+            "LEAN_ENV=production needs LEAN_CLIENT_ID and LEAN_CLIENT_SECRET; without them the "
+            "console would show its embedded sandbox's made-up data as production."
+        )
     else:
         sandbox = embedded_sandbox()
         client_settings = LeanSettings(

@@ -55,6 +55,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from console.formatting import csv_safe_cell
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,11 +263,16 @@ def fit(value: str | None, length: int | None) -> str | None:
 
 
 def fit_event_id(event_id: str, length: int = 200) -> str:
-    """An event_id that fits its column and stays unique: a long one keeps a digest of the rest."""
+    """An event_id that fits its column and stays unique.
+
+    A long id, or one that cleaning changed (lone surrogates, NUL), keeps a digest of the
+    original, so two different ids never become one event.
+    """
     cleaned = clean_text(event_id) or ""
-    if len(cleaned) <= length:
+    if len(cleaned) <= length and cleaned == event_id:
         return cleaned
-    digest = hashlib.sha256(cleaned.encode()).hexdigest()[:32]
+    original = event_id.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(original).hexdigest()[:32]
     return f"{cleaned[: length - 40]}…sha256:{digest}"
 
 
@@ -307,6 +314,8 @@ class EventStore:
                 "sqlite:///path.db or postgresql://user:password@host/db"
             ) from None
         self.dialect = self.engine.dialect.name
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        self._sqlite_path = Path(database) if database and database != ":memory:" else None
         self._migrated = False
         self._migrate_lock = threading.Lock()
 
@@ -341,8 +350,19 @@ class EventStore:
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the database answers."""
+        self._reopen_if_file_vanished()
         with self._connection() as conn:
             conn.execute(select(literal(1)))
+
+    def _reopen_if_file_vanished(self) -> None:
+        """A SQLite file removed under open connections swallows every write that follows;
+        reopen (and re-create) it instead, so an acknowledged event lands in a file that exists."""
+        if self._sqlite_path is None or self._sqlite_path.exists():
+            return
+        log.error("the SQLite file %s disappeared; reopening it", self._sqlite_path)
+        self.engine.dispose()
+        with self._migrate_lock:
+            self._migrated = False
 
     @contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:
@@ -368,6 +388,7 @@ class EventStore:
 
     def write_events(self, records: Sequence[EventRecord]) -> list[WriteResult]:
         """Store deliveries in one transaction: new events inserted, repeats counted."""
+        self._reopen_if_file_vanished()
         self.migrate()
         with self._connection(write=True) as conn:
             return [self._upsert(conn, record) for record in records]
@@ -380,26 +401,32 @@ class EventStore:
         values["delivery_count"] = 1
         values["size"] = min(max(record.size, 0), MAX_INT32)
         values["lean_timestamp_ns"] = min(max(record.lean_timestamp_ns, 0), 999)
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
-            events
-        ).values(**values)
-        statement = insert.on_conflict_do_update(
-            index_elements=[events.c.event_id],
-            set_={
-                "delivery_count": events.c.delivery_count + 1,
-                "last_received_at": func.max(
-                    events.c.last_received_at, insert.excluded.last_received_at
-                )
-                if self.dialect == "sqlite"
-                else func.greatest(events.c.last_received_at, insert.excluded.last_received_at),
-                # A later delivery may carry a valid signature an earlier one lacked.
-                "verified": events.c.verified | insert.excluded.verified
-                if self.dialect == "postgresql"
-                else func.max(events.c.verified, insert.excluded.verified),
-            },
-        ).returning(events.c.delivery_count)
+        statement = self._insert_or_count(events, events.c.event_id, values)
         count = conn.execute(statement).scalar_one()
         return WriteResult(values["event_id"], int(count))
+
+    def _insert_or_count(self, table: Table, key: Column[Any], values: dict[str, Any]) -> Any:
+        """INSERT, or on a repeated `key` count the delivery: one statement, safe under races.
+
+        Returns the row's delivery count. A later delivery may carry a valid signature an earlier
+        one lacked, so `verified` only ever turns true.
+        """
+        postgres = self.dialect == "postgresql"
+        insert = (postgresql.insert if postgres else sqlite.insert)(table).values(**values)
+        latest = func.greatest if postgres else func.max
+        return insert.on_conflict_do_update(
+            index_elements=[key],
+            set_={
+                "delivery_count": table.c.delivery_count + 1,
+                "last_received_at": latest(
+                    func.coalesce(table.c.last_received_at, insert.excluded.last_received_at),
+                    insert.excluded.last_received_at,
+                ),
+                "verified": table.c.verified | insert.excluded.verified
+                if postgres
+                else func.max(table.c.verified, insert.excluded.verified),
+            },
+        ).returning(table.c.delivery_count)
 
     def record_rejection(
         self,
@@ -476,20 +503,7 @@ class EventStore:
                 "last_received_at": when,
             },
         )
-        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
-            dead_letters
-        ).values(**row)
-        statement = insert.on_conflict_do_update(
-            index_elements=[dead_letters.c.body_digest],
-            set_={
-                "delivery_count": dead_letters.c.delivery_count + 1,
-                "last_received_at": insert.excluded.last_received_at,
-                # A signed copy of a body first seen unsigned makes the letter verified.
-                "verified": dead_letters.c.verified | insert.excluded.verified
-                if self.dialect == "postgresql"
-                else func.max(dead_letters.c.verified, insert.excluded.verified),
-            },
-        ).returning(dead_letters.c.delivery_count)
+        statement = self._insert_or_count(dead_letters, dead_letters.c.body_digest, row)
         with self._connection(write=True) as conn:
             return int(conn.execute(statement).scalar_one())
 
@@ -658,7 +672,8 @@ class EventStore:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    return "" if value is None else value
+    # Webhook text is untrusted: a cell such as "=HYPERLINK(...)" must not run in a spreadsheet.
+    return "" if value is None else csv_safe_cell(value)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -764,6 +779,10 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
+        # When the database last refused a batch, cleared by the next commit: reads may still
+        # work while writes do not (locked, full), so the health check asks the writer too.
+        self.failing_since: float | None = None
+        self.last_failure: float | None = None
 
     def _ensure_started(self) -> None:
         with self._lock:
@@ -792,7 +811,17 @@ class EventWriter:
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            # A commit that does not come in time is a failing store, whatever it says later.
+            self.last_failure = time.monotonic()
+            self.failing_since = self.failing_since or self.last_failure
             raise StoreUnavailable(f"the store did not commit within {timeout:.0f} s") from None
+
+    @property
+    def failing(self) -> bool:
+        """The last batch could not be committed, within the last minute."""
+        return self.last_failure is not None and (
+            self.failing_since is not None and time.monotonic() - self.last_failure < 60
+        )
 
     def write_sync(self, records: Iterable[EventRecord]) -> list[WriteResult]:
         """Store deliveries from plain threads (tools, tests), one transaction."""
@@ -826,6 +855,8 @@ class EventWriter:
             results = self.store.write_events([job.record for job in batch])
         except StoreUnavailable as exc:
             # The database itself failed: every record in the batch waits for Lean's retry.
+            self.last_failure = time.monotonic()
+            self.failing_since = self.failing_since or self.last_failure
             for job in batch:
                 job.done(None, exc)
             return
@@ -834,6 +865,7 @@ class EventWriter:
             for job in batch:
                 job.done(*self._write_alone(job.record))
             return
+        self.failing_since = None
         for job, result in zip(batch, results, strict=True):
             job.done(result, None)
 

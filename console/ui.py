@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from console.formatting import literal_md
 from console.last_good import Snapshot, last_good, stale_notice
 from console.messages import OperatorMessage, describe_error
 from console.runtime import Backend, get_backend
@@ -21,10 +22,17 @@ _BADGE = {
 
 
 def show_message(message: OperatorMessage) -> None:
-    """Render an operator message: what happened, what to do, and the escalation reference."""
-    body = f"**{message.headline}**  \n{message.action}"
+    """Render an operator message: what happened, what to do, and the escalation reference.
+
+    Headline and action are the console's own words; Lean's words (`detail`, the code and the
+    results_id in the reference) are shown literally.
+    """
+    body = f"**{message.headline}**"
+    if message.detail:
+        body += f" {literal_md(message.detail)}"
+    body += f"  \n{message.action}"
     if message.reference:
-        body += f"  \n`{message.reference}`"
+        body += f"  \n{literal_md(message.reference)}"
     _SEVERITY[message.severity](body)
 
 

@@ -302,6 +302,7 @@ class WebhookReceiver:
                 source_ip,
                 exc.size,
                 signature,
+                close=True,
             )
         except TimeoutError:
             return self._reject(
@@ -310,6 +311,7 @@ class WebhookReceiver:
                 source_ip,
                 0,
                 signature,
+                close=True,
             )
         except ReceiverBusy:
             return JSONResponse(
@@ -421,7 +423,14 @@ class WebhookReceiver:
             raise StoreUnavailable(f"the store did not answer within {timeout} s") from None
 
     def _reject(
-        self, status: int, reason: str, source_ip: str | None, size: int, signature: str | None
+        self,
+        status: int,
+        reason: str,
+        source_ip: str | None,
+        size: int,
+        signature: str | None,
+        *,
+        close: bool = False,
     ) -> JSONResponse:
         log.warning("webhook rejected (%d) from %s: %s", status, source_ip, reason)
         self.rejections.add(
@@ -432,7 +441,9 @@ class WebhookReceiver:
             size=size,
             signature=clean_text(signature),
         )
-        return JSONResponse({"error": reason}, status_code=status)
+        # A body still arriving (too large, too slow) is not read further: the connection closes.
+        headers = {"Connection": "close"} if close else None
+        return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
     def route(self) -> Route:
         """The Starlette route to mount."""
@@ -512,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the receiver alone, with the request deadlines the console's server has."""
     import uvicorn
 
-    from console.serving import install_header_deadline
+    from console.serving import install_request_deadlines
 
     parser = argparse.ArgumentParser(
         prog="python -m console.webhooks", description="Lean's webhook receiver on its own."
@@ -520,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
-    install_header_deadline()
+    install_request_deadlines()
     uvicorn.run("console.webhooks:app", host=args.host, port=args.port, http="httptools")
 
 

@@ -17,7 +17,7 @@ from console.customers import (
     search_customers,
     summarize_customer,
 )
-from console.formatting import styled_table
+from console.formatting import literal_md, styled_table
 from console.last_good import Snapshot
 from console.messages import describe_error
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
@@ -141,7 +141,7 @@ if current:
     else:
         customer = overview.customer
         with st.container(border=True):
-            st.subheader(customer.app_user_id or "(no app_user_id)")
+            st.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
             st.code(customer.customer_id, language=None)
             counts = overview.counts
             c1, c2, c3, c4 = st.columns(4)
@@ -162,7 +162,8 @@ if current:
                 )
             else:
                 st.info("This customer has not connected a bank yet.")
-            st.caption(f"Link for a ticket: `/customers?customer_id={customer.customer_id}`")
+            ticket_link = f"/customers?customer_id={customer.customer_id}"
+            st.caption(f"Link for a ticket: {literal_md(ticket_link)}")
 
 st.divider()
 browse_tab, create_tab = st.tabs(["Browse customers", "Create customer"])
@@ -253,7 +254,7 @@ with create_tab:
                 show_message(describe_error(exc, "customer"))
                 st.page_link(
                     "pages/customers.py",
-                    label=f"Open the customer with app_user_id {app_user_id}",
+                    label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
                     icon=":material/open_in_new:",
                     query_params={"app_user_id": app_user_id},
                 )
@@ -263,7 +264,8 @@ with create_tab:
                 load_page.clear()
                 run_search.clear()
                 st.success(
-                    f"Created customer `{created.customer_id}` for app_user_id `{created.app_user_id}`."
+                    f"Created customer {literal_md(created.customer_id)} "
+                    f"for app_user_id {literal_md(created.app_user_id)}."
                 )
                 st.page_link(
                     "pages/customers.py",

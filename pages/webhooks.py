@@ -16,7 +16,7 @@ from console.events import (
     refresh_account_rows,
     time_window,
 )
-from console.formatting import styled_table
+from console.formatting import literal_md, styled_table
 from console.runtime import get_receiver, get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop
@@ -29,7 +29,8 @@ PAGE_SIZE = 50
 def store_unavailable(exc: StoreUnavailable) -> None:
     """Say the database is down; nothing on this page can be read until it is back."""
     st.error(
-        f"**The event store is unavailable.** {exc}  \nCheck DATABASE_URL and that the database is running."
+        f"**The event store is unavailable.** {literal_md(exc)}  \n"
+        "Check DATABASE_URL and that the database is running."
     )
 
 
@@ -59,15 +60,15 @@ def show_event(event_id: str) -> None:
         del st.query_params["event_id"]
         st.rerun()
     if event is None:
-        st.warning(f"No event with event_id `{event_id}` has been received.")
+        st.warning(f"No event with event_id {literal_md(event_id)} has been received.")
         return
     with st.container(border=True):
-        st.subheader(TYPE_LABELS.get(event.type, event.type))
+        st.subheader(TYPE_LABELS.get(event.type) or literal_md(event.type), anchor=False)
         st.code(event.event_id, language=None)
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Signature verified", "Yes" if event.verified else "No")
         c2.metric("Deliveries", event.delivery_count)
-        c3.metric("Status", event.status or "—")
+        c3.metric("Status", literal_md(event.status) or "—")
         c4.metric(
             "Arrived after", arrival_delay(event), help="First receipt minus Lean's timestamp"
         )
@@ -75,9 +76,10 @@ def show_event(event_id: str) -> None:
             f"{event.lean_timestamp:%Y-%m-%d %H:%M:%S} UTC" if event.lean_timestamp else "not given"
         )
         st.markdown(
-            f"**Type** `{event.type}` · **Occurred (Lean)** {occurred} · "
+            f"**Type** {literal_md(event.type)} · **Occurred (Lean)** {occurred} · "
             f"**First received** {event.received_at:%Y-%m-%d %H:%M:%S} UTC · "
-            f"**Last received** {event.last_received_at:%Y-%m-%d %H:%M:%S} UTC · **From** `{event.source_ip or '?'}` · "
+            f"**Last received** {event.last_received_at:%Y-%m-%d %H:%M:%S} UTC · "
+            f"**From** {literal_md(event.source_ip or '?')} · "
             f"**Size** {event.size:,} bytes"
         )
         links = event_links(event)
@@ -87,7 +89,7 @@ def show_event(event_id: str) -> None:
                 with col:
                     st.page_link(
                         link.page,
-                        label=link.label,
+                        label=link.markdown_label,
                         icon=":material/arrow_forward:",
                         query_params=link.query,
                     )
@@ -152,7 +154,7 @@ def show_inbox(counts: dict[str, int]) -> None:
     )
     if refresh_id := st.query_params.get("refresh_id"):
         flt = EventFilter(**{**flt.__dict__, "refresh_id": refresh_id})
-        st.caption(f"Showing the events of refresh `{refresh_id}`.")
+        st.caption(f"Showing the events of refresh {literal_md(refresh_id)}.")
 
     if st.session_state.get("wh_filter") != flt:
         st.session_state.wh_filter = flt
@@ -258,10 +260,12 @@ def show_dead_letters() -> None:
     if letters:
         for letter in letters:
             with st.expander(
-                f"{letter['received_at']:%Y-%m-%d %H:%M:%S} · {letter['reason']} · {letter['size']:,} bytes"
+                f"{letter['received_at']:%Y-%m-%d %H:%M:%S} · {literal_md(letter['reason'])} · "
+                f"{letter['size']:,} bytes"
             ):
                 st.caption(
-                    f"From `{letter['source_ip']}` · signature verified: {'yes' if letter['verified'] else 'no'}"
+                    f"From {literal_md(letter['source_ip'] or '?')} · "
+                    f"signature verified: {'yes' if letter['verified'] else 'no'}"
                 )
                 st.code(letter["body"][:20_000] or "(empty body)", language=None)
     else:

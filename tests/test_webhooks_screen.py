@@ -11,6 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console.formatting import literal_md
 from console.store import EventRecord, EventStore
 from sandbox.server import SandboxServer
 
@@ -136,7 +137,7 @@ def test_one_event_in_full(screen: AppTest, db: EventStore) -> None:
     assert (
         metrics["Signature verified"] == "Yes"
         and metrics["Deliveries"] == "1"
-        and metrics["Status"] == "FINISHED"
+        and metrics["Status"] == literal_md("FINISHED")
     )
     per_account = screen.dataframe[0].value
     assert per_account.iloc[0]["transactions"] == "FAILED"

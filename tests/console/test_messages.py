@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from console.messages import describe_error
@@ -25,7 +27,7 @@ from lean_api.errors import (
         (403, "FORBIDDEN", "does not allow", "portal"),
         (400, "INVALID_PARAMETERS", "rejected", "Correct"),
         (500, "INTERNAL_SERVER_ERROR", "internal error", "escalate"),
-        (418, "SOMETHING_NEW", "SOMETHING", "escalate"),
+        (418, "SOMETHING_NEW", "answered with an error", "escalate"),
     ],
 )
 def test_lean_errors_become_actionable_messages(
@@ -36,6 +38,24 @@ def test_lean_errors_become_actionable_messages(
     assert headline in message.headline
     assert action in message.action
     assert message.reference == f"HTTP {status} · {code} · results_id r-1"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "INVALID_PARAMETERS"), (403, "FORBIDDEN"), (409, "SOMETHING_ELSE"), (418, "NEW")],
+)
+def test_leans_own_words_travel_as_detail_not_in_the_headline(status: int, code: str) -> None:
+    hostile = "[click](https://evil.example) <img src=x onerror=alert(1)>"
+    body = json.dumps({"status": code, "message": hostile, "results_id": "r-1"}).encode()
+    message = describe_error(error_from_response(status, body))
+    assert message.detail == hostile
+    assert "evil" not in message.headline and "evil" not in message.action
+
+
+def test_a_bad_setting_is_quoted_as_detail() -> None:
+    message = describe_error(ConfigurationError("LEAN_ENV must be sandbox or production"))
+    assert message.headline == "The console is misconfigured:"
+    assert message.detail == "LEAN_ENV must be sandbox or production"
 
 
 def test_timeout_of_an_action_warns_it_may_have_happened() -> None:

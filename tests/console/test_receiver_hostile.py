@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from console.serving import install_header_deadline
+from console.serving import install_request_deadlines
 from console.store import EventFilter, EventStore
 from console.webhooks import WEBHOOK_PATH, ReceiverConfig, WebhookReceiver, create_app
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
@@ -379,7 +379,7 @@ def test_bodies_in_flight_are_bounded_in_memory(store: EventStore) -> None:
 
 
 def test_slow_headers_are_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_header_deadline()
+    install_request_deadlines()
     monkeypatch.setattr(HttpToolsProtocol, "header_timeout", 1.0)
     receiver = WebhookReceiver(EventStore("sqlite://"), ReceiverConfig(secret=SECRET))
     with ThreadedServer(create_app(receiver), lifespan="on") as server:
@@ -478,4 +478,116 @@ def assert_server_answers_while_store_is_stuck(
     for thread in threads:
         thread.join()
     assert set(signed_statuses) <= {200, 503}
+    if 503 in signed_statuses:
+        # Reads may still work, but writes were refused: /healthz must not say "up".
+        health = requests.get(served.server.url + "/healthz", timeout=5)
+        assert health.status_code == 503 and "store" in health.json()["failing"]
     assert datetime.now(UTC)  # the test itself finished: nothing hung
+
+
+def test_large_signed_body_sent_with_its_headers_is_stored(receiver: Receiver) -> None:
+    install_request_deadlines()
+    body = json.dumps(
+        {"type": "entity.created", "event_id": "big", "message": "a" * 500_000}
+    ).encode()
+    signature = generate_signature_header(body, SECRET)
+    host, port = receiver.server.host, receiver.server.port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+            f"{SIGNATURE_HEADER}: {signature}\r\n\r\n".encode()
+            + body
+        )
+        assert b" 200 " in sock.recv(100)
+    assert receiver.store.get_event("big") is not None
+
+
+def test_slow_bodies_lose_their_connection_on_any_route(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_request_deadlines()
+    monkeypatch.setattr(HttpToolsProtocol, "body_timeout", 1.5)
+    host, port = receiver.server.host, receiver.server.port
+    for request in [b"GET /healthz", b"POST /nowhere"]:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(request + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx")
+            started = time.monotonic()
+            closed = False
+            while time.monotonic() - started < 5:
+                try:
+                    sock.sendall(b"x")
+                    sock.settimeout(0.3)
+                    data = sock.recv(4096)
+                    while data:
+                        data = sock.recv(4096)
+                    closed = True
+                    break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - started < 3, request
+
+
+def test_a_removed_sqlite_file_is_recreated_not_written_into_the_void(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "gone.db"
+    store = EventStore(f"sqlite:///{path}")
+    served = Receiver(store, ReceiverConfig(secret=SECRET))
+    try:
+        assert served.post(event("before")).status_code == 200
+        for leftover in tmp_path.glob("gone.db*"):
+            leftover.unlink()
+        assert served.post(event("after")).status_code == 200
+        assert path.exists()
+        reopened = EventStore(f"sqlite:///{path}")
+        assert reopened.get_event("after") is not None
+        reopened.dispose()
+    finally:
+        served.server.stop()
+
+
+def test_ids_that_cleaning_would_merge_stay_distinct(receiver: Receiver) -> None:
+    ids = []
+    for raw in ["\\ud800T", "\\ud801T", "\\u0000T", "\\ufffdT"]:
+        body = ('{"type": "x", "event_id": "' + raw + '"}').encode()
+        response = receiver.post(body)
+        assert response.status_code == 200 and response.json()["status"] == "stored", raw
+        ids.append(response.json()["event_id"])
+    assert len(set(ids)) == 4
+
+
+def test_production_without_credentials_is_a_configuration_error_not_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch, store: EventStore
+) -> None:
+    from console.runtime import get_backend
+    from console.webhooks import receiver_from_env
+    from lean_api.errors import ConfigurationError
+
+    for key in ["LEAN_CLIENT_ID", "LEAN_CLIENT_SECRET", "LEAN_WEBHOOK_SECRET"]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LEAN_ENV", "production")
+    with pytest.raises(ConfigurationError, match="production"):
+        get_backend()
+    # The receiver alone never falls back to the embedded sandbox's secret in production.
+    receiver = receiver_from_env(store)
+    assert receiver.config.secret is None and receiver.config.refuses_unsigned_for_want_of_secret
+
+
+def test_real_credentials_without_a_webhook_secret_refuse_unsigned(
+    monkeypatch: pytest.MonkeyPatch, store: EventStore
+) -> None:
+    from console.webhooks import receiver_from_env
+
+    monkeypatch.setenv("LEAN_CLIENT_ID", "id")
+    monkeypatch.setenv("LEAN_CLIENT_SECRET", "secret")
+    monkeypatch.delenv("LEAN_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("LEAN_WEBHOOK_ALLOW_UNSIGNED", raising=False)
+    served = Receiver(store, receiver_from_env(store).config)
+    try:
+        response = served.post(event(), signature=None)
+        assert response.status_code == 401 and store.count_events() == 0
+        health = requests.get(served.server.url + "/healthz", timeout=5).json()
+        assert health == {"status": "down", "failing": ["webhook_secret"]}
+    finally:
+        served.server.stop()

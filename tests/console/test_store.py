@@ -6,8 +6,10 @@ import asyncio
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from console.store import EventFilter, EventRecord, EventStore, EventWriter, StoreUnavailable
 
@@ -207,3 +209,51 @@ def test_unreachable_database_is_unavailable() -> None:
     store = EventStore("postgresql+psycopg://nobody@127.0.0.1:9/none")
     with pytest.raises(StoreUnavailable):
         store.ping()
+
+
+def test_a_schema_1_database_is_migrated_in_place(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A database written by the first release (schema 1) keeps its rows and gains schema 2."""
+    for url in (f"sqlite:///{tmp_path / 'v1.db'}", fresh_postgres_database(request, "schema_one")):
+        as_schema_1(url)
+        store = EventStore(url)
+        store.migrate()
+        assert store.get_meta("schema_version") == "2"
+        old = store.get_event("old-1")
+        assert old is not None and old.lean_timestamp_ns == 0
+        assert store.record_dead_letter(source_ip=None, reason="bad", verified=True, body=b"{") == 1
+        assert store.record_dead_letter(source_ip=None, reason="bad", verified=True, body=b"{") == 2
+        store.dispose()
+
+
+def as_schema_1(url: str) -> None:
+    """A database as the first release left it: schema 2's additions removed, one event in it."""
+    store = EventStore(url)
+    store.migrate()
+    store.write_events([record("old-1")])
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX uq_webhook_dead_letters_body_digest")
+        for table, column in [
+            ("webhook_events", "lean_timestamp_ns"),
+            ("webhook_dead_letters", "body_digest"),
+            ("webhook_dead_letters", "delivery_count"),
+            ("webhook_dead_letters", "last_received_at"),
+        ]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql(
+            "INSERT INTO webhook_dead_letters (received_at, reason, verified, size, body) "
+            "VALUES ('2026-01-01 00:00:00', 'old', false, 1, '{')"
+        )
+        conn.exec_driver_sql("UPDATE console_meta SET value = '1' WHERE key = 'schema_version'")
+    store.dispose()
+
+
+def fresh_postgres_database(request: pytest.FixtureRequest, name: str) -> str:
+    url = request.getfixturevalue("postgres_url")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + f"/{name}"
