@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint format bench sandbox browser postgres clean
+.PHONY: run test test-fast lint format bench sandbox browser postgres wrk clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,23 @@ test: $(STAMP) browser postgres
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
 
-## Benchmarks: webhook receiver throughput (group commit vs a commit per request).
-bench: $(STAMP) postgres
+## Benchmarks (not part of `make test`): ingest under wrk against a bare endpoint, then
+## group commit vs a commit per request on SQLite and PostgreSQL.
+bench: $(STAMP) postgres wrk
+	$(BIN)/python -m tests.bench.ingest_wrk
 	$(BIN)/python -m tests.bench.webhook_throughput
+
+## Debian's wrk, the load generator of `make bench`.
+wrk:
+	@if command -v wrk >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's wrk for the benchmarks…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else \
+		echo "The benchmarks need wrk. Install it with:"; \
+		echo "    sudo apt-get install wrk"; \
+		exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

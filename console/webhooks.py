@@ -479,9 +479,9 @@ def receiver_from_env(
     """
     from console.runtime import embedded_webhook_secret, has_lean_credentials
 
-    if secret is None and not has_lean_credentials():
-        secret = embedded_webhook_secret()
     config = ReceiverConfig.from_env(secret=secret)
+    if config.secret is None and not has_lean_credentials():
+        config.secret = embedded_webhook_secret()
     return WebhookReceiver(store or EventStore(os.environ.get("DATABASE_URL") or None), config)
 
 

@@ -591,3 +591,17 @@ def test_real_credentials_without_a_webhook_secret_refuse_unsigned(
         assert health == {"status": "down", "failing": ["webhook_secret"]}
     finally:
         served.server.stop()
+
+
+def test_a_configured_webhook_secret_wins_over_the_embedded_one(
+    monkeypatch: pytest.MonkeyPatch, store: EventStore
+) -> None:
+    from console.webhooks import receiver_from_env
+
+    for key in ["LEAN_CLIENT_ID", "LEAN_CLIENT_SECRET", "LEAN_ENV"]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LEAN_WEBHOOK_SECRET", "whsec_configured")
+    assert receiver_from_env(store).config.secret == "whsec_configured"
+    monkeypatch.delenv("LEAN_WEBHOOK_SECRET")
+    embedded = receiver_from_env(store).config.secret
+    assert embedded and embedded != "whsec_configured"

@@ -1,0 +1,307 @@
+"""Webhook ingest under wrk, side by side with a bare endpoint on the same server stack.
+
+    make bench        # or: python -m tests.bench.ingest_wrk --seconds 10 --connections 32
+
+Load comes from `wrk` (Debian's package; native, so it does not steal the Python process's
+time the way a Python load generator does) with a Lua script cycling through pre-signed, unique
+1 KB refresh events. In one run, against:
+
+- **bare**: a Starlette endpoint on uvicorn (uvloop + httptools) that reads the body and answers
+  200 without storing anything: the server stack's own ceiling on this machine;
+- **console**: `streamlit run server.py`, exactly as `make run` starts it (SQLite by default);
+- **receiver**: the receiver alone (`python -m console.webhooks`), same database kind.
+
+After each store-backed run the database is checked: every acknowledged event is stored exactly
+once. Results are printed as a table and written to `bench/results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import text
+
+from console.store import EventStore
+from lean_api.webhooks import generate_signature_header
+from tests.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "whsec_bench_ingest"
+RESULTS = ROOT / "bench" / "results.json"
+
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def webhook(request):
+    await request.body()
+    return JSONResponse({"status": "stored"})
+
+app = Starlette(routes=[Route("/webhooks/lean", webhook, methods=["POST"])])
+"""
+
+
+def event_body(n: int) -> bytes:
+    """A realistic ~1 KB signed refresh event, unique by event_id."""
+    body = {
+        "type": "entity.data.refresh.updated",
+        "message": "An entity data refresh state has been updated.",
+        "event_id": str(uuid.uuid4()),
+        "timestamp": "2026-11-28T10:00:00.123456789Z",
+        "payload": {
+            "refresh_id": str(uuid.uuid4()),
+            "entity_id": str(uuid.uuid4()),
+            "customer_id": str(uuid.uuid4()),
+            "app_user_id": f"usr_{n}",
+            "status": "FINISHED",
+            "data_status": {
+                "accounts": "SUCCESS",
+                "identity": "SUCCESS",
+                "account_data": [
+                    {
+                        "account_id": str(uuid.uuid4()),
+                        "balance": "SUCCESS",
+                        "transactions": "PARTIAL",
+                        "beneficiaries": "SUCCESS",
+                        "direct_debits": "UNSUPPORTED",
+                        "scheduled_payments": "SUCCESS",
+                        "standing_orders": "FAILED",
+                        "identity": "SUCCESS",
+                        "transaction_availability": {
+                            "start": "2025-11-01",
+                            "end": "2026-11-27",
+                            "complete_months": 12,
+                        },
+                    }
+                ],
+            },
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def lua_script(count: int, path: Path) -> None:
+    """A wrk script cycling through `count` pre-signed unique bodies (each thread its own slice)."""
+    lines = ["local bodies = {}", "local signatures = {}"]
+    for n in range(count):
+        body = event_body(n)
+        lines.append(f"bodies[{n + 1}] = {json.dumps(body.decode())}")
+        lines.append(f'signatures[{n + 1}] = "{generate_signature_header(body, SECRET)}"')
+    lines.append(
+        f"""
+local count = {count}
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  index = id
+end
+function request()
+  local i = (index % count) + 1
+  index = index + 2
+  return wrk.format("POST", "/webhooks/lean", {{["Content-Type"] = "application/json", ["lean-signature"] = signatures[i]}}, bodies[i])
+end
+"""
+    )
+    path.write_text("\n".join(lines))
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, Any]:
+    """wrk's own report: requests/s, latency percentiles, errors."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+
+    def latency(label: str) -> float | None:
+        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not match:
+            return None
+        value, unit = float(match[1]), match[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = int(re.search(r"(\d+) requests in", output)[1])  # type: ignore[index]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "requests": total,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
+        "p50_ms": latency("50%"),
+        "p99_ms": latency("99%"),
+        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
+        "socket_errors": socket_errors[1].strip() if socket_errors else "",
+    }
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def serve(kind: str, workdir: Path) -> Iterator[tuple[str, str | None]]:
+    """Start one server kind; yield (base URL, database URL or None)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAN_")}
+    database = f"sqlite:///{workdir / f'{kind}.db'}"
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "LEAN_WEBHOOK_SECRET": SECRET,
+            "DATABASE_URL": database,
+            "LEAN_SANDBOX_WEBHOOK_INTERVAL": "0",
+            "LEAN_SANDBOX_PORT": "0",
+        }
+    )
+    if kind == "bare":
+        (workdir / "bare_app.py").write_text(BARE_APP)
+        command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
+                   "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]  # fmt: skip
+        cwd, health, database = workdir, None, None
+    elif kind == "console":
+        env.update({"STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_HEADLESS": "true"})
+        command = [sys.executable, "-m", "streamlit", "run", "server.py"]
+        cwd, health = ROOT, "/healthz"
+    else:
+        command = [sys.executable, "-m", "console.webhooks", "--port", str(port)]
+        cwd, health = ROOT, "/healthz"
+    log = (workdir / f"{kind}.log").open("w")
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + (health or "/webhooks/lean"), process)
+        if kind == "console":
+            # Let the embedded sandbox's 30-day back-fill finish before measuring.
+            store = EventStore(database)
+            settled, last = 0, -1
+            while settled < 3:
+                count = store.count_events()
+                settled = settled + 1 if count == last else 0
+                last = count
+                time.sleep(1)
+            store.dispose()
+        yield url, database
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; print a table; write bench/results.json."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.ingest_wrk")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--bodies", type=int, default=30_000, help="pre-signed unique events")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        print("wrk is missing: `make bench` installs it (apt-get install wrk).", file=sys.stderr)
+        return 2
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lean-bench-") as tmp:
+        workdir = Path(tmp)
+        script = workdir / "post.lua"
+        lua_script(args.bodies, script)
+        for kind in ("bare", "console", "receiver"):
+            with serve(kind, workdir) as (url, database):
+                before = EventStore(database).count_events() if database else 0
+                result = run_wrk(url, script, args.seconds, args.connections)
+                result["kind"] = kind
+                if database:
+                    store = EventStore(database)
+                    time.sleep(1)
+                    stored = store.count_events() - before
+                    acknowledged = result["requests"] - result["non_2xx"]
+                    with store.engine.connect() as conn:
+                        repeated = conn.execute(
+                            text("SELECT count(*) FROM webhook_events WHERE delivery_count > 1")
+                        ).scalar_one()
+                    result["stored"] = stored
+                    # Unique bodies, so every acknowledged event is one row, never two deliveries
+                    # of one (unless wrk wrapped around the bodies). Requests still in flight when
+                    # wrk stopped counting (at most one per connection) may be stored as well.
+                    result["stored_exactly_once"] = (
+                        acknowledged <= args.bodies
+                        and repeated == 0
+                        and acknowledged <= stored <= acknowledged + args.connections
+                    )
+                    store.dispose()
+                rows.append(result)
+
+    bare = next(r for r in rows if r["kind"] == "bare")["rps"]
+    print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, 1 KB signed unique events, SQLite")
+    print(
+        f"{'server':<10} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'stored once':>12}"
+    )
+    for r in rows:
+        once = (
+            ""
+            if "stored" not in r
+            else ("yes" if r["stored_exactly_once"] else f"NO ({r['stored']})")
+        )
+        print(
+            f"{r['kind']:<10} {r['rps']:>9.0f} {r['rps'] / bare:>7.2f} {r['p50_ms'] or 0:>8.1f} "
+            f"{r['p99_ms'] or 0:>8.1f} {r['non_2xx']:>8} {once:>12}"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                },
+                "load": {
+                    "tool": "wrk",
+                    "threads": 2,
+                    "connections": args.connections,
+                    "seconds": args.seconds,
+                },
+                "ingest": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
