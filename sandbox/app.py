@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox import incidents
 from sandbox import seed as seedlib
 from sandbox.faults import FaultConfig, FaultInjector, FaultMiddleware
 from sandbox.seed import SandboxData, SeedAccount, SeedCustomer, SeedEntity, SeedRefresh
@@ -61,13 +62,28 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def iso(value: datetime | date | None) -> str | None:
-    """Lean-style timestamps: UTC with a `Z` and microseconds."""
+def iso(value: datetime | date | None, digits: int = 6) -> str | None:
+    """Lean-style timestamps: UTC with a `Z` and `digits` fractional digits (0, 3, 6 or 9).
+
+    Lean's precision depends on the object, so each serialiser says which one its field has
+    (Lean's examples: 9 on envelopes and errors, 6 on entities, 3 on consent windows and
+    refreshes, 0 on booking dates). Nine digits from a datetime pad its microseconds.
+    """
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    return value.isoformat()
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    value = value.astimezone(UTC)
+    whole = value.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{value.microsecond:06d}000"[:digits]
+    return f"{whole}.{fraction}Z" if digits else f"{whole}Z"
+
+
+def now_stamp() -> str:
+    """Now at Lean's nanosecond precision (the `timestamp` of envelopes and errors)."""
+    ns = time.time_ns()
+    whole = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{ns % 1_000_000_000:09d}Z"
 
 
 def _json_default(value: Any) -> Any:
@@ -94,15 +110,17 @@ class LeanErrorResponse(Exception):
         self.message = message
 
 
+# Lean's refresh errors carry no `results_id` (its 403 and 429 examples); the others do.
+ERRORS_WITHOUT_RESULTS_ID = frozenset({"CONSENT_EXPIRED", "DUPLICATED_REQUEST"})
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """Lean's error envelope."""
-    return {
-        "results_id": str(uuid.uuid4()),
-        "timestamp": iso(_now()),
-        "status": code,
-        "message": message,
-        "metadata": None,
-    }
+    body: dict[str, Any] = (
+        {} if code in ERRORS_WITHOUT_RESULTS_ID else {"results_id": str(uuid.uuid4())}
+    )
+    body.update({"timestamp": now_stamp(), "status": code, "message": message, "metadata": None})
+    return body
 
 
 class SandboxState:
@@ -249,60 +267,81 @@ def consent_status_at(consent: seedlib.SeedConsent, now: datetime) -> str:
     return consent.status
 
 
-def entity_json(entity: SeedEntity, now: datetime) -> dict[str, Any]:
-    """An entity with its consents, as the entity API returns it (permissions as a map)."""
+def consent_accounts(entity: SeedEntity) -> list[dict[str, Any]]:
+    """The account identifiers a consent covers, in the order and schemes Lean's examples show.
+
+    Per account: its IBAN, the holder's national ID when the bank reports one, a masked card
+    number for cards, then the account number. Only the IBAN and account number carry a name.
+    """
+    national_id = seedlib.reports_national_id(entity.entity_id)
+    rows: list[dict[str, Any]] = []
+
+    def add(scheme: str, identification: str, name: str | None) -> None:
+        rows.append(
+            {
+                "scheme_name": scheme,
+                "identification": identification,
+                "name": name,
+                "secondary_identification": None,
+            }
+        )
+
+    for account in entity.accounts:
+        label = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
+        add("IBAN", account.iban, label)
+        if national_id:
+            add("NATIONAL_ID", account.holder.national_id, None)
+        if account.masked_pan:
+            add("MASKED_PAN", account.masked_pan, None)
+        add("ACCOUNT_NUMBER", account.bban, label)
+    return rows
+
+
+def entity_json(entity: SeedEntity, now: datetime, listing: bool = False) -> dict[str, Any]:
+    """An entity with its consents, as the entity API returns it (permissions as a map).
+
+    The entity's own `status` is the connection's (ACTIVE while it exists), not its consent's: a
+    revoked consent leaves the entity ACTIVE. Lean sends it, with `updated_at`, only in the
+    entities-by-date-range listing (`listing=True`); per customer and by id it omits both.
+    Precisions as Lean's: 6 digits on the entity and a consent's own times, 3 on its window.
+    """
+    accounts = consent_accounts(entity)
     consents = []
     for consent in entity.consents:
-        accounts = []
-        for account in entity.accounts:
-            label = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
-            accounts.append(
-                {
-                    "scheme_name": "IBAN",
-                    "identification": account.iban,
-                    "name": label,
-                    "secondary_identification": None,
-                }
-            )
-            accounts.append(
-                {
-                    "scheme_name": "ACCOUNT_NUMBER",
-                    "identification": account.bban,
-                    "name": label,
-                    "secondary_identification": None,
-                }
-            )
+        status = consent_status_at(consent, now)
+        lapsed_now = status == "EXPIRED" and consent.status == "ACTIVE"
         consents.append(
             {
                 "id": consent.id,
                 "bank_consent_id": consent.bank_consent_id,
                 "bank_identifier": None,
                 "consent_type": None,
-                "consent_status": consent_status_at(consent, now),
+                "consent_status": status,
                 "standard_consent_status": None,
                 "permissions": consent.permissions,
-                "creation_date_time": consent.created,
-                "status_update_date_time": consent.expires
-                if consent_status_at(consent, now) == "EXPIRED" and consent.status == "ACTIVE"
-                else consent.status_updated,
-                "expiration_date_time": consent.expires,
-                "transaction_from_date_time": consent.transactions_from,
-                "transaction_to_date_time": consent.transactions_to,
+                "creation_date_time": iso(consent.created, 6),
+                "status_update_date_time": iso(
+                    consent.expires if lapsed_now else consent.status_updated, 6
+                ),
+                "expiration_date_time": iso(consent.expires, 3),
+                "transaction_from_date_time": iso(consent.transactions_from, 3),
+                "transaction_to_date_time": iso(consent.transactions_to, 3),
                 "accounts": accounts,
             }
         )
-    current = entity.current_consent
-    return {
+    body: dict[str, Any] = {
         "id": entity.entity_id,
         "customer_id": entity.customer_id,
         "bank_identifier": entity.bank.identifier,
         "permissions": entity.permissions,
         "bank_type": "RETAIL",
-        "created_at": entity.created_at,
-        "updated_at": max(entity.created_at, current.status_updated),
-        "status": consent_status_at(current, now),
+        "created_at": iso(entity.created_at, 6),
         "consents": consents,
     }
+    if listing:
+        body["status"] = "ACTIVE"
+        body["updated_at"] = iso(entity.created_at, 6)
+    return body
 
 
 def bank_json(
@@ -346,7 +385,9 @@ def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, A
         "account_holder_name": account.holder.name_en,
         "account_holder_short_name": account.holder.first_en,
         "status": account.status,
-        "status_update_date_time": datetime.combine(account.opening_date, datetime.min.time(), UTC),
+        "status_update_date_time": iso(
+            datetime.combine(account.opening_date, datetime.min.time(), UTC), 3
+        ),
         "currency": "SAR",
         "account_type": "PERSONAL",
         "account_sub_type": account.sub_type,
@@ -356,6 +397,12 @@ def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, A
         "maturity_date": None,
         "account": [
             {"scheme_name": "IBAN", "identification": account.iban, "name": label},
+            # Cards add their masked number, without a name (Lean's accounts example).
+            *(
+                [{"scheme_name": "PAN", "identification": account.masked_pan, "name": None}]
+                if account.masked_pan
+                else []
+            ),
             {"scheme_name": "BBAN", "identification": account.bban, "name": label},
         ],
         "servicer": {"scheme_name": "BICFI", "identification": bank.swift},
@@ -363,30 +410,148 @@ def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, A
     }
 
 
-def identity_json(
-    entity_id: str, person: seedlib.Person, account_id: str | None = None
-) -> dict[str, Any]:
-    """The account holder's identity."""
+def identity_json(entity_id: str, person: seedlib.Person) -> dict[str, Any]:
+    """The account holder's identity, with the keys of Lean's identity example.
+
+    `account_role` and `party_type` are null: Lean's examples name only BENEFICIARY,
+    POWER_OF_ATTORNEY and JOINT, none of which is a sole holder.
+    """
     return {
         "entity_id": entity_id,
-        **({"account_id": account_id} if account_id else {}),
         "full_legal_name": person.name_en,
         "name": person.name_en,
-        "name_arabic": person.name_ar,
         "national_id": person.national_id,
         "birth_date": person.birth_date,
         "gender": person.gender,
         "email_address": person.email,
+        "legal_structure": None,
         "phone": person.mobile,
         "mobile_number": person.mobile,
-        "address": {"city": person.city.title(), "country": "SA"},
-        "account_role": "OWNER",
-        "party_type": "SOLE",
+        "address": {
+            "address_line": None,
+            "address_type": None,
+            "building_type": None,
+            "apartment_or_villa_number": None,
+            "building_name": None,
+            "street": None,
+            "area": None,
+            "street_address": None,
+            "post_code": None,
+            "town_name": person.city.title(),
+            "region": None,
+            "po_box": None,
+            "country": "Saudi Arabia",
+        },
+        "account_role": None,
+        "party_type": None,
+        "party_id": str(100000 + int(person.national_id[-6:]) % 900000),
+        "party_number": person.national_id[-8:],
+        "regional_data": None,
     }
 
 
-def refresh_view(refresh: SeedRefresh, now: datetime, camel_case: bool = True) -> dict[str, Any]:
-    """A refresh as the status API shows it at `now`: PENDING until it finishes."""
+# Lean's words for the sandbox's kinds of transaction: (transaction_type, sub_transaction_type,
+# bank_transaction_code code and sub_code), all from Lean's transactions example.
+TRANSACTION_WORDS = {
+    "SALARY": ("LOCAL_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "GOVERNMENT": ("LOCAL_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "RENT": ("LOCAL_BANK_TRANSFER", "MONEY_TRANSFER", "Issued Real-Time Credit Transfers", "ACH Debit"),
+    "TRANSFER": ("SAME_BANK_TRANSFER", "MONEY_TRANSFER", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "PURCHASE": ("POS", "PURCHASE", "Customer Card Transactions", "ACH Debit"),
+    "BILL_PAYMENTS": ("BILL_PAYMENTS", "NOT_APPLICABLE", "Issued Real-Time Credit Transfers", "ACH Debit"),
+    "CASH_WITHDRAWAL": ("ATM", "WITHDRAWAL", "Customer Card Transactions", "Cash Withdrawal"),
+}  # fmt: skip
+
+
+def transaction_json(
+    entity: SeedEntity, account: SeedAccount, index: int, row: dict[str, Any]
+) -> dict[str, Any]:
+    """A seeded transaction with the keys and words of Lean's transactions example."""
+    kind, sub_kind, code, sub_code = TRANSACTION_WORDS[row["transaction_type"]]
+    card = kind in ("POS", "ATM")
+    reference = row["transaction_id"].replace("-", "")[:10].upper()
+    merchant = row["transaction_information"].removeprefix("POS PURCHASE - ").split(" MCC")
+    return {
+        "entity_id": entity.entity_id,
+        "account_id": account.account_id,
+        "transaction_id": row["transaction_id"],
+        "transaction_information": row["transaction_information"],
+        "transaction_reference": reference,
+        "credit_debit_indicator": row["credit_debit_indicator"],
+        "amount": {"currency": "SAR", "amount": row["amount"]},
+        "transaction_mutability": "IMMUTABLE",
+        "booking_date_time": iso(row["booking_date_time"], 0),
+        "insights": None,
+        "balance": {
+            "type": "PREVIOUSLY_CLOSED_BOOKED",
+            "credit_debit_indicator": "CREDIT" if row["balance_after"] >= 0 else "DEBIT",
+            "amount": {"currency": "SAR", "amount": abs(row["balance_after"])},
+        },
+        "status": row["status"],
+        "statement_reference": [reference],
+        "value_date_time": iso(row["booking_date_time"], 0),
+        "index": index,
+        "charge_amount": {"amount": 0, "currency": "SAR", "charge_included": False},
+        "bank_transaction_code": {"code": code, "sub_code": sub_code},
+        "card_instrument": {
+            "authorization_type": "CONTACTLESS" if kind == "POS" else "PIN",
+            "card_scheme_name": "LOCAL_SCHEME",
+            "identification": account.masked_pan or f"{'*' * 12}{account.bban[-4:]}",
+            "name": account.holder.name_en,
+        }
+        if card
+        else None,
+        "merchant_details": {
+            "merchant_category_code": f"CC{merchant[1]}" if len(merchant) > 1 else None,
+            "merchant_name": merchant[0],
+        }
+        if kind == "POS"
+        else None,
+        "proprietary_bank_transaction_code": {"code": row["transaction_type"], "issuer": "BANK"},
+        "currency_exchange": None,
+        "creditor_account": None,
+        "creditor_agent": None,
+        "debtor_account": None,
+        "debtor_agent": None,
+        "local_time_zone": "UTC+00:00",
+        "transaction_type": kind,
+        "sub_transaction_type": sub_kind,
+        "payment_modes": None,
+        "flags": [],
+        "regional_data": None,
+    }
+
+
+# Fractional digits of the per-account records' times, as Lean's examples show them.
+RECORD_TIME_DIGITS = {
+    "previous_payment_date_time": 0,
+    "scheduled_payment_date_time": 0,
+    "first_payment_date_time": 3,
+    "last_payment_date_time": 3,
+    "next_payment_date_time": 3,
+    "final_payment_date_time": 3,
+}
+
+
+def _stamped(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: iso(value, RECORD_TIME_DIGITS.get(key, 6)) if isinstance(value, datetime) else value
+        for key, value in row.items()
+    }
+
+
+def refresh_view(
+    refresh: SeedRefresh, now: datetime, camel_case: bool = True, success_word: str = "SUCCESS"
+) -> dict[str, Any]:
+    """A refresh as the status API shows it at `now`: PENDING until it finishes.
+
+    Webhooks say `SUCCESS` (the integration guide); the status API says `OK` (its example), so
+    the API passes `success_word="OK"`.
+    """
+
+    def word(status: str) -> str:
+        return success_word if status == "SUCCESS" else status
+
     finished = refresh.finishes_at is not None and refresh.finishes_at <= now
     progress = 1.0
     if not finished:
@@ -402,7 +567,7 @@ def refresh_view(refresh: SeedRefresh, now: datetime, camel_case: bool = True) -
             if data_type in row:
                 # Data types complete one after another; unfinished ones still read PENDING.
                 done = finished or (index + n / 10) / (len(refresh.account_statuses) + 1) < progress
-                out[data_type] = row[data_type] if done else "PENDING"
+                out[data_type] = word(row[data_type]) if done else "PENDING"
         if "transaction_availability" in row and (finished or out.get("transactions") != "PENDING"):
             out[availability_key] = row["transaction_availability"]
         account_data.append(out)
@@ -413,10 +578,10 @@ def refresh_view(refresh: SeedRefresh, now: datetime, camel_case: bool = True) -
         "app_user_id": refresh.app_user_id,
         "status": "FINISHED" if finished else "PENDING",
         "data_status": {
-            "accounts": refresh.entity_statuses["accounts"]
+            "accounts": word(refresh.entity_statuses["accounts"])
             if finished or progress > 0.1
             else "PENDING",
-            "identity": refresh.entity_statuses["identity"]
+            "identity": word(refresh.entity_statuses["identity"])
             if finished or progress > 0.2
             else "PENDING",
             "account_data": account_data,
@@ -426,21 +591,30 @@ def refresh_view(refresh: SeedRefresh, now: datetime, camel_case: bool = True) -
     }
 
 
+# `refreshed_at` has 3 fractional digits in Lean's data examples, 2 in its balances and
+# beneficiaries examples; the sandbox answers each type as its example does.
+REFRESHED_AT_DIGITS = {"balances": 2, "beneficiaries": 2}
+
+
 def data_envelope(
     data_type: str, items: list[Any], page: dict[str, Any], refreshed_at: datetime | None
 ) -> dict[str, Any]:
     """Data v2's answer envelope."""
     key = data_type.replace("-", "_")
+    data: dict[str, Any] = {"type": data_type}
+    if data_type == "identities":
+        data["account_id"] = None  # Lean's identity answers name no account here
+    data.update({key: items, "page": page})
     return {
         "status": "OK",
         "results_id": str(uuid.uuid4()),
         "message": "Data successfully retrieved",
         "meta": None,
-        "timestamp": iso(_now()),
+        "timestamp": now_stamp(),
         "status_detail": None,
-        "refreshed_at": refreshed_at,
+        "refreshed_at": iso(refreshed_at, REFRESHED_AT_DIGITS.get(data_type, 3)),
         "type": data_type,
-        "data": {"type": data_type, key: items, "page": page},
+        "data": data,
     }
 
 
@@ -631,7 +805,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             key=lambda e: (e.created_at, e.entity_id),
         )
         items, page = _paginate(matching, number, size)
-        return {"data": [entity_json(e, now) for e in items], "page": page}
+        return {"data": [entity_json(e, now, listing=True) for e in items], "page": page}
 
     # -- Banks ---------------------------------------------------------------------------------
 
@@ -641,9 +815,12 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             raise LeanErrorResponse(
                 400, "INVALID_PARAMETERS", "account_types must be PERSONAL or BUSINESS."
             )
+        seed, now = state.data.seed, _now()
         return [
-            bank_json(b, account_type, state.bank_availability[b.identifier])
+            # Outages follow the incident schedule, so this agrees with the webhooks at any moment.
+            bank_json(b, account_type, incidents.availability_at(seed, b.identifier, base, now))
             for b in state.data.banks
+            for base in [state.bank_availability[b.identifier]]
         ]
 
     # -- Data v2 -------------------------------------------------------------------------------
@@ -672,28 +849,15 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             end = min(_now(), consent.transactions_to)
             start = max(consent.transactions_from, end - timedelta(days=365))
             rows = [
-                {
-                    "entity_id": entity.entity_id,
-                    "account_id": account.account_id,
-                    "transaction_id": r["transaction_id"],
-                    "transaction_information": r["transaction_information"],
-                    "credit_debit_indicator": r["credit_debit_indicator"],
-                    "amount": {"currency": "SAR", "amount": r["amount"]},
-                    "booking_date_time": r["booking_date_time"],
-                    "value_date_time": r["booking_date_time"],
-                    "status": r["status"],
-                    "transaction_type": r["transaction_type"],
-                    "balance": {
-                        "type": "CLOSING_BOOKED",
-                        "credit_debit_indicator": "CREDIT" if r["balance_after"] >= 0 else "DEBIT",
-                        "amount": {"currency": "SAR", "amount": abs(r["balance_after"])},
-                    },
-                }
-                for r in seedlib.transactions_for(account, start, end)
+                transaction_json(entity, account, index, r)
+                for index, r in enumerate(seedlib.transactions_for(account, start, end))
             ]
         elif data_type == "balances":
             indicator = "CREDIT" if account.balance >= 0 else "DEBIT"
             when = last_refreshed(entity)
+            credit_limit = Decimal(
+                seedlib.stable_rng("limit", account.account_id).choice((500, 2000, 20000))
+            )
             rows = [
                 {
                     "entity_id": entity.entity_id,
@@ -701,13 +865,22 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                     "credit_debit_indicator": indicator,
                     "type": kind,
                     "amount": {"currency": "SAR", "amount": abs(account.balance)},
-                    "date_time": when,
-                    "credit_line": [],
+                    "date_time": iso(when, 3),
+                    "credit_line": [
+                        {
+                            "included": account.sub_type in seedlib.CARD_SUB_TYPES,
+                            "amount": {"currency": "SAR", "amount": credit_limit},
+                            "type": "AVAILABLE"
+                            if account.sub_type in seedlib.CARD_SUB_TYPES
+                            else "EMERGENCY",
+                        }
+                    ],
+                    "regional_data": None,
                 }
                 for kind in ("CLOSING_AVAILABLE", "CLOSING_BOOKED")
             ]
         elif data_type == "identities":
-            rows = [identity_json(entity.entity_id, account.holder, account.account_id)]
+            rows = [identity_json(entity.entity_id, account.holder)]
         else:
             generator = {
                 "beneficiaries": seedlib.beneficiaries_for,
@@ -717,7 +890,9 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             }.get(data_type)
             if generator is None:
                 raise LeanErrorResponse(404, "DATA_NOT_FOUND", f"Unknown data type {data_type}.")
-            rows = [{"account_id": account.account_id, **row} for row in generator(account)]
+            rows = [
+                {"account_id": account.account_id, **_stamped(row)} for row in generator(account)
+            ]
         items, page = _paginate(rows, number, size)
         return data_envelope(data_type, items, page, last_refreshed(entity))
 
@@ -761,7 +936,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             "refresh_id": refresh.refresh_id,
             "status": "OK",
             "message": "Data refresh triggered successfully",
-            "timestamp": iso(now),
+            "timestamp": now_stamp(),
         }
 
     async def list_refreshes(request: Request) -> Any:
@@ -775,15 +950,12 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             view = refresh_view(refresh, now)
             content.append(
                 {
-                    k: view[k]
-                    for k in (
-                        "refresh_id",
-                        "entity_id",
-                        "customer_id",
-                        "status",
-                        "created_at",
-                        "updated_at",
-                    )
+                    "refresh_id": view["refresh_id"],
+                    "entity_id": view["entity_id"],
+                    "customer_id": view["customer_id"],
+                    "status": view["status"],
+                    "created_at": iso(view["created_at"], 3),
+                    "updated_at": iso(view["updated_at"], 3),
                 }
             )
         return {"content": content, "page": page}
@@ -799,8 +971,10 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                 "UNKNOWN_RESULTS_ID",
                 "The refresh_id provided has not been recognized by Lean.",
             )
-        view = refresh_view(refresh, _now())
+        view = refresh_view(refresh, _now(), success_word="OK")
         view.pop("app_user_id")
+        view["created_at"] = iso(view["created_at"], 3)
+        view["updated_at"] = iso(view["updated_at"], 3)
         return view
 
     # -- Verification --------------------------------------------------------------------------
@@ -835,7 +1009,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             "results_id": str(uuid.uuid4()),
             "message": "Data successfully retrieved",
             "meta": None,
-            "timestamp": iso(_now()),
+            "timestamp": now_stamp(),
             "status_detail": None,
             "verifications": {
                 "entity_ownership_verified": verified,

@@ -10,9 +10,7 @@ import asyncio
 import json
 import random
 import threading
-import uuid
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -150,15 +148,10 @@ class FaultMiddleware:
             await asyncio.sleep(hang)
         config = self.injector.config
         if error:
-            body = json.dumps(
-                {
-                    "results_id": str(uuid.uuid4()),
-                    "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    "status": config.error_code,
-                    "message": config.error_message,
-                    "metadata": None,
-                }
-            ).encode()
+            # The same envelope as the handlers' errors (imported here: the app imports this module).
+            from sandbox.app import error_body
+
+            body = json.dumps(error_body(config.error_code, config.error_message)).encode()
             headers = [(b"content-type", b"application/json")]
             if config.retry_after is not None:
                 headers.append((b"retry-after", str(config.retry_after).encode()))

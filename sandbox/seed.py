@@ -178,6 +178,28 @@ class SeedAccount:
     holder: Person
     status: str = "ENABLED"
 
+    @property
+    def masked_pan(self) -> str | None:
+        """A card account's number as Lean shows it (`************7401`); None for other accounts."""
+        if self.sub_type not in CARD_SUB_TYPES:
+            return None
+        last4 = stable_rng("pan", self.account_id).randint(0, 9999)
+        return f"{'*' * 12}{last4:04d}"
+
+
+# Sub-types that are cards: Lean adds a masked card number beside their IBAN.
+CARD_SUB_TYPES = frozenset({"CREDIT", "CHARGE_CARD", "PREPAID"})
+
+
+def reports_national_id(entity_id: str) -> bool:
+    """Some banks list the holder's national ID among a consent's account identifiers.
+
+    Lean's entity examples show it (`NATIONAL_ID`, with a null name) for one bank connection and
+    not for another; about a third of the sandbox's connections do it, decided per entity so the
+    seed's own random stream is untouched.
+    """
+    return stable_rng("national-id-scheme", entity_id).random() < 0.35
+
 
 @dataclass
 class SeedConsent:
@@ -307,15 +329,14 @@ def _permissions(rng: random.Random) -> dict[str, bool]:
     return {name: name in granted for name in PERMISSION_NAMES}
 
 
-# The latest consent's status and days to expiry relative to the anchor, with weights.
+# The latest consent's status and days to expiry relative to the anchor, with weights. Only the
+# consent words Lean's own examples and notes use (ACTIVE, REVOKED, EXPIRED): the sandbox speaks
+# Lean's words; the console's handling of words it has never seen is tested on constructed data.
 CONSENT_OUTCOMES = (
     ("ACTIVE", (30, 360), 55),
     ("ACTIVE_EXPIRING", (1, 6), 10),
     ("EXPIRED", (-120, -1), 13),
-    ("REVOKED", (20, 300), 12),
-    ("SUSPENDED", (20, 300), 4),
-    ("REJECTED", (20, 300), 3),
-    ("AWAITING_AUTHORIZATION", (20, 300), 3),
+    ("REVOKED", (20, 300), 22),
 )
 
 
@@ -377,7 +398,8 @@ def _consents(
 def _accounts(
     rng: random.Random, entity_id: str, bank: BankProfile, person: Person, created: datetime
 ) -> list[SeedAccount]:
-    kinds = ["CURRENT"] + [k for k in ("SAVINGS", "CREDIT_CARD") if rng.random() < 0.45]
+    # Lean's account sub-types (its accounts example: CURRENT, SAVINGS, CREDIT, ...).
+    kinds = ["CURRENT"] + [k for k in ("SAVINGS", "CREDIT") if rng.random() < 0.45]
     accounts = []
     for kind in kinds:
         iban, bban = saudi_iban(rng, bank.iban_code)
@@ -447,7 +469,7 @@ def _refreshes(
         anchor, consent.status_updated if consent.status != "ACTIVE" else anchor, consent.expires
     )
     first_possible = max(entity.created_at, anchor - timedelta(days=30))
-    if consent.status in ("REJECTED", "AWAITING_AUTHORIZATION") or last_possible <= first_possible:
+    if last_possible <= first_possible:
         return []
     refreshes = []
     count = rng.randint(1, 5)
@@ -613,24 +635,54 @@ def transactions_for(
     return tuple(rows)
 
 
+def _agent(bank: BankProfile, with_address: bool = False) -> dict[str, Any]:
+    """A bank as a payment's agent, the way Lean's records name it (`KSAOB.<code>`)."""
+    agent: dict[str, Any] = {"scheme_name": "BICFI", "identification": f"KSAOB.{bank.swift[:4]}"}
+    if with_address:
+        agent["name"] = bank.name
+        agent["postal_address"] = {
+            "address_line": "King Fahd Road, Riyadh",
+            "address_type": "BUSINESS",
+            "building_number": "8001",
+            "country": "Saudi Arabia",
+            "department": None,
+            "post_code": "11586",
+            "street_name": None,
+            "sub_department": None,
+            "town_name": "Riyadh",
+            "country_sub_division": None,
+        }
+    return agent
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def beneficiaries_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Saved beneficiaries of an account."""
+    """Saved beneficiaries of an account, with the keys of Lean's beneficiaries example."""
     rng = stable_rng("beneficiaries", account.account_id)
     rows = []
     for n in range(rng.randint(0, 4)):
         (first, _), (last, _) = rng.choice(MALE_NAMES + FEMALE_NAMES), rng.choice(FAMILY_NAMES)
-        iban, _ = saudi_iban(rng, rng.choice(BANKS).iban_code)
+        bank = rng.choice(BANKS)
+        iban, _ = saudi_iban(rng, bank.iban_code)
         rows.append(
             {
-                "beneficiary_id": str(100000 + rng.randint(0, 899999)),
                 "account_holder_name": f"{first} {last}",
-                "beneficiary_type": rng.choice(("TRUSTED", "OTHER")),
+                "account_holder_short_name": first,
+                "beneficiary_id": str(100000 + rng.randint(0, 899999)),
+                # Lean's examples know only OTHER here.
+                "beneficiary_type": "OTHER",
+                "creditor_agent": _agent(bank, with_address=True),
                 "creditor_account": {
                     "scheme_name": "IBAN",
                     "identification": iban,
                     "name": f"{first} {last}",
                 },
                 "reference": f"BEN-{n + 1}",
+                "supplementary_data": None,
+                "regional_data": None,
             }
         )
     return rows
@@ -639,45 +691,81 @@ def beneficiaries_for(account: SeedAccount) -> list[dict[str, Any]]:
 def direct_debits_for(account: SeedAccount) -> list[dict[str, Any]]:
     """Direct debit mandates of an account."""
     rng = stable_rng("direct-debits", account.account_id)
-    return [
-        {
-            "direct_debit_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "status_code": rng.choice(("ACTIVE", "ACTIVE", "INACTIVE")),
-            "frequency": "MONTHLY",
-            "name": rng.choice(("TAMARA", "TABBY", "BUPA ARABIA", "TAWUNIYA INSURANCE")),
-            "previous_payment_amount": {
-                "amount": _money(rng.uniform(100, 1500)),
-                "currency": "SAR",
-            },
-        }
-        for _ in range(rng.randint(0, 2))
-    ]
+    rows = []
+    for _ in range(rng.randint(0, 2)):
+        paid = _midnight(account.opening_date) + timedelta(days=rng.randint(30, 900))
+        rows.append(
+            {
+                "direct_debit_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "status_code": rng.choice(("ACTIVE", "ACTIVE", "INACTIVE")),
+                "frequency": rng.choice(("MONTHLY", "MONTHLY", "HALF_YEARLY")),
+                "mandate_identification": f"MND{rng.randint(10**7, 10**8 - 1)}",
+                "name": rng.choice(("TAMARA", "TABBY", "BUPA ARABIA", "TAWUNIYA INSURANCE")),
+                "previous_payment_date_time": paid,
+                "previous_payment_amount": {
+                    "currency": "SAR",
+                    "amount": _money(rng.uniform(100, 1500)),
+                },
+                "regional_data": None,
+            }
+        )
+    return rows
 
 
 def standing_orders_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Standing orders of an account."""
+    """Standing orders of an account (monthly, so Lean's `OTHER` frequency with an interval)."""
     rng = stable_rng("standing-orders", account.account_id)
-    return [
-        {
-            "standing_order_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "standing_order_status_code": "ACTIVE",
-            "frequency": {"type": "MONTHLY", "day": rng.randint(1, 28)},
-            "purpose": rng.choice(("FAMILY SUPPORT", "SAVINGS", "RENT")),
-            "next_payment_amount": {"amount": _money(rng.uniform(300, 5000)), "currency": "SAR"},
-        }
-        for _ in range(rng.randint(0, 2))
-    ]
+    rows = []
+    for _ in range(rng.randint(0, 2)):
+        first = _midnight(account.opening_date) + timedelta(days=rng.randint(10, 300), hours=9)
+        payments = rng.choice((12, 24, 36))
+        amount = {"currency": "SAR", "amount": _money(rng.uniform(300, 5000))}
+        bank = rng.choice(BANKS)
+        iban, _ = saudi_iban(rng, bank.iban_code)
+        rows.append(
+            {
+                "standing_order_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "standing_order_status_code": "ACTIVE",
+                "first_payment_date_time": first,
+                "last_payment_date_time": first + timedelta(days=30 * (payments // 2)),
+                "next_payment_date_time": first + timedelta(days=30 * (payments // 2 + 1)),
+                "final_payment_date_time": first + timedelta(days=30 * (payments - 1)),
+                "frequency": {"frequency_type": "OTHER", "interval": f"IntervalDay:{30}"},
+                "number_of_payments": payments,
+                "reference": None,
+                "standing_order_type": "LOCAL_BANK_TRANSFER",
+                "purpose": rng.choice(("FAMILY SUPPORT", "SAVINGS", "RENT")),
+                "first_payment_amount": amount,
+                "last_payment_amount": amount,
+                "next_payment_amount": amount,
+                "final_payment_amount": amount,
+                "creditor_agent": _agent(bank),
+                "creditor_account": {"scheme_name": "IBAN", "identification": iban, "name": None},
+                "regional_data": None,
+            }
+        )
+    return rows
 
 
 def scheduled_payments_for(account: SeedAccount) -> list[dict[str, Any]]:
     """Scheduled payments of an account."""
     rng = stable_rng("scheduled-payments", account.account_id)
-    return [
-        {
-            "scheduled_payment_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "scheduled_type": "EXECUTION",
-            "instructed_amount": {"amount": _money(rng.uniform(100, 3000)), "currency": "SAR"},
-            "reference": rng.choice(("SCHOOL FEES", "CAR INSTALMENT", "GYM")),
-        }
-        for _ in range(rng.randint(0, 2))
-    ]
+    rows = []
+    for _ in range(rng.randint(0, 2)):
+        bank = rng.choice(BANKS)
+        iban, _ = saudi_iban(rng, bank.iban_code)
+        when = _midnight(account.opening_date) + timedelta(days=rng.randint(30, 1200))
+        rows.append(
+            {
+                "scheduled_payment_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "scheduled_type": rng.choice(("EXECUTION", "ARRIVAL")),
+                "scheduled_payment_date_time": when,
+                "debtor_reference": f"REF{rng.randint(10**6, 10**7 - 1)}",
+                "reference": rng.choice(("SCHOOL FEES", "CAR INSTALMENT", "GYM", None)),
+                "instructed_amount": {"currency": "SAR", "amount": _money(rng.uniform(100, 3000))},
+                "creditor_agent": _agent(bank),
+                "creditor_account": {"scheme_name": "IBAN", "identification": iban, "name": None},
+                "regional_data": None,
+            }
+        )
+    return rows

@@ -1,7 +1,7 @@
 """The sandbox sends webhooks the way Lean does: signed, retried on Lean's schedule, late and out of order.
 
 It back-fills 30 days of history (entities created and updated, refreshes PENDING → FINISHED with
-per-account statuses, bank availability flips), then sends live events every few seconds and
+per-account statuses, bank outages as incidents), then sends live events every few seconds and
 follows every refresh triggered through the API.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 import requests
 
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
+from sandbox import incidents
 from sandbox import seed as seedlib
 from sandbox.app import SandboxState, iso, refresh_view
 from sandbox.seed import SeedCustomer, SeedEntity, SeedRefresh
@@ -163,6 +164,8 @@ class WebhookEmitter:
         self.stats: Counter[str] = Counter()
         # The latest attempts (event_id, monotonic start, HTTP status); bounded for long runs.
         self.attempt_log: deque[tuple[str, float, int]] = deque(maxlen=10_000)
+        # Bank availability changes (incidents) have been announced up to this moment.
+        self._banks_announced_until: datetime | None = None
         state.listeners.append(self._on_sandbox_change)
 
     def __repr__(self) -> str:
@@ -294,11 +297,12 @@ class WebhookEmitter:
                         out.append(refresh_event(refresh, middle))
                 elif refresh.finishes_at <= now:
                     out.append(refresh_event(refresh, refresh.finishes_at))
-        # Bank changes are placed relative to the seed's day, so a repeated back-fill has the same ids.
+        # A bank that is switched off was switched off once, on a day placed relative to the
+        # seed's day (so a repeated back-fill has the same ids); the others have incidents.
         bank_base = data.anchor - timedelta(days=days)
         for bank in data.banks:
             availability = self.state.bank_availability[bank.identifier]
-            if not (availability["active"]["data"] and availability["enabled"]["data"]):
+            if not incidents.has_incidents(availability):
                 out.append(
                     bank_event(
                         bank.identifier,
@@ -306,30 +310,21 @@ class WebhookEmitter:
                         bank_base + timedelta(days=rng.uniform(1, days - 1)),
                     )
                 )
-            elif rng.random() < 0.4:
-                # An outage Lean announced and then lifted.
-                down_at = bank_base + timedelta(
-                    days=rng.uniform(1, days - 2), hours=rng.randint(0, 23)
-                )
-                down = {
-                    "active": {**availability["active"], "data": False},
-                    "enabled": dict(availability["enabled"]),
-                }
-                out.append(bank_event(bank.identifier, down, down_at))
-                out.append(
-                    bank_event(
-                        bank.identifier,
-                        availability,
-                        down_at + timedelta(hours=rng.uniform(0.5, 20)),
-                    )
-                )
+                continue
+            for at, flags in incidents.transitions(
+                data.seed, bank.identifier, availability, since, now
+            ):
+                out.append(bank_event(bank.identifier, flags, at))
         out = [e for e in out if since <= e["timestamp"] <= now]
         out.sort(key=lambda e: e["timestamp"])
         return out
 
     def backfill(self, days: int = 30) -> int:
         """Queue the last `days` days of events; some arrive out of order, as retries make them."""
-        events = self.history(days)
+        now = datetime.now(UTC)
+        events = self.history(days, now)
+        # The live feed announces bank changes from here on, so none falls between the two.
+        self._banks_announced_until = now
         rng = random.Random(self.state.data.seed + 1)
         for index in range(len(events) - 1):
             if rng.random() < 0.08:
@@ -348,6 +343,24 @@ class WebhookEmitter:
                 delay = max(0.0, (refresh.finishes_at - datetime.now(UTC)).total_seconds())
                 self.send(refresh_event(refresh, refresh.finishes_at), delay=delay)
 
+    def announce_bank_changes(self, now: datetime) -> int:
+        """Send `bank.availability.updated` for every incident start or end since the last call.
+
+        Each event carries the moment of the change, not of the call, so a short incident
+        between two ticks is still told. Returns how many events were sent.
+        """
+        since = self._banks_announced_until or now
+        self._banks_announced_until = now
+        sent = 0
+        for bank in self.state.data.banks:
+            base = self.state.bank_availability[bank.identifier]
+            for at, flags in incidents.transitions(
+                self.state.data.seed, bank.identifier, base, since, now
+            ):
+                self.send(bank_event(bank.identifier, flags, at))
+                sent += 1
+        return sent
+
     def live(self, interval: float = 5.0, seed: int | None = None) -> threading.Thread:
         """Send a plausible event every `interval` seconds until stopped."""
         rng = random.Random(seed)
@@ -355,6 +368,7 @@ class WebhookEmitter:
         def loop() -> None:
             while not self._stop.wait(interval * rng.uniform(0.6, 1.4)):
                 try:
+                    self.announce_bank_changes(datetime.now(UTC))
                     self.live_event(rng)
                 except Exception:  # the live feed must survive a bad tick
                     log.exception("sandbox live webhook failed")
@@ -366,14 +380,15 @@ class WebhookEmitter:
     def live_event(self, rng: random.Random) -> str:
         """Make one thing happen in the sandbox and announce it; returns what happened.
 
-        Mostly refreshes (65%), then reconnects (15%), new connections (10%), a bank's data
-        availability toggling (5%) and an event type the console does not interpret (5%).
+        Mostly refreshes (70%), then reconnects (15%), new connections (10%) and an event type
+        the console does not interpret (5%). Bank outages are not drawn here: they follow the
+        incident schedule (`announce_bank_changes`).
         """
         state = self.state
         data = state.data
         now = datetime.now(UTC)
         roll = rng.random()
-        if roll < 0.65:
+        if roll < 0.7:
             candidates = [
                 e
                 for e in data.entities.values()
@@ -385,7 +400,7 @@ class WebhookEmitter:
             ]
             state.start_refresh(rng.choice(candidates), now, rng)
             return "refresh"
-        if roll < 0.8:
+        if roll < 0.85:
             lapsed = [
                 e
                 for e in data.entities.values()
@@ -401,7 +416,7 @@ class WebhookEmitter:
                 entity_event("entity.updated", entity, data.customers[entity.customer_id], now)
             )
             return "reconnect"
-        if roll < 0.9:
+        if roll < 0.95:
             customer = rng.choice(list(data.customers.values()))
             bank = rng.choice(
                 [b for b in data.banks if state.bank_availability[b.identifier]["active"]["data"]]
@@ -416,14 +431,6 @@ class WebhookEmitter:
                 data.add_entity(entity)
             self.send(entity_event("entity.created", entity, customer, now))
             return "connect"
-        if roll < 0.95:
-            bank = rng.choice([b for b in data.banks if b.active_data and b.enabled_data])
-            with state.lock:
-                flags = state.bank_availability[bank.identifier]
-                flags["active"]["data"] = not flags["active"]["data"]
-                snapshot = {k: dict(v) for k, v in flags.items()}
-            self.send(bank_event(bank.identifier, snapshot, now))
-            return "bank"
         # Lean sends types the console does not interpret yet; they must be kept, not dropped.
         customer = rng.choice(list(data.customers.values()))
         payment = {
