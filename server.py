@@ -23,6 +23,7 @@ from starlette.routing import Route
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
+from console.book import start_book_service
 from console.health import health_response
 from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
 from console.serving import install_request_deadlines
@@ -165,6 +166,14 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     else:
         await resolve_receiver()
         announce(backend)
+        # The book index: webhooks applied in the background, a sync with Lean every 6 h (at once
+        # in embedded mode, whose seed dates move with the day it starts).
+        try:
+            start_book_service(
+                get_store(), backend.settings, embedded=backend.environment.kind == "embedded"
+            )
+        except StoreUnavailable as exc:
+            log.error("book index not started: %s", exc)
         if backend.environment.kind == "embedded":
             try:
                 await anyio.to_thread.run_sync(start_sandbox_webhooks)

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -140,6 +140,79 @@ meta = Table(
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# The book index (schema 3): customers, their entities and consents as webhooks and the sync last
+# saw them, so book-wide questions cost no Lean call per customer. Rows follow Lean's timestamps:
+# an older update never overwrites a newer one.
+index_customers = Table(
+    "index_customers",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("app_user_id", String(256), index=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    # Lean's timestamp of the latest event about this customer.
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+index_entities = Table(
+    "index_entities",
+    metadata,
+    Column("entity_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("bank_identifier", String(64), index=True),
+    Column("bank_name", String(200)),
+    Column("status", String(64)),
+    Column("permissions", Text),  # JSON list of the permissions granted on the entity
+    Column("created_at", DateTime(timezone=True)),
+    # Lean's timestamp (entity.updated_at, or the webhook's) of the state kept here, at full
+    # precision: older updates are refused.
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_at_ns", Integer, nullable=False, server_default=text("0")),
+    # The current consent (the newest by creation), kept beside the entity for the queue filters.
+    Column("consent_id", String(64)),
+    Column("consent_status", String(64), index=True),
+    Column("consent_expires_at", DateTime(timezone=True), index=True),
+    # When Lean last said the consents changed (entity.updated), and when the sync last read them.
+    Column("consent_changed_at", DateTime(timezone=True)),
+    Column("synced_at", DateTime(timezone=True)),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+)
+
+index_consents = Table(
+    "index_consents",
+    metadata,
+    Column("entity_id", String(64), primary_key=True),
+    Column("consent_id", String(64), primary_key=True),
+    Column("bank_consent_id", String(200)),
+    Column("status", String(64)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("status_updated_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True), index=True),
+    Column("transactions_from", DateTime(timezone=True)),
+    Column("transactions_to", DateTime(timezone=True)),
+    Column("permissions", Text),  # JSON list of the permissions granted by this consent
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+)
+
+index_sync_runs = Table(
+    "index_sync_runs",
+    metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    # running · done · failed (a failed or interrupted run resumes from `cursor`)
+    Column("status", String(20), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("cursor", Text, nullable=False),  # JSON: where the next page starts
+    Column("customers_seen", Integer, nullable=False, server_default=text("0")),
+    Column("entities_seen", Integer, nullable=False, server_default=text("0")),
+    Column("pages", Integer, nullable=False, server_default=text("0")),
+    Column("rate_limit_waits", Integer, nullable=False, server_default=text("0")),
+    Column("message", String(300)),
+)
+INDEX_TABLES = (index_customers, index_entities, index_consents, index_sync_runs)
 
 
 # What the screens read of an event (everything but the surrogate key), and when it happened:
@@ -383,6 +456,14 @@ class EventStore:
         except (ValueError, TypeError, OverflowError) as exc:
             # Raised by the driver while binding a value (encoding, integer range).
             raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
+
+    def connect(self, *, write: bool = False) -> AbstractContextManager[Connection]:
+        """A migrated connection for the store's other tables (the book index), with the same
+        error mapping (`StoreUnavailable` / `StoreRejected`); `write` commits on success."""
+        if self._migrated:
+            self._reopen_if_file_vanished()
+        self.migrate()
+        return self._connection(write=write)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -668,6 +749,120 @@ class EventStore:
         """Close pooled connections."""
         self.engine.dispose()
 
+    # -- bank history and health (the Banks screen) ----------------------------------------------
+
+    def bank_availability_events(
+        self, since: datetime, *, bank_identifier: str | None = None, limit: int = 20_000
+    ) -> list[StoredEvent]:
+        """`bank.availability.updated` events from `since` on, oldest first by Lean's clock, plus
+        each bank's last event before `since` (the state the window opens with)."""
+        self.migrate()
+        since_naive = _utc_naive(since)
+        conditions = [events.c.type == "bank.availability.updated"]
+        if bank_identifier:
+            conditions.append(events.c.bank_identifier == bank_identifier)
+        earlier = (
+            select(
+                events.c.id,
+                func.row_number()
+                .over(partition_by=events.c.bank_identifier, order_by=CURRENT_STATE_ORDER)
+                .label("rank"),
+            )
+            .where(*conditions, since_naive > OCCURRED)
+            .subquery("earlier")
+        )
+        opening = select(earlier.c.id).where(earlier.c.rank == 1)
+        statement = (
+            select(*EVENT_COLUMNS)
+            .where(*conditions, or_(since_naive <= OCCURRED, events.c.id.in_(opening)))
+            .order_by(OCCURRED.desc(), events.c.lean_timestamp_ns.desc(), events.c.id.desc())
+            .limit(limit)
+        )
+        with self._connection() as conn:
+            rows = [_stored(row) for row in conn.execute(statement).mappings()]
+        return rows[::-1]
+
+    def _finished_refreshes(self, since: datetime) -> Any:
+        """Each refresh's latest FINISHED event from `since` on, with the bank of its entity.
+
+        Refresh events name the entity, not the bank; `entity.created` / `entity.updated` events
+        name both, so the bank comes from those, in the same table. A refresh whose entity has no
+        such event stored has no bank (None).
+        """
+        entity_bank = (
+            select(
+                events.c.entity_id,
+                func.min(events.c.bank_identifier).label("bank_identifier"),
+            )
+            .where(
+                events.c.type.in_(("entity.created", "entity.updated")),
+                events.c.entity_id.is_not(None),
+                events.c.bank_identifier.is_not(None),
+            )
+            .group_by(events.c.entity_id)
+            .subquery("entity_bank")
+        )
+        finished = (
+            select(
+                events.c.id,
+                events.c.entity_id,
+                OCCURRED.label("finished_at"),
+                func.row_number()
+                .over(partition_by=events.c.refresh_id, order_by=CURRENT_STATE_ORDER)
+                .label("rank"),
+            )
+            .where(
+                events.c.type == "entity.data.refresh.updated",
+                events.c.status == "FINISHED",
+                events.c.refresh_id.is_not(None),
+                _utc_naive(since) <= OCCURRED,
+            )
+            .subquery("finished")
+        )
+        return (
+            select(entity_bank.c.bank_identifier, finished.c.id, finished.c.finished_at)
+            .outerjoin_from(finished, entity_bank, finished.c.entity_id == entity_bank.c.entity_id)
+            .where(finished.c.rank == 1)
+            .subquery("finished_by_bank")
+        )
+
+    def finished_refresh_counts(self, since: datetime) -> dict[str | None, int]:
+        """How many refreshes finished at each bank from `since` on (counted in SQL); under None,
+        those whose bank is not known."""
+        self.migrate()
+        finished = self._finished_refreshes(since)
+        statement = select(finished.c.bank_identifier, func.count()).group_by(
+            finished.c.bank_identifier
+        )
+        with self._connection() as conn:
+            return {bank: int(n) for bank, n in conn.execute(statement)}
+
+    def finished_refreshes(
+        self, since: datetime, *, bank_identifier: str | None = None, limit: int = 20_000
+    ) -> list[tuple[str, datetime, str]]:
+        """(bank, finished at, raw body) of each refresh finished from `since` on, newest first.
+
+        Per-account statuses live only in the JSON body, which the two databases read with
+        different functions; the caller parses the bodies, so this returns at most `limit` rows
+        of the window (compare with `finished_refresh_counts` to tell when it was cut).
+        """
+        self.migrate()
+        finished = self._finished_refreshes(since)
+        statement = (
+            select(finished.c.bank_identifier, finished.c.finished_at, events.c.payload)
+            .join_from(finished, events, finished.c.id == events.c.id)
+            .where(finished.c.bank_identifier.is_not(None))
+            .order_by(finished.c.finished_at.desc(), finished.c.id.desc())
+            .limit(limit)
+        )
+        if bank_identifier:
+            statement = statement.where(finished.c.bank_identifier == bank_identifier)
+        with self._connection() as conn:
+            return [
+                (bank, _aware(at), body)  # type: ignore[misc]
+                for bank, at, body in conn.execute(statement)
+            ]
+
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -755,7 +950,16 @@ def _schema_2(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _schema_1), (2, _schema_2)]
+def _schema_3(conn: Connection) -> None:
+    """The book index: customers, entities, consents and sync progress (new tables only)."""
+    metadata.create_all(conn, tables=list(INDEX_TABLES), checkfirst=True)
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _schema_1),
+    (2, _schema_2),
+    (3, _schema_3),
+]
 
 
 # ---------------------------------------------------------------------------------------------

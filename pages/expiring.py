@@ -1,0 +1,113 @@
+"""Consent expiry: bank connections whose consent expires soon, across the book, by bank, with a
+CSV for a reconnect campaign. Read from the book index: no call to Lean."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import streamlit as st
+
+from console.book_queries import (
+    expiring_consents,
+    expiry_by_bank,
+    expiry_csv,
+    freshness_note,
+    index_status,
+)
+from console.formatting import literal_md
+from console.runtime import get_store
+from console.store import StoreRejected, StoreUnavailable
+from console.ui import show_error
+
+ALL_BANKS = "All banks"
+
+
+def days_from_link() -> int:
+    """`/expiring?days=N` (1–365), else 30."""
+    raw = st.query_params.get("days", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 365 else 30
+
+
+st.title("Consent expiry")
+st.caption(
+    "Bank connections whose current consent expires soon, across every customer, from the book "
+    "index (webhooks and the periodic sync with Lean). Download the list for a reconnect campaign."
+)
+
+days_col, _ = st.columns([1, 3])
+days = int(
+    days_col.number_input(
+        "Expiring within (days)",
+        min_value=1,
+        max_value=365,
+        value=days_from_link(),
+        step=1,
+        key="expiring_days",
+    )
+)
+st.query_params["days"] = str(days)
+
+try:
+    store = get_store()
+    state = index_status(store)
+    items = expiring_consents(store, days)
+except (StoreUnavailable, StoreRejected) as exc:
+    show_error(exc, "book index")
+    st.stop()
+
+st.caption(freshness_note(state))
+if not state.entities:
+    st.info(
+        "The book index is empty until the first sync with Lean finishes (the Customers screen "
+        "has “Sync now”)."
+    )
+    st.stop()
+
+st.metric(f"Connections expiring within {days} days", f"{len(items):,}")
+if not items:
+    st.success("No active consent expires in that time.")
+    st.stop()
+
+st.subheader("By bank", anchor=False)
+st.dataframe(
+    expiry_by_bank(items),
+    hide_index=True,
+    width="stretch",
+    column_config={"Soonest": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+)
+
+banks = sorted({item.bank_identifier or "unknown" for item in items})
+bank = st.selectbox("Bank", [ALL_BANKS, *banks], key="expiring_bank")
+chosen = (
+    items if bank == ALL_BANKS else [i for i in items if (i.bank_identifier or "unknown") == bank]
+)
+
+st.download_button(
+    "Download CSV for a reconnect campaign",
+    expiry_csv(chosen),
+    file_name=f"consents-expiring-within-{days}-days.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    key="expiring_csv",
+)
+if bank != ALL_BANKS:
+    st.caption(f"{len(chosen):,} connections at {literal_md(bank)}.")
+st.dataframe(
+    [
+        {
+            "app_user_id": item.app_user_id,
+            "customer_id": item.customer_id,
+            "entity_id": item.entity_id,
+            "Bank": item.bank_identifier,
+            "Expires": item.expires_at,
+            "Customer": f"/customers?customer_id={quote(item.customer_id, safe='')}",
+        }
+        for item in chosen
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Expires": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "Customer": st.column_config.LinkColumn(display_text="Open customer"),
+    },
+)
