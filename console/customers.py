@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlencode
 
+from console.banks import STATE_LABELS
+from console.entities import status_words, time_left_words, whole_days
 from console.formatting import literal_md
 from lean_api import LeanClient
 from lean_api.models import PERMISSIONS, Bank, Customer, Entity
@@ -96,6 +99,19 @@ class EntitySummary:
     consent_expires_in: timedelta | None
     permissions_granted: int
     bank_available: bool | None
+    # `available`, `disabled_by_lean`, `disabled_by_us` or `unknown` (console.banks.STATE_LABELS).
+    bank_state: str = "unknown"
+    granted: tuple[str, ...] = ()
+
+    @property
+    def bank_disabled(self) -> bool:
+        """Lean or we switched the bank off for data."""
+        return self.bank_state in ("disabled_by_lean", "disabled_by_us")
+
+    @property
+    def needs_attention(self) -> bool:
+        """Anything short of an active consent at an available bank needs someone to look."""
+        return self.consent_status != "ACTIVE" or self.bank_disabled
 
     @property
     def needs_reconnect(self) -> bool:
@@ -127,6 +143,8 @@ class CustomerOverview:
             "active": sum(e.consent_status == "ACTIVE" for e in self.entities),
             "expiring_soon": sum(e.expiring_soon for e in self.entities),
             "needs_reconnect": sum(e.needs_reconnect for e in self.entities),
+            "needs_attention": sum(e.needs_attention for e in self.entities),
+            "bank_disabled": sum(e.bank_disabled for e in self.entities),
         }
 
 
@@ -145,6 +163,8 @@ def summarize_entity(entity: Entity, banks: dict[str, Bank], now: datetime) -> E
         consent_expires_in=consent.expires_in(now) if consent else None,
         permissions_granted=len(entity.granted_permissions),
         bank_available=bank.availability.is_available("data") if bank else None,
+        bank_state=bank.availability.state("data") if bank else "unknown",
+        granted=tuple(entity.granted_permissions),
     )
 
 
@@ -202,18 +222,16 @@ def entity_table(entities: Iterable[EntitySummary]) -> list[dict[str, Any]]:
     """Rows for the entities table, in the operator's words."""
     rows = []
     for e in entities:
-        days_left = e.consent_expires_in.total_seconds() / 86400 if e.consent_expires_in else None
         rows.append(
             {
                 "Bank": e.bank_name,
                 "Consent": consent_label(e),
+                "Bank available": STATE_LABELS.get(e.bank_state, STATE_LABELS["unknown"]),
+                "Needs attention": "Yes" if e.needs_attention else "No",
                 "Connected": e.connected_at,
                 "Consent expires": e.consent_expires_at,
-                "Days left": round(days_left, 1)
-                if e.consent_status == "ACTIVE" and days_left is not None and days_left > 0
-                else None,
-                "Permissions": f"{e.permissions_granted}/{len(PERMISSIONS)}",
-                "Bank available": _availability_label(e.bank_available),
+                "Days left": days_left_words(e),
+                "Permissions": permissions_words(e),
                 "Entity ID": e.entity_id,
                 "Bank identifier": e.bank_identifier,
             }
@@ -221,19 +239,55 @@ def entity_table(entities: Iterable[EntitySummary]) -> list[dict[str, Any]]:
     return rows
 
 
+def days_left_words(entity: EntitySummary) -> str:
+    """Whole days left on the consent ("240 days"), or words when there is no count to give."""
+    if entity.consent_expires_at is None or entity.consent_expires_in is None:
+        return "no expiry given"
+    if entity.consent_expires_in.total_seconds() <= 0:
+        return time_left_words(
+            entity.consent_expires_at, entity.consent_expires_at - entity.consent_expires_in
+        )
+    if entity.consent_status != "ACTIVE":
+        return "none: consent not active"
+    days = whole_days(entity.consent_expires_in)
+    return "less than a day" if days == 0 else (f"{days} day" if days == 1 else f"{days} days")
+
+
+def permissions_words(entity: EntitySummary) -> str:
+    """`5 of 9: identity, accounts, balance, transactions, identities` (all, or none, in words)."""
+    count = f"{sum(name in PERMISSIONS for name in entity.granted)} of {len(PERMISSIONS)}"
+    if not entity.granted:
+        return f"{count}: none"
+    if set(PERMISSIONS) <= set(entity.granted):
+        return f"{count}: all" + (
+            f" + {', '.join(sorted(set(entity.granted) - set(PERMISSIONS)))}"
+            if len(entity.granted) > len(PERMISSIONS)
+            else ""
+        )
+    return f"{count}: {', '.join(entity.granted)}"
+
+
+def ticket_url(page_url: str | None, host: str | None, customer_id: str) -> str:
+    """The full link to this customer for a ticket.
+
+    `page_url` is the Customers page as the operator's browser sees it (st.context.url); without
+    it, the request's Host header; without that (tests, scripts), the local console.
+    """
+    query = urlencode({"customer_id": customer_id})
+    if page_url and page_url.startswith(("http://", "https://")):
+        return f"{page_url.split('?')[0].rstrip('/')}?{query}"
+    base = f"http://{host}" if host else "http://localhost:8501"
+    return f"{base}/customers?{query}"
+
+
 def consent_label(entity: EntitySummary) -> str:
-    """The consent status and, when it matters, how soon it expires."""
+    """The consent status in words with Lean's code and, when it matters, how soon it expires."""
+    label = status_words(entity.consent_status)
     if entity.expiring_soon and entity.consent_expires_in is not None:
         seconds = entity.consent_expires_in.total_seconds()
         when = f"{seconds / 86400:.0f} d" if seconds >= 86400 else f"{seconds / 3600:.0f} h"
-        return f"ACTIVE · expires in {when}"
-    return entity.consent_status
-
-
-def _availability_label(available: bool | None) -> str:
-    if available is None:
-        return "Unknown"
-    return "Available" if available else "Disabled"
+        return f"{label} · expires in {when}"
+    return label
 
 
 # ---------------------------------------------------------------------------------------------

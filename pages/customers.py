@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from console.book import request_sync
+from console.book_queries import (
+    IndexStatus,
+    QueueFilter,
+    customer_page,
+    customer_table,
+    freshness_note,
+    index_status,
+)
 from console.customers import (
     CustomerQuery,
     InvalidLookup,
@@ -16,10 +25,13 @@ from console.customers import (
     parse_new_app_user_id,
     search_customers,
     summarize_customer,
+    ticket_url,
 )
 from console.formatting import literal_md, styled_table
 from console.last_good import Snapshot
 from console.messages import describe_error
+from console.runtime import get_store
+from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from lean_api.errors import ConflictError, LeanError
 from lean_api.models import Bank, Customer, Entity
@@ -148,32 +160,176 @@ if current:
             c1.metric("Connected banks", counts["entities"])
             c2.metric("Active consents", counts["active"])
             c3.metric("Expiring within 7 days", counts["expiring_soon"])
-            c4.metric("Need a reconnect", counts["needs_reconnect"])
+            c4.metric(
+                "Need attention",
+                counts["needs_attention"],
+                help="A consent that is not active, or a bank that Lean or we disabled "
+                f"({counts['needs_reconnect']} need a reconnect, "
+                f"{counts['bank_disabled']} at a disabled bank).",
+            )
             if overview.entities:
-                st.dataframe(
-                    styled_table(entity_table(overview.entities), ["Consent", "Bank available"]),
+                entity_rows = entity_table(overview.entities)
+                picked_entity = st.dataframe(
+                    styled_table(entity_rows, ["Consent", "Bank available"]),
                     hide_index=True,
                     width="stretch",
+                    on_select="rerun",
+                    selection_mode="single-row",
+                    key="customer_entities",
                     column_config={
                         "Connected": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                         "Consent expires": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
-                        "Days left": st.column_config.NumberColumn(format="%.1f"),
                     },
                 )
+                st.caption("Select a bank row to open that bank connection.")
+                if picked_entity and picked_entity.selection.rows:
+                    st.switch_page(
+                        "pages/entities.py",
+                        query_params={
+                            "entity_id": entity_rows[picked_entity.selection.rows[0]]["Entity ID"],
+                            "customer_id": customer.customer_id,
+                        },
+                    )
             else:
                 st.info("This customer has not connected a bank yet.")
-            ticket_link = f"/customers?customer_id={customer.customer_id}"
-            st.caption(f"Link for a ticket: {literal_md(ticket_link)}")
+            st.page_link(
+                "pages/webhooks.py",
+                label="This customer's webhooks",
+                icon=":material/webhook:",
+                query_params={"customer_id": customer.customer_id},
+            )
+            full_link = ticket_url(
+                st.context.url, st.context.headers.get("host"), customer.customer_id
+            )
+            st.caption(f"Link for a ticket: {literal_md(full_link)}")
 
 st.divider()
 browse_tab, create_tab = st.tabs(["Browse customers", "Create customer"])
 
-with browse_tab:
+BROWSE_SIZES = [25, 50, 100]
+
+
+def read_index() -> IndexStatus | None:
+    """The book index's state, or None when the database cannot be read now."""
+    try:
+        return index_status(get_store())
+    except (StoreUnavailable, StoreRejected):
+        return None
+
+
+def sync_controls(state: IndexStatus) -> None:
+    """How fresh the index is, what the sync is doing, and "Sync now"."""
+    note_col, button_col = st.columns([5, 1], vertical_alignment="center")
+    running = state.last_sync is not None and state.last_sync.status == "running"
+    if button_col.button("Sync now", key="browse_sync_now", disabled=running, width="stretch"):
+        started = request_sync(get_store(), backend.settings)
+        st.toast("Sync with Lean started." if started else "A sync is already running.")
+        running = True
+    with note_col:
+        # While a sync runs, its progress refreshes on its own; when it ends, the whole tab does.
+        st.fragment(run_every=2 if running else None)(sync_note)()
+
+
+def sync_note() -> None:
+    """The freshness note and the sync's progress (a fragment while a sync runs)."""
+    state = read_index()
+    if state is None:
+        return
+    st.caption(freshness_note(state))
+    last = state.last_sync
+    if last is not None and last.status == "running":
+        st.session_state.browse_syncing = True
+        st.caption(f"Syncing with Lean now — {last.describe(with_message=False)}")
+        return
+    if st.session_state.pop("browse_syncing", False):
+        st.rerun()  # the sync finished: show the fresh rows
+    if last is not None and last.status == "failed":
+        st.caption(
+            f"The last sync stopped ({literal_md(last.message)}); the next one resumes where it stopped."
+        )
+
+
+def page_buttons(page_number: int, pages: int, total: int) -> None:
+    """◀ Previous · Page N of M · Next ▶"""
+    prev_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
+    if prev_col.button("◀ Previous", disabled=page_number == 0, width="stretch"):
+        st.session_state.browse_page -= 1
+        st.rerun()
+    label_col.markdown(
+        f"<div style='text-align:center'>Page {page_number + 1} of {pages} · {total:,} customers</div>",
+        unsafe_allow_html=True,
+    )
+    if next_col.button("Next ▶", disabled=page_number + 1 >= pages, width="stretch"):
+        st.session_state.browse_page += 1
+        st.rerun()
+
+
+def browse_from_index() -> None:
+    """Customers from the book index: columns and queue filters, paged in the database."""
     search_col, size_col = st.columns([4, 1], vertical_alignment="bottom")
     search = search_col.text_input(
         "Search", placeholder="Part of an app_user_id or customer_id", key="browse_search"
     )
-    page_size = size_col.selectbox("Rows per page", [25, 50, 100], key="browse_size")
+    page_size = size_col.selectbox("Rows per page", BROWSE_SIZES, key="browse_size")
+    reconnect_col, down_col, expiring_col, days_col = st.columns(
+        [1.3, 1.3, 1, 1], vertical_alignment="bottom"
+    )
+    reconnect = reconnect_col.checkbox(
+        "Needs reconnect",
+        key="browse_reconnect",
+        help="A consent that is not active (or is past its expiry), or a bank that is down.",
+    )
+    bank_down = down_col.checkbox(
+        "Bank currently down",
+        key="browse_bank_down",
+        help="By the latest bank.availability.updated webhook of each bank.",
+    )
+    expiring = expiring_col.checkbox("Consent expiring within", key="browse_expiring")
+    days = days_col.number_input(
+        "Days", min_value=1, max_value=365, value=30, step=1, key="browse_expiring_days"
+    )
+    flt = QueueFilter(search.strip(), reconnect, int(days) if expiring else None, bank_down)
+    if st.session_state.get("browse_filter") != (flt, page_size):
+        st.session_state.browse_filter = (flt, page_size)
+        st.session_state.browse_page = 0
+    page_number = st.session_state.setdefault("browse_page", 0)
+    rows, total = customer_page(get_store(), flt, limit=page_size, offset=page_number * page_size)
+    pages = max(1, -(-total // page_size))
+    if page_number >= pages:
+        st.session_state.browse_page = pages - 1
+        st.rerun()
+    try:
+        with st.spinner("Loading bank names from Lean…"):
+            directory = load_banks(backend.key).value
+    except LeanError:
+        directory = {}  # identifiers instead of names; the list itself needs no Lean call
+    table = customer_table(rows, bank_names={k: b.display_name for k, b in directory.items()})
+    if table:
+        selection = st.dataframe(
+            styled_table(table, ["Worst consent"]),
+            hide_index=True,
+            width="stretch",
+            on_select="rerun",
+            selection_mode="single-row",
+            key="browse_table",
+        )
+        picked = selection.selection.rows if selection else []
+        if picked:
+            open_customer(table[picked[0]]["customer_id"])
+            st.rerun()
+        st.caption("Select a row to open the customer.")
+        page_buttons(page_number, pages, total)
+    else:
+        st.info("No customer in the index matches these filters.")
+
+
+def browse_from_lean() -> None:
+    """Lean's own customer list, page by page (no columns): while the index is empty."""
+    search_col, size_col = st.columns([4, 1], vertical_alignment="bottom")
+    search = search_col.text_input(
+        "Search", placeholder="Part of an app_user_id or customer_id", key="browse_search"
+    )
+    page_size = size_col.selectbox("Rows per page", BROWSE_SIZES, key="browse_size")
     try:
         if search.strip():
             result = wait_for_lean(
@@ -221,17 +377,31 @@ with browse_tab:
         elif search.strip():
             st.info("No customer matches that text.")
         if not search.strip() and rows:
-            prev_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-            if prev_col.button("◀ Previous", disabled=page_number == 0, width="stretch"):
-                st.session_state.browse_page -= 1
-                st.rerun()
-            label_col.markdown(
-                f"<div style='text-align:center'>Page {page_number + 1} of {pages} · {total:,} customers</div>",
-                unsafe_allow_html=True,
-            )
-            if next_col.button("Next ▶", disabled=page_number + 1 >= pages, width="stretch"):
-                st.session_state.browse_page += 1
-                st.rerun()
+            page_buttons(page_number, pages, total)
+
+
+with browse_tab:
+    index_state = read_index()
+    if index_state is None:
+        st.warning(
+            "The book index cannot be read now (the database is unavailable): showing Lean's own "
+            "list, without the banks, consent and refresh columns."
+        )
+        browse_from_lean()
+    elif index_state.customers:
+        sync_controls(index_state)
+        try:
+            browse_from_index()
+        except (StoreUnavailable, StoreRejected):
+            st.warning("The book index cannot be read now: showing Lean's own list instead.")
+            browse_from_lean()
+    else:
+        st.info(
+            "The book index is empty until the first sync with Lean finishes: below is Lean's own "
+            "list, without the banks, consent and refresh columns."
+        )
+        sync_controls(index_state)
+        browse_from_lean()
 
 with create_tab:
     with st.form("create_customer", border=False):

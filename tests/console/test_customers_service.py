@@ -17,8 +17,10 @@ from console.customers import (
     looks_like_uuid,
     parse_customer_query,
     search_customers,
+    ticket_url,
 )
 from lean_api import LeanClient, NotFoundError
+from lean_api.models import PERMISSIONS
 from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
 
@@ -100,8 +102,90 @@ def summary(status: str, days: float) -> EntitySummary:
 
 
 def test_consent_labels_say_what_to_do() -> None:
-    assert consent_label(summary("ACTIVE", 3)) == "ACTIVE · expires in 3 d"
-    assert consent_label(summary("ACTIVE", 0.25)) == "ACTIVE · expires in 6 h"
-    assert consent_label(summary("ACTIVE", 90)) == "ACTIVE"
-    assert consent_label(summary("REVOKED", 90)) == "REVOKED"
+    assert consent_label(summary("ACTIVE", 3)) == "Active · ACTIVE · expires in 3 d"
+    assert consent_label(summary("ACTIVE", 0.25)) == "Active · ACTIVE · expires in 6 h"
+    assert consent_label(summary("ACTIVE", 90)) == "Active · ACTIVE"
+    assert consent_label(summary("REVOKED", 90)) == "Revoked by the customer · REVOKED"
+    assert consent_label(summary("ON_HOLD", 90)) == "Not known to the console · ON_HOLD"
     assert summary("REVOKED", 90).needs_reconnect and not summary("ACTIVE", 90).needs_reconnect
+
+
+def summary_at(
+    status: str, days: float | None, bank_state: str = "available", granted: tuple[str, ...] = ()
+) -> EntitySummary:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return EntitySummary(
+        "e",
+        "B",
+        "Bank",
+        now,
+        status,
+        None if days is None else now + timedelta(days=days),
+        None if days is None else timedelta(days=days),
+        len(granted),
+        bank_state == "available",
+        bank_state=bank_state,
+        granted=granted,
+    )
+
+
+def test_disabled_bank_or_inactive_consent_needs_attention() -> None:
+    from console.customers import CustomerOverview
+    from lean_api.models import Customer
+
+    entities = [
+        summary_at("ACTIVE", 200, "disabled_by_lean"),
+        summary_at("ACTIVE", 200, "disabled_by_us"),
+        summary_at("AWAITING_AUTHORIZATION", 200),
+        summary_at("ACTIVE", 200),
+    ]
+    counts = CustomerOverview(Customer(customer_id="c"), entities).counts
+    assert counts["needs_attention"] == 3
+    assert counts["bank_disabled"] == 2
+    rows = entity_table(entities)
+    assert [r["Needs attention"] for r in rows] == ["Yes", "Yes", "Yes", "No"]
+    assert counts["needs_attention"] == sum(r["Needs attention"] == "Yes" for r in rows)
+    assert [r["Bank available"] for r in rows] == [
+        "Disabled by Lean",
+        "Disabled by us (portal)",
+        "Available",
+        "Available",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "days", "words"),
+    [
+        ("ACTIVE", 240.4, "240 days"),
+        ("ACTIVE", 1.2, "1 day"),
+        ("ACTIVE", 0.3, "less than a day"),
+        ("EXPIRED", -3.2, "expired 3 days ago"),
+        ("REVOKED", None, "no expiry given"),
+        ("REVOKED", 150.2, "none: consent not active"),
+        ("AWAITING_AUTHORIZATION", 90, "none: consent not active"),
+    ],
+)
+def test_days_left_is_whole_days_or_words(status: str, days: float | None, words: str) -> None:
+    (row,) = entity_table([summary_at(status, days)])
+    assert row["Days left"] == words
+
+
+def test_permissions_are_named_not_only_counted() -> None:
+    some = summary_at("ACTIVE", 9, granted=("identity", "accounts", "balance"))
+    assert entity_table([some])[0]["Permissions"] == "3 of 9: identity, accounts, balance"
+    assert entity_table([summary_at("ACTIVE", 9)])[0]["Permissions"] == "0 of 9: none"
+    every = summary_at("ACTIVE", 9, granted=(*PERMISSIONS, "payments"))
+    assert entity_table([every])[0]["Permissions"] == "9 of 9: all + payments"
+
+
+def test_ticket_link_is_a_full_url() -> None:
+    cid = "f08fb010-878f-407a-9ac2-a7840fb56185"
+    assert (
+        ticket_url("https://ops.example.com/customers", None, cid)
+        == f"https://ops.example.com/customers?customer_id={cid}"
+    )
+    assert (
+        ticket_url(None, "console.internal:8501", cid)
+        == f"http://console.internal:8501/customers?customer_id={cid}"
+    )
+    assert ticket_url(None, None, cid) == f"http://localhost:8501/customers?customer_id={cid}"

@@ -1,0 +1,311 @@
+"""Bank connection (Lean's entity): its bank, every consent, the permission matrix, the accounts
+each consent covers (masked), and its webhook history. `/entities?entity_id=…&customer_id=…`."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from console.customers import InvalidLookup, bank_directory, parse_customer_query
+from console.entities import (
+    ENTITY_COLUMN,
+    InvalidEntityId,
+    account_rows,
+    bank_view,
+    consent_rows,
+    consent_views,
+    customer_from_events,
+    data_account_rows,
+    ordered_consents,
+    parse_entity_id,
+    permission_matrix,
+    status_words,
+)
+from console.events import inbox_rows
+from console.formatting import literal_md, styled_table
+from console.last_good import Snapshot
+from console.runtime import get_store
+from console.store import EventFilter, StoreUnavailable
+from console.ui import backend_or_stop, show_error, wait_for_lean
+from lean_api.errors import LeanError
+from lean_api.models import Account, Bank, Entity
+
+backend = backend_or_stop()
+client = backend.client
+HISTORY_ROWS = 50
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_entity(backend_key: str, customer_id: str, entity_id: str) -> Snapshot[Entity]:
+    """One entity with its consents, cached briefly so reruns do not call Lean again."""
+    return Snapshot.now(client.get_entity(customer_id, entity_id))
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def load_bank_directory(backend_key: str) -> Snapshot[dict[str, Bank]]:
+    """Bank directory, cached for five minutes per environment."""
+    return Snapshot.now(bank_directory(client))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
+    """The entity's accounts from Lean's data API."""
+    return Snapshot.now(list(client.iter_accounts(entity_id)))
+
+
+def link(page: str, label: str, query: dict[str, str], *, missing: str) -> None:
+    """A link to one of the console's own screens; says so when that screen is not there yet."""
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
+    except StreamlitAPIException:
+        st.caption(missing)
+
+
+st.title("Bank connection")
+st.caption(
+    "One customer's connection to one bank (Lean's entity): its consents, what they allow, "
+    "the accounts they cover and the webhooks Lean sent about it."
+)
+
+with st.form("entity_lookup", border=False):
+    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
+    typed_entity = entity_col.text_input(
+        "entity_id", value=st.query_params.get("entity_id", ""), key="entity_lookup_entity"
+    )
+    typed_customer = customer_col.text_input(
+        "customer_id (optional)",
+        value=st.query_params.get("customer_id", ""),
+        help="Without it the console looks the customer up in the stored webhooks.",
+        key="entity_lookup_customer",
+    )
+    if button_col.form_submit_button("Open", type="primary", width="stretch"):
+        st.query_params.clear()
+        st.query_params["entity_id"] = typed_entity.strip()
+        if typed_customer.strip():
+            st.query_params["customer_id"] = typed_customer.strip()
+
+raw_entity = st.query_params.get("entity_id")
+if not raw_entity:
+    st.info("Open a bank connection from a customer's bank row, or enter its entity_id above.")
+    st.stop()
+
+try:
+    entity_id = parse_entity_id(raw_entity)
+except InvalidEntityId as exc:
+    st.error(f"The link names an invalid entity_id. {exc}")
+    st.stop()
+
+raw_customer = st.query_params.get("customer_id")
+customer_id: str | None = None
+if raw_customer:
+    try:
+        customer_id = parse_customer_query("customer_id", raw_customer).value
+    except InvalidLookup as exc:
+        st.error(f"The link names an invalid customer_id. {exc}")
+        st.stop()
+
+if customer_id is None:
+    # Lean finds an entity only under its customer; the stored webhooks say whose it is.
+    try:
+        customer_id = customer_from_events(
+            get_store().query_events(EventFilter(entity_id=entity_id), limit=20)
+        )
+    except StoreUnavailable as exc:
+        st.error(
+            f"**The event store is unavailable**, so the console cannot find whose entity this is. "
+            f"{literal_md(exc)}  \nAdd the customer_id to the link, or open the entity from the "
+            "customer's page."
+        )
+        st.stop()
+    if customer_id is None:
+        st.warning(
+            f"**The customer of entity {literal_md(entity_id)} cannot be found.** No stored webhook "
+            "names this entity, and Lean looks an entity up only under its customer.  \n"
+            "Open it from the customer's bank row, or add customer_id to the link."
+        )
+        link(
+            "pages/customers.py",
+            "Find the customer",
+            {},
+            missing="",
+        )
+        st.stop()
+    st.caption(
+        f"Customer {literal_md(customer_id)} found from the stored webhooks for this entity."
+    )
+
+try:
+    entity = wait_for_lean(
+        "Loading the bank connection from Lean…",
+        backend,
+        ("entity", customer_id, entity_id),
+        lambda: load_entity(backend.key, customer_id, entity_id),
+        "entity",
+    ).value
+except LeanError as exc:
+    show_error(exc, "entity")
+    link(
+        "pages/customers.py",
+        "Open the customer",
+        {"customer_id": customer_id},
+        missing="",
+    )
+    st.stop()
+
+try:
+    banks = wait_for_lean(
+        "Loading the bank directory from Lean…",
+        backend,
+        "bank directory",
+        lambda: load_bank_directory(backend.key),
+        "bank directory",
+    ).value
+except LeanError as exc:
+    show_error(exc, "bank directory")
+    banks = {}
+
+bank = bank_view(entity, banks)
+consents = consent_views(entity)
+
+with st.container(border=True):
+    if bank.logo_url:
+        logo_col, name_col = st.columns([1, 11], vertical_alignment="center")
+        logo_col.image(bank.logo_url, width=56)
+    else:
+        name_col = st.container()
+    name_col.subheader(literal_md(bank.name) or "Unknown bank", anchor=False)
+    name_col.markdown(
+        f"**Arabic name** {literal_md(bank.arabic_name) or '*not given*'} · "
+        f"**Identifier** {literal_md(bank.identifier)}"
+    )
+    st.code(entity.id, language=None)
+    current = consents[0] if consents else None
+    st.markdown(
+        f"**Entity status** {literal_md(status_words(entity.status))} · "
+        f"**Current consent** {literal_md(current.status) if current else 'none'}"
+        + (f" · {current.time_left}" if current else "")
+    )
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Connected", f"{entity.created_at:%Y-%m-%d}" if entity.created_at else "not given")
+    c2.metric("Consents", len(consents))
+    c3.metric("Account identifiers (current consent)", current.accounts if current else 0)
+    links = st.columns(4)
+    with links[0]:
+        link(
+            "pages/customers.py",
+            "The customer",
+            {"customer_id": customer_id},
+            missing="",
+        )
+    with links[1]:
+        link(
+            "pages/banks.py",
+            f"The bank {literal_md(bank.identifier)}",
+            {"bank": bank.identifier},
+            missing="The Banks screen is not available yet.",
+        )
+    with links[2]:
+        link(
+            "pages/webhooks.py",
+            "This entity's webhooks",
+            {"entity_id": entity.id},
+            missing="",
+        )
+    with links[3]:
+        link(
+            "pages/webhooks.py",
+            "This entity's data refreshes",
+            {"entity_id": entity.id, "type": "entity.data.refresh.updated"},
+            missing="",
+        )
+
+st.subheader("Consents", anchor=False)
+if consents:
+    st.dataframe(
+        styled_table(consent_rows(entity), ["Status"]),
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.info("Lean lists no consent for this bank connection.")
+
+st.subheader("Permissions", anchor=False)
+matrix = permission_matrix(entity)
+st.caption(
+    f"What each consent allows (newest first) and what the entity holds now ({ENTITY_COLUMN})."
+)
+st.dataframe(
+    styled_table(matrix, [c for c in matrix[0] if c != "Permission"]),
+    hide_index=True,
+    width="stretch",
+)
+
+st.subheader("Accounts each consent covers", anchor=False)
+reveal = st.toggle(
+    "Show full identifiers",
+    value=False,
+    key="entity_reveal",
+    help="IBANs, account and card numbers and national IDs are masked unless you need them.",
+)
+ordered = ordered_consents(entity)
+if ordered:
+    # Tab labels are Markdown: the console's own words only (the consent ids are in the table).
+    tabs = st.tabs(
+        [
+            f"Consent {n + 1}" + (" (current)" if view.current else "")
+            for n, view in enumerate(consents)
+        ]
+    )
+    for tab, consent in zip(tabs, ordered, strict=True):
+        with tab:
+            rows = account_rows(consent, reveal=reveal)
+            if rows:
+                st.dataframe(rows, hide_index=True, width="stretch")
+            else:
+                st.info("Lean lists no account for this consent.")
+else:
+    st.info("No consent, so no account is covered.")
+
+# Lean's data API knows more (holder, type, status), at the cost of a call: only when asked.
+if st.toggle("Also load account details from Lean", value=False, key="entity_data_accounts"):
+    try:
+        details = wait_for_lean(
+            "Loading the accounts from Lean…",
+            backend,
+            ("accounts", entity.id),
+            lambda: load_accounts(backend.key, entity.id),
+            "accounts",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "accounts")
+    else:
+        if details:
+            st.dataframe(
+                data_account_rows(details, reveal=reveal), hide_index=True, width="stretch"
+            )
+        else:
+            st.info("Lean returned no account for this bank connection.")
+
+st.subheader("Webhooks about this entity", anchor=False)
+try:
+    store = get_store()
+    flt = EventFilter(entity_id=entity.id)
+    total = store.count_events(flt)
+    history = store.query_events(flt, limit=HISTORY_ROWS)
+except StoreUnavailable as exc:
+    st.warning(f"**The event store is unavailable.** {literal_md(exc)}")
+else:
+    if history:
+        st.dataframe(
+            styled_table(inbox_rows(history), ["Status"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Occurred": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                "Received": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            },
+        )
+        shown = f"The newest {len(history)} of {total:,}." if total > len(history) else ""
+        st.caption(f"{shown} Open the Webhooks screen for one event in full.".strip())
+    else:
+        st.info("No webhook about this entity has been received.")
