@@ -19,10 +19,25 @@ pages = {
             icon=":material/person_search:",
             url_path="customers",
         ),
+        st.Page(
+            "pages/expiring.py",
+            title="Consent expiry",
+            icon=":material/event_busy:",
+            url_path="expiring",
+        ),
+        st.Page(
+            "pages/entities.py",
+            title="Bank connection",
+            icon=":material/link:",
+            url_path="entities",
+        ),
     ],
     "Monitoring": [
         st.Page(
             "pages/webhooks.py", title="Webhooks", icon=":material/webhook:", url_path="webhooks"
+        ),
+        st.Page(
+            "pages/banks.py", title="Banks", icon=":material/account_balance:", url_path="banks"
         ),
     ],
 }

@@ -18,6 +18,12 @@ TONES = {
 }
 _TONE_BY_WORD = {
     "ACTIVE": "good",
+    "HEALTHY": "good",
+    "DEGRADED": "warn",
+    "DOWN": "bad",
+    "NOT SUPPORTED": "muted",
+    "GRANTED": "good",
+    "WAITING FOR": "warn",
     "AVAILABLE": "good",
     "SUCCESS": "good",
     "FINISHED": "good",

@@ -9,6 +9,7 @@ from console.customers import InvalidLookup, looks_like_uuid, parse_customer_que
 from console.formatting import styled_table
 from console.last_good import Snapshot
 from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui_banks import bank_health_panel
 from console.ui_status import health_panel
 from lean_api.errors import LeanError
 from lean_api.models import Bank
@@ -76,6 +77,7 @@ else:
     c2.metric("Banks available for data", counts["available"])
     c3.metric("Disabled by Lean", counts["disabled_by_lean"])
     c4.metric("Disabled by us", counts["disabled_by_us"])
+    bank_health_panel(banks)
     st.subheader("Bank availability")
     st.caption(
         "A bank is usable only when Lean has it active *and* we have it enabled in the portal."

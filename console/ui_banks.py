@@ -1,0 +1,54 @@
+"""Streamlit pieces for bank health that more than one screen shows (Banks, Overview)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from console.banks import THRESHOLDS, BankHistory, bank_report, load_history, report_rows
+from console.formatting import literal_md, styled_table
+from console.runtime import get_store
+from console.store import StoreUnavailable
+from lean_api.models import Bank
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _cached_history(database_url: str) -> BankHistory:
+    return load_history(get_store())
+
+
+def bank_history() -> BankHistory:
+    """Availability changes and refresh outcomes from the store (cached 30 s); empty, with a
+    warning, when the store cannot be read."""
+    try:
+        store = get_store()
+        with st.spinner("Reading bank history from the event store…"):
+            return _cached_history(store.url)
+    except StoreUnavailable as exc:
+        st.warning(
+            "**The event store is unavailable**, so bank history and health are missing. "
+            f"{literal_md(exc)}"
+        )
+        return BankHistory(datetime.now(UTC))
+
+
+def bank_health_panel(banks: list[Bank]) -> None:
+    """Banks with a problem first, each with its health word, why, and a link to its page."""
+    history = bank_history()
+    reports = [bank_report(bank, history, THRESHOLDS) for bank in banks]
+    rows = [
+        {k: row[k] for k in ("Health", "Bank", "Identifier", "Data", "Why", "Open")}
+        for row in report_rows(reports, history.now)
+    ]
+    st.subheader("Bank health")
+    st.caption(
+        "Problems first. Health reads the refresh webhooks of the last 24 hours and 7 days, "
+        "not only Lean's flag; the Banks screen shows the rules and each bank's history."
+    )
+    st.dataframe(
+        styled_table(rows, ["Health", "Data"]),
+        hide_index=True,
+        width="stretch",
+        column_config={"Open": st.column_config.LinkColumn("Open", display_text="Open bank")},
+    )
