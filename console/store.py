@@ -819,9 +819,14 @@ class EventStore:
             )
             .subquery("finished")
         )
+        # The book index knows the bank of entities connected before any stored entity event
+        # (synced from Lean); entity events cover what the index has not seen yet.
+        bank = func.coalesce(index_entities.c.bank_identifier, entity_bank.c.bank_identifier)
         return (
-            select(entity_bank.c.bank_identifier, finished.c.id, finished.c.finished_at)
-            .outerjoin_from(finished, entity_bank, finished.c.entity_id == entity_bank.c.entity_id)
+            select(bank.label("bank_identifier"), finished.c.id, finished.c.finished_at)
+            .select_from(finished)
+            .outerjoin(entity_bank, finished.c.entity_id == entity_bank.c.entity_id)
+            .outerjoin(index_entities, finished.c.entity_id == index_entities.c.entity_id)
             .where(finished.c.rank == 1)
             .subquery("finished_by_bank")
         )

@@ -151,3 +151,26 @@ def test_history_says_when_it_read_only_the_newest_refreshes(
         NOW - timedelta(hours=1),
         NOW - timedelta(hours=2),
     ]
+
+
+def test_refreshes_join_their_bank_through_the_book_index(store: EventStore) -> None:
+    # The entity was connected before any stored entity event; the synced index knows its bank.
+    from console.store import index_entities
+
+    with store.engine.begin() as conn:
+        conn.execute(index_entities.delete().where(index_entities.c.entity_id == "e-indexed"))
+        conn.execute(
+            index_entities.insert().values(
+                entity_id="e-indexed",
+                customer_id="c",
+                bank_identifier="IDX_SAMAOB_SAU",
+                last_seen_at=NOW.replace(tzinfo=None),
+            )
+        )
+    try:
+        store.write_events([refresh("r-idx", "e-indexed", NOW, "FINISHED", "SUCCESS")])
+        counts = store.finished_refresh_counts(NOW - timedelta(days=1))
+        assert counts.get("IDX_SAMAOB_SAU") == 1 and None not in counts
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(index_entities.delete().where(index_entities.c.entity_id == "e-indexed"))
