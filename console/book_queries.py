@@ -156,6 +156,15 @@ def freshness_note(status: IndexStatus, now: datetime | None = None) -> str:
     return " · ".join(parts)
 
 
+def customer_of_entity(store: EventStore, entity_id: str) -> str | None:
+    """Whose bank connection this is, from the book index (None when the index has not seen it)."""
+    store.migrate()
+    with store.connect() as conn:
+        return conn.execute(
+            select(E.c.customer_id).where(E.c.entity_id == entity_id.strip().lower())
+        ).scalar()
+
+
 def banks_down(store: EventStore) -> dict[str, str]:
     """Banks whose latest `bank.availability.updated` (by Lean's clock) says data is not
     available: identifier -> `disabled_by_lean` / `disabled_by_us`."""

@@ -154,6 +154,13 @@ def show_bank(identifier: str) -> None:
         )
     else:
         st.info(f"No availability change recorded for this bank in {HISTORY_DAYS} days.")
+    if len(found) > 1:
+        st.caption(
+            "Availability is Lean's, per account type. Refresh health is per bank: Lean's refresh "
+            "webhooks do not say whether an account is personal or business, so both sections "
+            "count the same refreshes. A bank's health word judges whole refreshes; a data type "
+            "can be DEGRADED on its own while the bank as a whole stays HEALTHY."
+        )
     for account_type, bank in found.items():
         with st.container(border=True):
             show_report(bank_report(bank, history, THRESHOLDS), account_type)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from console.book_queries import customer_of_entity
 from console.customers import InvalidLookup, bank_directory, parse_customer_query
 from console.entities import (
     ENTITY_COLUMN,
@@ -105,9 +106,10 @@ if raw_customer:
         st.stop()
 
 if customer_id is None:
-    # Lean finds an entity only under its customer; the stored webhooks say whose it is.
+    # Lean finds an entity only under its customer: the book index, else the stored webhooks,
+    # say whose it is.
     try:
-        customer_id = customer_from_events(
+        customer_id = customer_of_entity(get_store(), entity_id) or customer_from_events(
             get_store().query_events(EventFilter(entity_id=entity_id), limit=20)
         )
     except StoreUnavailable as exc:
@@ -119,8 +121,9 @@ if customer_id is None:
         st.stop()
     if customer_id is None:
         st.warning(
-            f"**The customer of entity {literal_md(entity_id)} cannot be found.** No stored webhook "
-            "names this entity, and Lean looks an entity up only under its customer.  \n"
+            f"**The customer of entity {literal_md(entity_id)} cannot be found.** Neither the book "
+            "index nor any stored webhook names this entity, and Lean looks an entity up only "
+            "under its customer.  \n"
             "Open it from the customer's bank row, or add customer_id to the link."
         )
         link(
@@ -131,7 +134,8 @@ if customer_id is None:
         )
         st.stop()
     st.caption(
-        f"Customer {literal_md(customer_id)} found from the stored webhooks for this entity."
+        f"Customer {literal_md(customer_id)} found from the book index and stored webhooks "
+        "for this entity."
     )
 
 try:

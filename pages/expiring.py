@@ -23,9 +23,17 @@ ALL_BANKS = "All banks"
 
 
 def days_from_link() -> int:
-    """`/expiring?days=N` (1–365), else 30."""
+    """`/expiring?days=N` (1–365), else 30, saying so when the link asked for something else."""
     raw = st.query_params.get("days", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 365 else 30
+    if not raw:
+        return 30
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw[:6]) <= 365:
+        return int(raw)
+    st.warning(
+        f"The link asks for {literal_md(raw[:40])} days; this screen looks 1 to 365 days ahead, "
+        "so it shows the next 30 days instead."
+    )
+    return 30
 
 
 st.title("Consent expiry")

@@ -163,3 +163,17 @@ def test_a_failed_syncs_reason_is_shown_literally(synced_index: EventStore) -> N
     captions = [c.value for c in at.caption]
     assert any(literal_md(hostile) in c for c in captions)
     assert not any(hostile in c.replace(literal_md(hostile), "") for c in captions)
+
+
+@pytest.mark.parametrize("days", ["-5", "abc", "100000", "**7**"])
+def test_expiry_page_says_when_the_links_days_cannot_be_used(
+    empty_index: EventStore, days: str
+) -> None:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/expiring.py")
+    at.query_params["days"] = days
+    at.run()
+    assert not at.exception
+    warning = texts(at.warning)
+    assert "1 to 365 days" in warning and "next 30 days" in warning
+    assert at.number_input(key="expiring_days").value == 30

@@ -136,7 +136,7 @@ def test_customer_is_found_from_stored_webhooks(
     store_event(db, seeded.entity_id, seeded.customer_id)
     at = open_entity(screen, seeded.entity_id)
     assert not at.exception and not at.error and not at.warning
-    assert "found from the stored webhooks" in texts(at.caption)
+    assert "found from the book index and stored webhooks" in texts(at.caption)
     assert seeded.bank.name in texts(at.subheader)
     history = at.dataframe[-1].value
     assert list(history["event_id"]) == ["ev-1"]
@@ -362,3 +362,25 @@ def test_account_details_failing_keeps_the_rest_of_the_screen(
     assert "CONSENT_EXPIRED" in texts(at.error) + texts(at.warning)
     assert seeded.bank.name in texts(at.subheader)
     assert len(at.tabs) == len(seeded.consents)
+
+
+def test_customer_is_found_from_the_book_index(
+    screen: AppTest, sandbox: SandboxServer, db: EventStore
+) -> None:
+    from datetime import UTC, datetime
+
+    from console.store import index_entities
+
+    seeded = seeded_entity(sandbox)
+    with db.engine.begin() as conn:
+        conn.execute(
+            index_entities.insert().values(
+                entity_id=seeded.entity_id.lower(),
+                customer_id=seeded.customer_id.lower(),
+                bank_identifier=seeded.bank.identifier,
+                last_seen_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )
+    at = open_entity(screen, seeded.entity_id)  # no customer_id, no stored webhook
+    assert not at.exception and not at.error and not at.warning
+    assert seeded.bank.name in texts(at.subheader)
