@@ -13,28 +13,16 @@ from streamlit.testing.v1 import AppTest
 
 from console.formatting import literal_md
 from console.last_good import last_good
-from console.store import EventRecord, EventStore
+from console.store import EventStore
 from lean_api.client import LeanClient
 from lean_api.models import Bank
-from lean_api.webhooks import WebhookEvent
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
+from tests.console.test_store_bank_health import stored
 from tests.test_untrusted_text_screens import HOSTILE, markdown_sources, outside_code_spans
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def stored(event_type: str, payload: dict, at: datetime, event_id: str) -> EventRecord:
-    body = json.dumps(
-        {"type": event_type, "message": "m", "payload": payload, "event_id": event_id,
-         "timestamp": at.isoformat()}
-    )  # fmt: skip
-    event = WebhookEvent.model_validate_json(body)
-    return EventRecord(
-        event_id=event_id, type=event_type, message="m", lean_timestamp=at, received_at=at,
-        verified=True, source_ip=None, payload=body, size=len(body), **event.index_fields(),
-    )  # fmt: skip
 
 
 def flags(data: object) -> dict:

@@ -4,7 +4,7 @@
 
 Load comes from `wrk` (Debian's package; native, so it does not steal the Python process's
 time the way a Python load generator does) with a Lua script cycling through pre-signed, unique
-1 KB refresh events. In one run, against:
+refresh events (~0.7 KB). In one run, against:
 
 - **bare**: a Starlette endpoint on uvicorn (uvloop + httptools) that reads the body and answers
   200 without storing anything: the server stack's own ceiling on this machine;
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from sqlalchemy import text
 
 from console.store import EventStore
 from lean_api.webhooks import generate_signature_header
+from tests.bench.webhook_throughput import body as event_body
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,45 +56,6 @@ async def webhook(request):
 
 app = Starlette(routes=[Route("/webhooks/lean", webhook, methods=["POST"])])
 """
-
-
-def event_body(n: int) -> bytes:
-    """A realistic ~1 KB signed refresh event, unique by event_id."""
-    body = {
-        "type": "entity.data.refresh.updated",
-        "message": "An entity data refresh state has been updated.",
-        "event_id": str(uuid.uuid4()),
-        "timestamp": "2026-11-28T10:00:00.123456789Z",
-        "payload": {
-            "refresh_id": str(uuid.uuid4()),
-            "entity_id": str(uuid.uuid4()),
-            "customer_id": str(uuid.uuid4()),
-            "app_user_id": f"usr_{n}",
-            "status": "FINISHED",
-            "data_status": {
-                "accounts": "SUCCESS",
-                "identity": "SUCCESS",
-                "account_data": [
-                    {
-                        "account_id": str(uuid.uuid4()),
-                        "balance": "SUCCESS",
-                        "transactions": "PARTIAL",
-                        "beneficiaries": "SUCCESS",
-                        "direct_debits": "UNSUPPORTED",
-                        "scheduled_payments": "SUCCESS",
-                        "standing_orders": "FAILED",
-                        "identity": "SUCCESS",
-                        "transaction_availability": {
-                            "start": "2025-11-01",
-                            "end": "2026-11-27",
-                            "complete_months": 12,
-                        },
-                    }
-                ],
-            },
-        },
-    }
-    return json.dumps(body).encode()
 
 
 def lua_script(count: int, path: Path) -> None:
@@ -264,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(result)
 
     bare = next(r for r in rows if r["kind"] == "bare")["rps"]
-    print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, 1 KB signed unique events, SQLite")
+    print(
+        f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, ~0.7 KB signed unique refresh events, SQLite"
+    )
     print(
         f"{'server':<10} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'stored once':>12}"
     )
