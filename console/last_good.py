@@ -130,12 +130,16 @@ def describe_age(age: timedelta) -> str:
     return f"{seconds // 86400} d ago"
 
 
-def stale_notice(snapshot: Snapshot[Any], now: datetime | None = None) -> str:
-    """What a screen says above last good data: "Lean did not answer; showing data from 4 min ago"."""
+def stale_notice(
+    snapshot: Snapshot[Any], now: datetime | None = None, subject: str | None = None
+) -> str:
+    """What a screen says above last good data: "Lean did not answer; showing data from 4 min ago",
+    or, naming the part of the screen, "…; showing the bank list from 4 min ago"."""
     if isinstance(snapshot.error, RateLimitError):
         why = "Lean is rate-limiting"
     elif isinstance(snapshot.error, APIConnectionError) or snapshot.error is None:
         why = "Lean did not answer"
     else:
         why = "Lean could not answer"
-    return f"{why}; showing data from {describe_age(snapshot.age(now))}."
+    what = f"the {subject}" if subject else "data"
+    return f"{why}; showing {what} from {describe_age(snapshot.age(now))}."

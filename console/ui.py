@@ -87,6 +87,7 @@ def wait_for_lean(
 
 def show_stale(snapshot: Snapshot[object], subject: str = "record") -> None:
     """Say that the data below is the last good answer, how old it is, and why it is not fresh."""
-    st.warning(stale_notice(snapshot), icon=":material/history:")
+    # Several parts of a screen may fall back at once: each says which it is.
+    st.warning(stale_notice(snapshot, subject=subject), icon=":material/history:")
     if snapshot.error is not None:
         show_error(snapshot.error, subject)

@@ -203,7 +203,7 @@ def test_lean_failing_after_a_good_answer_keeps_the_last_good_data(
     sandbox.faults.set(FaultConfig(error_rate=1.0, path_prefix="/customers/v1/"))
     at.run()
     assert not at.exception
-    assert "showing data from" in texts(at.warning)
+    assert "showing the entity from" in texts(at.warning)
     assert "INTERNAL_SERVER_ERROR" in texts(at.error)
     assert seeded.bank.name in texts(at.subheader)
 

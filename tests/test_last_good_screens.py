@@ -68,7 +68,7 @@ def test_customer_screen_keeps_the_last_good_customer_with_its_age(
     assert some_customer_with_entities.app_user_id in texts(at.subheader)
     assert some_customer_with_entities.customer_id in texts(at.code)
     notices = texts(at.warning)
-    assert "Lean could not answer; showing data from 4 min ago." in notices
+    assert "Lean could not answer; showing the customer from 4 min ago." in notices
     assert "Lean had an internal error" in texts(at.error)
 
 
@@ -92,7 +92,7 @@ def test_customer_screen_says_when_lean_rate_limits(
     assert some_customer_with_entities.app_user_id in texts(at.subheader)
     notices = texts(at.warning)
     assert "Lean is rate-limiting; try again in 120 s." in notices
-    assert "Lean is rate-limiting; showing data from" in notices
+    assert "Lean is rate-limiting; showing the customer from" in notices
 
 
 def test_overview_keeps_bank_availability_when_lean_hangs(
@@ -106,7 +106,7 @@ def test_overview_keeps_bank_availability_when_lean_hangs(
 
     assert not at.exception
     assert any(m.label == "Banks available for data" for m in at.metric)
-    assert "Lean did not answer; showing data from" in texts(at.warning)
+    assert "Lean did not answer; showing the bank list from" in texts(at.warning)
     assert "Lean did not answer within the 2 s budget." in texts(at.error)
 
 
@@ -117,5 +117,5 @@ def test_a_first_failure_has_no_old_data_to_show(
     sandbox.faults.set(FaultConfig(error_rate=1.0, path_prefix="/customers"))
     at = open_customer(console, some_customer_with_entities)
     assert not at.subheader
-    assert "showing data from" not in texts(at.warning)
+    assert "; showing " not in texts(at.warning)
     assert "Lean had an internal error" in texts(at.error)

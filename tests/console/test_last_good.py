@@ -108,3 +108,10 @@ def test_ages_read_like_an_operator_would_say_them(seconds: int, words: str) -> 
 def test_the_stale_notice_says_why_and_how_old(error: Exception, notice: str) -> None:
     snapshot = Snapshot("x", NOW - timedelta(minutes=4), error=error)  # type: ignore[arg-type]
     assert stale_notice(snapshot, now=NOW) == notice
+
+
+def test_stale_notice_names_the_part_of_the_screen() -> None:
+    snapshot = Snapshot(["x"], NOW - timedelta(minutes=4), error=APITimeoutError("slow"))
+    assert stale_notice(snapshot, now=NOW, subject="bank list") == (
+        "Lean did not answer; showing the bank list from 4 min ago."
+    )
