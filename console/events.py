@@ -72,21 +72,42 @@ def parse_stored(event: StoredEvent) -> WebhookEvent | None:
 
 
 def refresh_summary(refresh: Refresh) -> str:
-    """`FINISHED · 2 accounts · 1 failed (transactions)`."""
-    status = refresh.status or "UNKNOWN"
+    """A refresh by what happened to the data, not only its lifecycle word.
+
+    "Finished — 2 of 7 data types failed on 1 of 3 accounts", "Finished — transactions partial
+    on 1 of 2 accounts", "Finished — every data type succeeded on 3 accounts", "Pending — 1 of 3
+    accounts reported". A word the console does not know is shown as itself.
+    """
+    status = (refresh.status or "").upper()
     accounts = refresh.data_status.account_data if refresh.data_status else []
-    problems: dict[str, int] = {}
-    for account in accounts:
-        for data_type in ACCOUNT_DATA_TYPES:
-            value = getattr(account, data_type)
-            if value in ("FAILED", "PARTIAL"):
-                problems[f"{value.lower()} {data_type}"] = (
-                    problems.get(f"{value.lower()} {data_type}", 0) + 1
-                )
-    parts = [status, f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}"]
-    if problems:
-        parts.append(", ".join(sorted(problems)))
-    return " · ".join(parts)
+    n = len(accounts)
+    of_accounts = f"{n} account{'s' if n != 1 else ''}"
+    if status == "PENDING":
+        reported = sum(
+            any(value not in (None, "PENDING") for value in account.statuses().values())
+            for account in accounts
+        )
+        return f"Pending — {reported} of {of_accounts} reported" if n else "Pending"
+    if status != "FINISHED":
+        return f"{refresh.status or 'Unknown status'} — {of_accounts}"
+    if not accounts:
+        return "Finished — no account data reported"
+    failed_types = {t for a in accounts for t, v in a.statuses().items() if v == "FAILED"}
+    failed_accounts = sum(any(v == "FAILED" for v in a.statuses().values()) for a in accounts)
+    partial_types = {t for a in accounts for t, v in a.statuses().items() if v == "PARTIAL"}
+    partial_accounts = sum(any(v == "PARTIAL" for v in a.statuses().values()) for a in accounts)
+    parts = []
+    if failed_types:
+        parts.append(
+            f"{len(failed_types)} of {len(ACCOUNT_DATA_TYPES)} data types failed on "
+            f"{failed_accounts} of {of_accounts}"
+        )
+    if partial_types:
+        names = ", ".join(t.replace("_", " ") for t in ACCOUNT_DATA_TYPES if t in partial_types)
+        parts.append(f"{names} partial on {partial_accounts} of {of_accounts}")
+    if not parts:
+        return f"Finished — every data type succeeded or is unsupported on {of_accounts}"
+    return "Finished — " + "; ".join(parts)
 
 
 def summarize(event: StoredEvent) -> str:
@@ -117,7 +138,7 @@ def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
             "Occurred": e.occurred_at,
             "Type": TYPE_LABELS.get(e.type, e.type),
             "Summary": summarize(e),
-            "Status": e.status or "",
+            "Status": status_words(e),
             "Bank": e.bank_identifier or "",
             "app_user_id": e.app_user_id or "",
             "Deliveries": e.delivery_count,
@@ -225,3 +246,31 @@ def arrival_delay(event: StoredEvent) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def refresh_words(event: StoredEvent) -> str | None:
+    """A refresh event's outcome in words (`refresh_summary`); None for other events."""
+    if event.type != "entity.data.refresh.updated":
+        return None
+    parsed = parse_stored(event)
+    refresh = parsed.refresh() if parsed else None
+    return refresh_summary(refresh) if refresh is not None else None
+
+
+def status_words(event: StoredEvent) -> str:
+    """The inbox's Status cell: a refresh's verdict on its data with Lean's word beside it
+    ("Failed · FINISHED", "Partial · FINISHED", "Success · FINISHED"); others their status."""
+    summary = refresh_words(event)
+    if summary is None:
+        return event.status or ""
+    if " failed" in summary:
+        verdict = "Failed"
+    elif " partial" in summary:
+        verdict = "Partial"
+    elif summary.startswith("Pending"):
+        verdict = "Pending"
+    elif summary.startswith("Finished"):
+        verdict = "Success"
+    else:
+        return event.status or ""
+    return f"{verdict} · {event.status}" if event.status else verdict

@@ -49,6 +49,11 @@ def tone_of(label: Any) -> str | None:
     text = label.upper()
     if "EXPIRES IN" in text:
         return "warn"
+    if text.startswith(("FINISHED —", "PENDING —")):
+        # A refresh in words: what happened to the data decides, not the lifecycle word.
+        if " FAILED" in text:
+            return "bad"
+        return "warn" if " PARTIAL" in text or text.startswith("PENDING") else "good"
     for word, tone in _TONE_BY_WORD.items():
         if text.startswith(word):
             return tone

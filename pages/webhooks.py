@@ -14,9 +14,10 @@ from console.events import (
     event_links,
     inbox_rows,
     refresh_account_rows,
+    refresh_words,
     time_window,
 )
-from console.formatting import literal_md, styled_table
+from console.formatting import literal_md, styled_table, tone_of
 from console.runtime import get_receiver, get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop
@@ -93,6 +94,13 @@ def show_event(event_id: str) -> None:
                         icon=":material/arrow_forward:",
                         query_params=link.query,
                     )
+        outcome = refresh_words(event)
+        if outcome:
+            # Words first; the colour repeats them (a finished refresh with failures is not green).
+            show_outcome = {"bad": st.error, "warn": st.warning, "good": st.success}.get(
+                tone_of(outcome) or "", st.info
+            )
+            show_outcome(f"**Outcome:** {literal_md(outcome)}")
         account_rows = refresh_account_rows(event)
         if account_rows:
             st.markdown("**Per-account status**")

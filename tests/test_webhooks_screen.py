@@ -107,7 +107,8 @@ def test_inbox_lists_newest_first_with_summaries(screen: AppTest, db: EventStore
     screen.run()
     table = screen.dataframe[0].value
     assert list(table["event_id"]) == ["ev-payment", "ev-finished", "ev-pending", "ev-created"]
-    assert "FINISHED · 1 account · failed transactions" in list(table["Summary"])
+    assert "Finished — 1 of 7 data types failed on 1 of 1 account" in list(table["Summary"])
+    assert "Failed · FINISHED" in list(table["Status"])
     assert "Not interpreted by the console (payment.created)" in list(table["Summary"])
 
 
@@ -142,6 +143,9 @@ def test_one_event_in_full(screen: AppTest, db: EventStore) -> None:
     per_account = screen.dataframe[0].value
     assert per_account.iloc[0]["transactions"] == "FAILED"
     assert "entity.data.refresh.updated" in texts(screen.markdown)
+    # A finished refresh whose data failed reads as a failure, in words and in red, never green.
+    assert "1 of 7 data types failed on 1 of 1 account" in texts(screen.error)
+    assert not screen.success
 
 
 def test_unknown_event_id_is_a_warning(screen: AppTest) -> None:

@@ -502,7 +502,7 @@ def test_last_refresh_outcome_comes_from_stored_refresh_webhooks(book_index: Eve
         [refresh("late", "FINISHED", NOW - timedelta(hours=1)), refresh("early", "PENDING", NOW - timedelta(hours=2))]
     )  # fmt: skip
     rows, _ = queries.customer_page(book_index, QueueFilter(search="healthy"), now=NOW)
-    assert rows[0].last_refresh is not None and rows[0].last_refresh.startswith("FINISHED")
+    assert rows[0].last_refresh is not None and rows[0].last_refresh.startswith("Finished")
 
 
 def test_consent_expiry_across_the_book_and_its_csv(book_index: EventStore) -> None:

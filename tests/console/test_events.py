@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from console.events import arrival_delay, build_filter, event_links, summarize, time_window
+import pytest
+
+from console.events import (
+    arrival_delay,
+    build_filter,
+    event_links,
+    refresh_summary,
+    summarize,
+    time_window,
+)
+from console.formatting import tone_of
 from console.store import StoredEvent
+from lean_api.models import Refresh
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -67,7 +78,7 @@ def test_summaries_say_what_happened() -> None:
             },
         },
     )
-    assert summarize(refresh) == "FINISHED · 2 accounts · partial transactions"
+    assert summarize(refresh) == "Finished — transactions partial on 1 of 2 accounts"
     bank = stored(
         "bank.availability.updated",
         {
@@ -107,3 +118,53 @@ def test_arrival_delay_in_words() -> None:
     assert arrival_delay(stored("x", {}, received_at=NOW + timedelta(minutes=61))) == "61 min"
     assert arrival_delay(stored("x", {}, received_at=NOW + timedelta(hours=3))) == "3 h"
     assert arrival_delay(stored("x", {}, lean_timestamp=None)) == "—"
+
+
+def refresh_of(status: str | None, *accounts: dict[str, str]) -> Refresh:
+    return Refresh.model_validate(
+        {
+            "refresh_id": "r",
+            "status": status,
+            "data_status": {
+                "account_data": [{"account_id": str(i), **a} for i, a in enumerate(accounts)]
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("refresh", "words", "tone"),
+    [
+        (
+            refresh_of(
+                "FINISHED",
+                {"balance": "FAILED", "standing_orders": "FAILED", "transactions": "PARTIAL"},
+                {"balance": "OK"},
+                {"balance": "SUCCESS"},
+            ),
+            "Finished — 2 of 7 data types failed on 1 of 3 accounts; transactions partial on 1 of 3 accounts",
+            "bad",
+        ),
+        (
+            refresh_of("OK", {"transactions": "PARTIAL"}, {"transactions": "SUCCESS"}),
+            "Finished — transactions partial on 1 of 2 accounts",
+            "warn",
+        ),
+        (
+            refresh_of("FINISHED", {"balance": "SUCCESS", "direct_debits": "UNSUPPORTED"}),
+            "Finished — every data type succeeded or is unsupported on 1 account",
+            "good",
+        ),
+        (
+            refresh_of("PENDING", {"balance": "SUCCESS"}, {"balance": "PENDING"}),
+            "Pending — 1 of 2 accounts reported",
+            "warn",
+        ),
+        (refresh_of("THROTTLED", {"balance": "SUCCESS"}), "THROTTLED — 1 account", "muted"),
+    ],
+)
+def test_a_refresh_is_summarised_by_what_happened_to_the_data(
+    refresh: Refresh, words: str, tone: str
+) -> None:
+    assert refresh_summary(refresh) == words
+    assert tone_of(words) == tone
