@@ -520,20 +520,18 @@ class EventStore:
         received_at: datetime | None = None,
     ) -> None:
         """Note a refused delivery (bad signature, forbidden address, too large); never its body."""
-        self.migrate()
-        row = _fit_row(
-            rejections,
-            {
-                "received_at": _utc_naive(received_at or datetime.now(UTC)),
-                "source_ip": source_ip,
-                "status_code": status_code,
-                "reason": reason,
-                "size": min(max(size, 0), MAX_INT32),
-                "signature": signature or None,
-            },
+        self.record_rejections(
+            [
+                {
+                    "received_at": received_at,
+                    "source_ip": source_ip,
+                    "status_code": status_code,
+                    "reason": reason,
+                    "size": size,
+                    "signature": signature,
+                }
+            ]
         )
-        with self._connection(write=True) as conn:
-            conn.execute(rejections.insert().values(**row))
 
     def record_rejections(self, items: Sequence[dict[str, Any]]) -> None:
         """Note many refused deliveries in one transaction (the receiver's rejection log)."""
@@ -990,7 +988,6 @@ class EventWriter:
         self.batches = 0
         # When the database last refused a batch, cleared by the next commit: reads may still
         # work while writes do not (locked, full), so the health check asks the writer too.
-        self.failing_since: float | None = None
         self.last_failure: float | None = None
 
     def _ensure_started(self) -> None:
@@ -1022,15 +1019,12 @@ class EventWriter:
         except TimeoutError:
             # A commit that does not come in time is a failing store, whatever it says later.
             self.last_failure = time.monotonic()
-            self.failing_since = self.failing_since or self.last_failure
             raise StoreUnavailable(f"the store did not commit within {timeout:.0f} s") from None
 
     @property
     def failing(self) -> bool:
         """The last batch could not be committed, within the last minute."""
-        return self.last_failure is not None and (
-            self.failing_since is not None and time.monotonic() - self.last_failure < 60
-        )
+        return self.last_failure is not None and time.monotonic() - self.last_failure < 60
 
     def write_sync(self, records: Iterable[EventRecord]) -> list[WriteResult]:
         """Store deliveries from plain threads (tools, tests), one transaction."""
@@ -1065,7 +1059,6 @@ class EventWriter:
         except StoreUnavailable as exc:
             # The database itself failed: every record in the batch waits for Lean's retry.
             self.last_failure = time.monotonic()
-            self.failing_since = self.failing_since or self.last_failure
             for job in batch:
                 job.done(None, exc)
             return
@@ -1074,7 +1067,7 @@ class EventWriter:
             for job in batch:
                 job.done(*self._write_alone(job.record))
             return
-        self.failing_since = None
+        self.last_failure = None
         for job, result in zip(batch, results, strict=True):
             job.done(result, None)
 

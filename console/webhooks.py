@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from dotenv import dotenv_values
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from console.store import EventRecord, EventStore, EventWriter, StoreUnavailable, clean_text
+from lean_api.config import read_environment
 from lean_api.webhooks import (
     SIGNATURE_HEADER,
     SignatureVerificationError,
@@ -142,10 +142,7 @@ class ReceiverConfig:
         `LEAN_WEBHOOK_ALLOW_UNSIGNED` (development only, refused with `LEAN_ENV=production`),
         `LEAN_WEBHOOK_MAX_BATCH`. A bad value becomes `problem`.
         """
-        values: dict[str, str] = {}
-        if dotenv_path and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
+        values = read_environment(environ, dotenv_path)
 
         def get(name: str) -> str:
             return (values.get(name) or "").strip()

@@ -53,10 +53,7 @@ class LeanSettings:
         cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
     ) -> LeanSettings:
         """Read settings from `environ` (default: the process), falling back to a `.env` file."""
-        values: dict[str, str] = {}
-        if dotenv_path and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
+        values = read_environment(environ, dotenv_path)
 
         def get(name: str) -> str | None:
             value = values.get(name, "").strip()
@@ -96,6 +93,17 @@ def _seconds(value: str | None, name: str) -> float | None:
     if not 0 < seconds < float("inf"):
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
     return seconds
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> dict[str, str]:
+    """`environ` (default: the process's) over a `.env` file: the environment wins."""
+    values: dict[str, str] = {}
+    if dotenv_path and Path(dotenv_path).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
 
 
 def _clean_url(url: str, name: str) -> str:

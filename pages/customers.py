@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from console.book import request_sync
@@ -264,6 +266,23 @@ def page_buttons(page_number: int, pages: int, total: int) -> None:
         st.rerun()
 
 
+def customer_table_to_open(data: Any, rows: list[dict[str, Any]]) -> None:
+    """A table of customers (`data` as shown, `rows` behind it); selecting a row opens one."""
+    selection = st.dataframe(
+        data,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="browse_table",
+    )
+    picked = selection.selection.rows if selection else []
+    if picked:
+        open_customer(rows[picked[0]]["customer_id"])
+        st.rerun()
+    st.caption("Select a row to open the customer.")
+
+
 def browse_from_index() -> None:
     """Customers from the book index: columns and queue filters, paged in the database."""
     search_col, size_col = st.columns([4, 1], vertical_alignment="bottom")
@@ -305,19 +324,7 @@ def browse_from_index() -> None:
         directory = {}  # identifiers instead of names; the list itself needs no Lean call
     table = customer_table(rows, bank_names={k: b.display_name for k, b in directory.items()})
     if table:
-        selection = st.dataframe(
-            styled_table(table, ["Worst consent"]),
-            hide_index=True,
-            width="stretch",
-            on_select="rerun",
-            selection_mode="single-row",
-            key="browse_table",
-        )
-        picked = selection.selection.rows if selection else []
-        if picked:
-            open_customer(table[picked[0]]["customer_id"])
-            st.rerun()
-        st.caption("Select a row to open the customer.")
+        customer_table_to_open(styled_table(table, ["Worst consent"]), table)
         page_buttons(page_number, pages, total)
     else:
         st.info("No customer in the index matches these filters.")
@@ -361,19 +368,7 @@ def browse_from_lean() -> None:
         rows = []
     else:
         if rows:
-            selection = st.dataframe(
-                rows,
-                hide_index=True,
-                width="stretch",
-                on_select="rerun",
-                selection_mode="single-row",
-                key="browse_table",
-            )
-            picked = selection.selection.rows if selection else []
-            if picked:
-                open_customer(rows[picked[0]]["customer_id"])
-                st.rerun()
-            st.caption("Select a row to open the customer.")
+            customer_table_to_open(rows, rows)
         elif search.strip():
             st.info("No customer matches that text.")
         if not search.strip() and rows:
