@@ -22,11 +22,10 @@ from lean_api.errors import (
     error_from_response,
 )
 from lean_api.models import (
+    ACCOUNT_DATA_MODELS,
     Account,
-    Balance,
     Bank,
     Customer,
-    DataItem,
     DataResult,
     Entity,
     Identity,
@@ -35,7 +34,6 @@ from lean_api.models import (
     PageInfo,
     Refresh,
     RefreshTrigger,
-    Transaction,
     unwrap_page,
 )
 from lean_api.retry import RetryPolicy, connection_error, retryable_status
@@ -46,15 +44,7 @@ M = TypeVar("M", bound=BaseModel)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Per-account data endpoints and the model each item is read into.
-ACCOUNT_DATA_ENDPOINTS: dict[str, type[BaseModel]] = {
-    "balances": Balance,
-    "transactions": Transaction,
-    "beneficiaries": DataItem,
-    "identities": Identity,
-    "direct-debits": DataItem,
-    "scheduled-payments": DataItem,
-    "standing-orders": DataItem,
-}
+ACCOUNT_DATA_ENDPOINTS: dict[str, type[BaseModel]] = ACCOUNT_DATA_MODELS
 USER_AGENT = "lean-ops-console/0.1"
 
 

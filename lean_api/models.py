@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 PERMISSIONS: tuple[str, ...] = (
     "identity",
@@ -418,14 +419,63 @@ class Bank(LeanModel):
 # --------------------------------------------------------------------------------------------
 
 
-class Amount(LeanModel):
+def _upper_word(value: Any) -> Any:
+    # Enum words arrive as `Credit`, `credit` or `CREDIT`; an empty string means not given.
+    if isinstance(value, str):
+        return value.strip().upper() or None
+    return value
+
+
+def _listed(value: Any) -> Any:
+    # A list that a bank sent as one value, or not at all.
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        return [value]
+    return value
+
+
+def _address_map(value: Any) -> Any:
+    # An address sent as one line of text instead of an object.
+    if isinstance(value, str):
+        return {"address_line": value} if value.strip() else None
+    return value
+
+
+def _frequency_object(value: Any) -> Any:
+    # Direct debits send a frequency word; standing orders an object. A word becomes an object.
+    if isinstance(value, str):
+        return {"frequency_type": value}
+    return value
+
+
+def _no_empty_text(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Word = Annotated[str | None, BeforeValidator(_upper_word)]
+
+
+class DataModel(LeanModel):
+    """A data v2 record: snake_case keys as Lean sends them, camelCase accepted too."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(
+            validation_alias=lambda name: AliasChoices(name, to_camel(name))
+        ),
+    )
+
+
+class Amount(DataModel):
     """A money amount with its currency."""
 
     amount: Money = None
     currency: str | None = None
 
 
-class AccountIdentifier(LeanModel):
+class AccountIdentifier(DataModel):
     """One way to name an account (IBAN, BBAN, ...)."""
 
     scheme_name: str | None = None
@@ -433,20 +483,53 @@ class AccountIdentifier(LeanModel):
     name: str | None = None
 
 
-class Account(LeanModel):
+class PostalAddress(DataModel):
+    """A bank's address, as payments' agents carry it."""
+
+    address_type: str | None = None
+    address_line: str | None = None
+    building_number: str | None = None
+    street_name: str | None = None
+    town_name: str | None = None
+    post_code: str | None = None
+    country: str | None = None
+    country_subdivision: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "country_subdivision", "country_sub_division", "countrySubdivision"
+        ),
+    )
+    department: str | None = None
+    sub_department: str | None = None
+
+
+class Agent(DataModel):
+    """The bank on one side of a payment (`KSAOB.SABB`, a BIC, ...)."""
+
+    scheme_name: str | None = None
+    identification: str | None = None
+    name: str | None = None
+    postal_address: PostalAddress | None = None
+
+
+class Account(DataModel):
     """A bank account reached through an entity."""
 
     account_id: str
     entity_id: str | None = None
     account_holder_name: str | None = None
+    account_holder_short_name: str | None = None
     status: str | None = None
+    status_update_date_time: LeanDateTime = None
     currency: str | None = None
     account_type: str | None = None
     account_sub_type: str | None = None
     nickname: str | None = None
     description: str | None = None
     opening_date: LeanDateTime = None
+    maturity_date: LeanDateTime = None
     account: list[AccountIdentifier] = Field(default_factory=list)
+    servicer: AccountIdentifier | None = None
 
     @property
     def iban(self) -> str | None:
@@ -457,52 +540,326 @@ class Account(LeanModel):
         return None
 
 
-class Balance(LeanModel):
+class CreditLine(DataModel):
+    """Credit an account may draw on (a card's limit, an overdraft), and whether the balance
+    counts it."""
+
+    included: bool | None = None
+    amount: Amount = Field(default_factory=Amount)
+    type: Word = None
+
+
+def _signed(indicator: str | None, amount: Decimal | None) -> Decimal | None:
+    if amount is None:
+        return None
+    return -abs(amount) if (indicator or "").upper() == "DEBIT" else amount
+
+
+class Balance(DataModel):
     """One balance of an account (closing available, closing booked, ...)."""
 
     account_id: str | None = None
+    entity_id: str | None = None
     type: str | None = None
     credit_debit_indicator: str | None = None
     amount: Amount = Field(default_factory=Amount)
     date_time: LeanDateTime = None
+    credit_line: Annotated[list[CreditLine], BeforeValidator(_listed)] = Field(default_factory=list)
 
     @property
     def signed_amount(self) -> Decimal | None:
         """The amount with its sign: debit balances are negative."""
-        if self.amount.amount is None:
-            return None
-        sign = -1 if (self.credit_debit_indicator or "").upper() == "DEBIT" else 1
-        return self.amount.amount * sign
+        return _signed(self.credit_debit_indicator, self.amount.amount)
 
 
-class Transaction(LeanModel):
-    """A booked or pending transaction."""
+class TransactionBalance(DataModel):
+    """The account's balance after a transaction, as the bank reports it."""
+
+    type: Word = None
+    credit_debit_indicator: Word = None
+    amount: Amount = Field(default_factory=Amount)
+
+    @property
+    def signed_amount(self) -> Decimal | None:
+        """The balance with its sign: an overdrawn (debit) balance is negative."""
+        return _signed(self.credit_debit_indicator, self.amount.amount)
+
+
+class MerchantDetails(DataModel):
+    """Where a card was used."""
+
+    merchant_name: str | None = None
+    merchant_category_code: str | None = None
+
+    @property
+    def mcc(self) -> str | None:
+        """The four-digit merchant category code (Lean writes `CC5411`)."""
+        code = (self.merchant_category_code or "").strip().upper()
+        return code.removeprefix("CC") or None
+
+
+class BankTransactionCode(DataModel):
+    """The bank's family and sub-family for a transaction (`Customer Card Transactions`)."""
+
+    code: str | None = None
+    sub_code: str | None = None
+
+
+class ProprietaryBankTransactionCode(DataModel):
+    """The bank's own code for a transaction, and who issued it."""
+
+    code: str | None = None
+    issuer: str | None = None
+
+
+class CardInstrument(DataModel):
+    """The card used: scheme (mada is `LOCAL_SCHEME`), how it was authorised, masked number."""
+
+    authorization_type: Word = None
+    card_scheme_name: Word = None
+    identification: str | None = None
+    name: str | None = None
+
+
+class ChargeAmount(Amount):
+    """A fee on a transaction; `charge_included` says whether the amount already holds it."""
+
+    charge_included: bool | None = None
+
+
+class CurrencyExchange(DataModel):
+    """The exchange behind a transaction in another currency."""
+
+    source_currency: str | None = None
+    target_currency: str | None = None
+    unit_currency: str | None = None
+    exchange_rate: Money = None
+    contract_identification: str | None = None
+    quotation_date: LeanDateTime = None
+    instructed_amount: Amount | None = None
+
+
+class Transaction(DataModel):
+    """A booked or pending transaction, with the bank's running balance when it gives one."""
 
     transaction_id: str | None = None
     account_id: str | None = None
-    credit_debit_indicator: str | None = None
+    entity_id: str | None = None
+    credit_debit_indicator: Word = None
     amount: Amount = Field(default_factory=Amount)
-    status: str | None = None
+    status: Word = None
     booking_date_time: LeanDateTime = None
     value_date_time: LeanDateTime = None
     transaction_information: str | None = None
-    transaction_type: str | None = None
+    transaction_type: Word = None
+    sub_transaction_type: Word = None
+    transaction_reference: str | None = None
+    transaction_mutability: Word = None
+    balance: TransactionBalance | None = None
+    statement_reference: Annotated[list[str], BeforeValidator(_listed)] = Field(
+        default_factory=list
+    )
+    index: int | None = None
+    charge_amount: ChargeAmount | None = None
+    bank_transaction_code: BankTransactionCode | None = None
+    proprietary_bank_transaction_code: ProprietaryBankTransactionCode | None = None
+    card_instrument: CardInstrument | None = None
+    merchant_details: MerchantDetails | None = None
+    currency_exchange: CurrencyExchange | None = None
+    creditor_account: AccountIdentifier | None = None
+    creditor_agent: Agent | None = None
+    debtor_account: AccountIdentifier | None = None
+    debtor_agent: Agent | None = None
+    local_time_zone: str | None = None
+    flags: Annotated[list[Any], BeforeValidator(_listed)] = Field(default_factory=list)
+
+    @property
+    def signed_amount(self) -> Decimal | None:
+        """The amount with its sign: money out (DEBIT) is negative."""
+        return _signed(self.credit_debit_indicator, self.amount.amount)
+
+    @property
+    def balance_after(self) -> Decimal | None:
+        """The account's balance after this transaction, signed; None when the bank gave none."""
+        return self.balance.signed_amount if self.balance else None
+
+    @property
+    def merchant_name(self) -> str | None:
+        """The merchant's name for card payments."""
+        return self.merchant_details.merchant_name if self.merchant_details else None
 
 
-class Identity(LeanModel):
-    """The account holder as the bank knows them."""
+class IdentityAddress(DataModel):
+    """A person's address as the bank holds it (Saudi national address parts)."""
 
+    address_line: str | None = None
+    address_type: str | None = None
+    building_type: str | None = None
+    apartment_or_villa_number: str | None = None
+    building_name: str | None = None
+    street: str | None = None
+    area: str | None = None
+    street_address: str | None = None
+    post_code: str | None = None
+    town_name: str | None = None
+    region: str | None = None
+    po_box: str | None = None
+    country: str | None = None
+
+    @property
+    def one_line(self) -> str:
+        """The address on one line: the bank's own line when given, else its parts."""
+        if self.address_line:
+            parts = [self.address_line, self.region, self.country]
+        else:
+            parts = [self.street_address or self.street, self.area, self.town_name,
+                     self.post_code, self.region, self.country]  # fmt: skip
+        return ", ".join(p for p in parts if p)
+
+
+class Identity(DataModel):
+    """A person on an account as the bank knows them: the holder, or a joint party with a role.
+
+    `address` stays a plain mapping (screens read its keys); `postal_address` reads it typed.
+    """
+
+    entity_id: str | None = None
     full_legal_name: str | None = None
     name: str | None = None
     national_id: str | None = None
     birth_date: LeanDateTime = None
-    gender: str | None = None
+    gender: Annotated[str | None, BeforeValidator(_no_empty_text)] = None
     email_address: str | None = None
     mobile_number: str | None = None
+    phone: str | None = None
+    legal_structure: str | None = None
+    address: Annotated[dict[str, Any] | None, BeforeValidator(_address_map)] = None
+    account_role: Word = None
+    party_type: Word = None
+    party_id: str | None = None
+    party_number: str | None = None
+
+    @property
+    def postal_address(self) -> IdentityAddress | None:
+        """The address, typed."""
+        return IdentityAddress.model_validate(self.address) if self.address else None
 
 
 class DataItem(LeanModel):
     """A per-account record without a richer model (beneficiary, direct debit, ...)."""
+
+
+class Beneficiary(DataItem, DataModel):
+    """A payee saved on the account. `reference` carries the bank's activation word."""
+
+    account_id: str | None = None
+    beneficiary_id: str | None = None
+    beneficiary_type: Word = None
+    account_holder_name: str | None = None
+    account_holder_short_name: str | None = None
+    creditor_agent: Agent | None = None
+    creditor_account: AccountIdentifier | None = None
+    reference: str | None = None
+
+    @property
+    def activated(self) -> bool | None:
+        """True when the bank has activated the beneficiary (`KSA_OB_ACTIVATED`)."""
+        word = (self.reference or "").strip().upper()
+        return {"KSA_OB_ACTIVATED": True, "KSA_OB_NOT_ACTIVATED": False}.get(word)
+
+
+class DirectDebit(DataItem, DataModel):
+    """A mandate letting a company (an insurer, a BNPL provider) pull money from the account."""
+
+    account_id: str | None = None
+    direct_debit_id: str | None = None
+    status_code: Word = None
+    frequency: Word = None
+    mandate_identification: str | None = None
+    name: str | None = None
+    previous_payment_date_time: LeanDateTime = None
+    previous_payment_amount: Amount | None = None
+
+
+_INTERVAL_DAY = re.compile(r"^IntervalDay:\s*(\d+)$", re.IGNORECASE)
+
+
+class StandingOrderFrequency(DataModel):
+    """How often a standing order pays: a type and an interval (`IntervalDay:5`)."""
+
+    frequency_type: Word = None
+    interval: str | None = None
+
+    @property
+    def every_days(self) -> int | None:
+        """Days between payments when the interval says so (`IntervalDay:7` → 7)."""
+        word = (self.interval or "").strip()
+        match = _INTERVAL_DAY.match(word)
+        if match:
+            return int(match[1]) or None
+        return 1 if word.upper() in ("EVERYDAY", "EVERYWORKINGDAY") else None
+
+    @property
+    def words(self) -> str:
+        """The frequency as an operator reads it: "every 7 days", "every working day"."""
+        word = (self.interval or "").strip()
+        days = self.every_days
+        if word.upper() == "EVERYWORKINGDAY":
+            return "every working day"
+        if days == 1:
+            return "every day"
+        if days:
+            return f"every {days} days"
+        return word or (self.frequency_type or "").replace("_", " ").lower() or "not given"
+
+
+class StandingOrder(DataItem, DataModel):
+    """A payment the bank repeats on a schedule."""
+
+    account_id: str | None = None
+    standing_order_id: str | None = None
+    standing_order_status_code: Word = None
+    standing_order_type: Word = None
+    frequency: Annotated[StandingOrderFrequency | None, BeforeValidator(_frequency_object)] = None
+    number_of_payments: int | None = None
+    reference: str | None = None
+    purpose: str | None = None
+    first_payment_date_time: LeanDateTime = None
+    last_payment_date_time: LeanDateTime = None
+    next_payment_date_time: LeanDateTime = None
+    final_payment_date_time: LeanDateTime = None
+    first_payment_amount: Amount | None = None
+    last_payment_amount: Amount | None = None
+    next_payment_amount: Amount | None = None
+    final_payment_amount: Amount | None = None
+    creditor_agent: Agent | None = None
+    creditor_account: AccountIdentifier | None = None
+
+
+class ScheduledPayment(DataItem, DataModel):
+    """A one-off payment booked for a later day."""
+
+    account_id: str | None = None
+    scheduled_payment_id: str | None = None
+    scheduled_type: Word = None
+    scheduled_payment_date_time: LeanDateTime = None
+    debtor_reference: str | None = None
+    reference: str | None = None
+    instructed_amount: Amount | None = None
+    creditor_agent: Agent | None = None
+    creditor_account: AccountIdentifier | None = None
+
+
+# The model each per-account data endpoint's items are read into.
+ACCOUNT_DATA_MODELS: dict[str, type[BaseModel]] = {
+    "balances": Balance,
+    "transactions": Transaction,
+    "beneficiaries": Beneficiary,
+    "identities": Identity,
+    "direct-debits": DirectDebit,
+    "scheduled-payments": ScheduledPayment,
+    "standing-orders": StandingOrder,
+}
 
 
 class DataResult(BaseModel, Generic[T]):
@@ -528,7 +885,7 @@ class DataResult(BaseModel, Generic[T]):
 # --------------------------------------------------------------------------------------------
 
 
-class TransactionAvailability(LeanModel):
+class TransactionAvailability(DataModel):
     """Which transaction window the bank returned."""
 
     start: LeanDateTime = None
@@ -536,7 +893,7 @@ class TransactionAvailability(LeanModel):
     complete_months: int | None = None
 
 
-class AccountRefreshStatus(LeanModel):
+class AccountRefreshStatus(DataModel):
     """One account's status per data type within a refresh."""
 
     account_id: str | None = None
@@ -557,7 +914,7 @@ class AccountRefreshStatus(LeanModel):
         return {name: getattr(self, name) for name in ACCOUNT_DATA_TYPES}
 
 
-class RefreshDataStatus(LeanModel):
+class RefreshDataStatus(DataModel):
     """Entity-level statuses and the per-account breakdown."""
 
     accounts: DataStatus = None
@@ -565,7 +922,7 @@ class RefreshDataStatus(LeanModel):
     account_data: list[AccountRefreshStatus] = Field(default_factory=list)
 
 
-class Refresh(LeanModel):
+class Refresh(DataModel):
     """A data refresh and how far it got (refresh status API and webhook payload)."""
 
     refresh_id: str

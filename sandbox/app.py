@@ -378,12 +378,14 @@ def bank_json(
 
 def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, Any]:
     """An account as data v2 returns it."""
-    label = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
+    kind = account.sub_type.replace("_", " ").title()
+    short_name = f"{account.holder.first_en} {account.holder.last_en}"
+    label = f"{short_name} {kind} Account"
     return {
         "entity_id": account.entity_id,
         "account_id": account.account_id,
         "account_holder_name": account.holder.name_en,
-        "account_holder_short_name": account.holder.first_en,
+        "account_holder_short_name": short_name,
         "status": account.status,
         "status_update_date_time": iso(
             datetime.combine(account.opening_date, datetime.min.time(), UTC), 3
@@ -391,7 +393,7 @@ def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, A
         "currency": "SAR",
         "account_type": "PERSONAL",
         "account_sub_type": account.sub_type,
-        "nickname": account.sub_type.replace("_", " ").title(),
+        "nickname": f"{kind} Account",
         "description": label,
         "opening_date": account.opening_date,
         "maturity_date": None,
@@ -410,12 +412,19 @@ def account_json(account: SeedAccount, bank: seedlib.BankProfile) -> dict[str, A
     }
 
 
-def identity_json(entity_id: str, person: seedlib.Person) -> dict[str, Any]:
-    """The account holder's identity, with the keys of Lean's identity example.
+def identity_json(
+    entity_id: str,
+    person: seedlib.Person,
+    account_role: str | None = None,
+    party_type: str | None = None,
+) -> dict[str, Any]:
+    """A person's identity, with the keys of Lean's identity example.
 
-    `account_role` and `party_type` are null: Lean's examples name only BENEFICIARY,
-    POWER_OF_ATTORNEY and JOINT, none of which is a sole holder.
+    The account holder's `account_role` and `party_type` are null: Lean's examples name only
+    secondary parties (BENEFICIARY, POWER_OF_ATTORNEY, JOINT), never a sole holder. A joint
+    account's second party carries them (`seedlib.joint_party`).
     """
+    phone = person.mobile.lstrip("+")  # Lean's example: digits only, with the country code
     return {
         "entity_id": entity_id,
         "full_legal_name": person.name_en,
@@ -425,29 +434,27 @@ def identity_json(entity_id: str, person: seedlib.Person) -> dict[str, Any]:
         "gender": person.gender,
         "email_address": person.email,
         "legal_structure": None,
-        "phone": person.mobile,
-        "mobile_number": person.mobile,
-        "address": {
-            "address_line": None,
-            "address_type": None,
-            "building_type": None,
-            "apartment_or_villa_number": None,
-            "building_name": None,
-            "street": None,
-            "area": None,
-            "street_address": None,
-            "post_code": None,
-            "town_name": person.city.title(),
-            "region": None,
-            "po_box": None,
-            "country": "Saudi Arabia",
-        },
-        "account_role": None,
-        "party_type": None,
+        "phone": phone,
+        "mobile_number": phone,
+        "address": seedlib.national_address(person),
+        "account_role": account_role,
+        "party_type": party_type,
         "party_id": str(100000 + int(person.national_id[-6:]) % 900000),
         "party_number": person.national_id[-8:],
         "regional_data": None,
     }
+
+
+def account_identities(entity: SeedEntity, account: SeedAccount) -> list[dict[str, Any]]:
+    """Who is on an account: the holder, and the second party of a joint account."""
+    joint = seedlib.joint_party(account)
+    if joint is None:
+        return [identity_json(entity.entity_id, account.holder)]
+    person, role = joint
+    return [
+        identity_json(entity.entity_id, account.holder, None, "JOINT"),
+        identity_json(entity.entity_id, person, role, "JOINT"),
+    ]
 
 
 # Lean's words for the sandbox's kinds of transaction: (transaction_type, sub_transaction_type,
@@ -456,21 +463,97 @@ TRANSACTION_WORDS = {
     "SALARY": ("LOCAL_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
     "GOVERNMENT": ("LOCAL_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
     "RENT": ("LOCAL_BANK_TRANSFER", "MONEY_TRANSFER", "Issued Real-Time Credit Transfers", "ACH Debit"),
-    "TRANSFER": ("SAME_BANK_TRANSFER", "MONEY_TRANSFER", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "TRANSFER_OUT": ("LOCAL_BANK_TRANSFER", "MONEY_TRANSFER", "Issued Real-Time Credit Transfers", "ACH Debit"),
+    "SAVINGS_OUT": ("SAME_BANK_TRANSFER", "MONEY_TRANSFER", "Issued Real-Time Credit Transfers", "ACH Debit"),
+    "SAVINGS_TOP_UP": ("SAME_BANK_TRANSFER", "MONEY_TRANSFER", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "SAVINGS_IN": ("SAME_BANK_TRANSFER", "MONEY_TRANSFER", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "PROFIT": ("SAME_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
+    "CARD_PAYMENT": ("SAME_BANK_TRANSFER", "DEPOSIT", "Received Real-Time Credit Transfers", "ACH Credit"),
     "PURCHASE": ("POS", "PURCHASE", "Customer Card Transactions", "ACH Debit"),
-    "BILL_PAYMENTS": ("BILL_PAYMENTS", "NOT_APPLICABLE", "Issued Real-Time Credit Transfers", "ACH Debit"),
-    "CASH_WITHDRAWAL": ("ATM", "WITHDRAWAL", "Customer Card Transactions", "Cash Withdrawal"),
+    "ONLINE": ("E_COMMERCE", "PURCHASE", "Customer Card Transactions", "ACH Debit"),
+    "REFUND": ("POS", "REFUND", "Customer Card Transactions", "ACH Credit"),
+    "BILL": ("BILL_PAYMENTS", "NOT_APPLICABLE", "Issued Real-Time Credit Transfers", "ACH Debit"),
+    "ATM": ("ATM", "WITHDRAWAL", "Customer Card Transactions", "Cash Withdrawal"),
+    "CASH_DEPOSIT": ("TELLER", "DEPOSIT", "Counter Transactions", "Branch Deposit"),
+    "REMITTANCE": ("INTERNATIONAL_TRANSFER", "MONEY_TRANSFER", "Issued Real-Time Credit Transfers", "ACH Debit"),
 }  # fmt: skip
+
+
+def _transaction_agent(bank: seedlib.BankProfile | None) -> dict[str, Any]:
+    """A bank on one side of a transfer, as Lean's transactions name it (with its address)."""
+    building, street, district, post_code, town, _ = seedlib.agent_address(bank)
+    if bank is None:
+        swift, name, country = (
+            seedlib.FOREIGN_BANK[0],
+            seedlib.FOREIGN_BANK[1],
+            "United Arab Emirates",
+        )
+        scheme, identification = "OTHER", swift
+    else:
+        name, country = bank.name, "Saudi Arabia"
+        scheme, identification = "BICFI", f"KSAOB.{bank.swift[:4]}"
+    return {
+        "scheme_name": scheme,
+        "identification": identification,
+        "name": name,
+        "postal_address": {
+            "address_type": "BUSINESS",
+            "address_line": f"{building}, {street}, {building}, {town}",
+            "building_number": building,
+            "country": country,
+            "country_subdivision": district,
+            "post_code": post_code,
+            "street_name": street,
+            "town_name": town,
+        },
+    }
+
+
+def _party_account(name: str, iban: str) -> dict[str, Any]:
+    # Lean's transactions leave `scheme_name` null on both parties' accounts.
+    return {"name": name, "scheme_name": None, "identification": iban}
 
 
 def transaction_json(
     entity: SeedEntity, account: SeedAccount, index: int, row: dict[str, Any]
 ) -> dict[str, Any]:
-    """A seeded transaction with the keys and words of Lean's transactions example."""
-    kind, sub_kind, code, sub_code = TRANSACTION_WORDS[row["transaction_type"]]
-    card = kind in ("POS", "ATM")
-    reference = row["transaction_id"].replace("-", "")[:10].upper()
-    merchant = row["transaction_information"].removeprefix("POS PURCHASE - ").split(" MCC")
+    """A seeded transaction with every key and word of Lean's transactions example.
+
+    `index` is the transaction's place within its booking day, as in Lean's example.
+    """
+    kind, sub_kind, code, sub_code = TRANSACTION_WORDS[row["kind"]]
+    reference = row["transaction_id"].replace("-", "")[:12].upper()
+    booked = iso(row["booking_date_time"], 0)
+    card, merchant = row["card"], row["merchant"]
+    counterparty: seedlib.Counterparty | None = row["counterparty"]
+    own_bank = seedlib.bank_of(account)
+    own_name = f"{account.holder.name_en} {account.sub_type.replace('_', ' ').title()} Account"
+    parties: dict[str, Any] = dict.fromkeys(
+        ("creditor_account", "creditor_agent", "debtor_account", "debtor_agent")
+    )
+    if counterparty is not None:
+        theirs = (
+            _party_account(counterparty.name, counterparty.iban),
+            _transaction_agent(counterparty.bank),
+        )
+        ours = (_party_account(own_name, account.iban), _transaction_agent(own_bank))
+        incoming = row["credit_debit_indicator"] == "CREDIT"
+        (parties["creditor_account"], parties["creditor_agent"]) = ours if incoming else theirs
+        (parties["debtor_account"], parties["debtor_agent"]) = theirs if incoming else ours
+    exchange = None
+    if row["fx_rate"] is not None:
+        exchange = {
+            "source_currency": "SAR",
+            "target_currency": "AED",
+            "unit_currency": "SAR",
+            "exchange_rate": row["fx_rate"],
+            "contract_identification": f"FX{reference}",
+            "quotation_date": iso(
+                row["booking_date_time"].replace(hour=0, minute=0, second=0, microsecond=0), 0
+            ),
+            "instructed_amount": {"currency": "SAR", "amount": row["amount"]},
+        }
+    balance = row["balance_after"]
     return {
         "entity_id": entity.entity_id,
         "account_id": account.account_id,
@@ -480,39 +563,36 @@ def transaction_json(
         "credit_debit_indicator": row["credit_debit_indicator"],
         "amount": {"currency": "SAR", "amount": row["amount"]},
         "transaction_mutability": "IMMUTABLE",
-        "booking_date_time": iso(row["booking_date_time"], 0),
+        "booking_date_time": booked,
         "insights": None,
         "balance": {
             "type": "PREVIOUSLY_CLOSED_BOOKED",
-            "credit_debit_indicator": "CREDIT" if row["balance_after"] >= 0 else "DEBIT",
-            "amount": {"currency": "SAR", "amount": abs(row["balance_after"])},
+            "credit_debit_indicator": "CREDIT" if balance >= 0 else "DEBIT",
+            "amount": {"currency": "SAR", "amount": abs(balance)},
         },
         "status": row["status"],
-        "statement_reference": [reference],
-        "value_date_time": iso(row["booking_date_time"], 0),
+        "statement_reference": [f"STMT-{row['booking_date_time']:%Y%m}-{account.bban[-4:]}"],
+        "value_date_time": booked,
         "index": index,
-        "charge_amount": {"amount": 0, "currency": "SAR", "charge_included": False},
+        "charge_amount": {"amount": row["charge"], "currency": "SAR", "charge_included": False},
         "bank_transaction_code": {"code": code, "sub_code": sub_code},
         "card_instrument": {
-            "authorization_type": "CONTACTLESS" if kind == "POS" else "PIN",
-            "card_scheme_name": "LOCAL_SCHEME",
-            "identification": account.masked_pan or f"{'*' * 12}{account.bban[-4:]}",
-            "name": account.holder.name_en,
+            "authorization_type": card["authorization"],
+            "card_scheme_name": card["scheme"],
+            "identification": f"{'*' * 12}{card['last4']}",
+            "name": account.holder.name_en.upper(),
         }
         if card
         else None,
         "merchant_details": {
-            "merchant_category_code": f"CC{merchant[1]}" if len(merchant) > 1 else None,
-            "merchant_name": merchant[0],
+            "merchant_category_code": f"CC{merchant.mcc}",
+            "merchant_name": merchant.name,
         }
-        if kind == "POS"
+        if merchant
         else None,
-        "proprietary_bank_transaction_code": {"code": row["transaction_type"], "issuer": "BANK"},
-        "currency_exchange": None,
-        "creditor_account": None,
-        "creditor_agent": None,
-        "debtor_account": None,
-        "debtor_agent": None,
+        "proprietary_bank_transaction_code": {"code": row["kind"], "issuer": own_bank.swift},
+        "currency_exchange": exchange,
+        **parties,
         "local_time_zone": "UTC+00:00",
         "transaction_type": kind,
         "sub_transaction_type": sub_kind,
@@ -520,6 +600,91 @@ def transaction_json(
         "flags": [],
         "regional_data": None,
     }
+
+
+def transactions_json(
+    entity: SeedEntity, account: SeedAccount, rows: tuple[dict[str, Any], ...]
+) -> list[dict[str, Any]]:
+    """Transactions newest first, each indexed within its booking day (oldest first)."""
+    per_day: dict[date, int] = {}
+    indexes: list[int] = []
+    for row in reversed(rows):
+        day = row["booking_date_time"].date()
+        indexes.append(per_day.get(day, 0))
+        per_day[day] = indexes[-1] + 1
+    indexes.reverse()
+    return [transaction_json(entity, account, n, row) for n, row in zip(indexes, rows, strict=True)]
+
+
+# Lean's balance types (its balances example lists these thirteen for one account).
+BALANCE_TYPES = (
+    "CLOSING_AVAILABLE", "CLOSING_BOOKED", "CLOSING_CLEARED", "EXPECTED", "FORWARD_AVAILABLE",
+    "INFORMATION", "INTERIM_AVAILABLE", "INTERIM_BOOKED", "INTERIM_CLEARED", "OPENING_AVAILABLE",
+    "OPENING_BOOKED", "OPENING_CLEARED", "PREVIOUSLY_CLOSED_BOOKED",
+)  # fmt: skip
+
+
+def balances_json(entity: SeedEntity, account: SeedAccount, when: datetime) -> list[dict[str, Any]]:
+    """An account's balances in Lean's thirteen types, with its credit lines.
+
+    Booked and cleared balances are the account's balance; available ones less card holds;
+    opening and previously closed ones are the balance before today's transactions.
+    """
+    rng = seedlib.stable_rng("balances", account.account_id)
+    booked = account.balance
+    held = seedlib.money(rng.uniform(0, min(400.0, float(abs(booked)) * 0.03)))
+    day_start = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = seedlib.transactions_for(account, day_start, when) if when > day_start else ()
+    opening = booked + sum((seedlib.outflow(r) for r in today), Decimal(0))
+    card = account.sub_type in seedlib.CARD_SUB_TYPES_SPEND
+    lines: list[tuple[str, Decimal]] = []
+    if card:
+        limit = next(
+            (
+                Decimal(x)
+                for x in (5000, 10000, 20000, 30000, 50000)
+                if x >= abs(booked) * Decimal("1.1")
+            ),
+            Decimal(75000),
+        )
+        lines = [("CREDIT", limit), ("AVAILABLE", limit - abs(booked) - held)]
+    elif account.sub_type == "CURRENT":
+        if rng.random() < 0.35:
+            lines.append(("PRE_AGREED", Decimal(rng.choice((1000, 2000, 5000)))))
+        if rng.random() < 0.15:
+            lines.append((rng.choice(("EMERGENCY", "TEMPORARY")), Decimal(rng.choice((500, 1000)))))
+    amounts = {
+        "CLOSING_AVAILABLE": booked - held, "CLOSING_BOOKED": booked, "CLOSING_CLEARED": booked,
+        "EXPECTED": booked - held, "FORWARD_AVAILABLE": booked - held, "INFORMATION": booked,
+        "INTERIM_AVAILABLE": booked - held, "INTERIM_BOOKED": booked, "INTERIM_CLEARED": booked,
+        "OPENING_AVAILABLE": opening - held, "OPENING_BOOKED": opening, "OPENING_CLEARED": opening,
+        "PREVIOUSLY_CLOSED_BOOKED": opening,
+    }  # fmt: skip
+    rows = []
+    for n, kind in enumerate(BALANCE_TYPES):
+        amount = amounts[kind]
+        rows.append(
+            {
+                "entity_id": entity.entity_id,
+                "account_id": account.account_id,
+                "credit_debit_indicator": "CREDIT" if amount >= 0 else "DEBIT",
+                "type": kind,
+                "amount": {"currency": "SAR", "amount": abs(amount)},
+                # Lean stamps each balance as it reads it: a few milliseconds apart.
+                "date_time": iso(when + timedelta(milliseconds=3 * n), 3),
+                "credit_line": [
+                    {
+                        # A card's limit is part of what it can spend, not of what it holds.
+                        "included": line == "CREDIT" and kind.endswith("AVAILABLE"),
+                        "amount": {"currency": "SAR", "amount": value},
+                        "type": line,
+                    }
+                    for line, value in lines
+                ],
+                "regional_data": None,
+            }
+        )
+    return rows
 
 
 # Fractional digits of the per-account records' times, as Lean's examples show them.
@@ -848,39 +1013,11 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         if data_type == "transactions":
             end = min(_now(), consent.transactions_to)
             start = max(consent.transactions_from, end - timedelta(days=365))
-            rows = [
-                transaction_json(entity, account, index, r)
-                for index, r in enumerate(seedlib.transactions_for(account, start, end))
-            ]
+            rows = transactions_json(entity, account, seedlib.transactions_for(account, start, end))
         elif data_type == "balances":
-            indicator = "CREDIT" if account.balance >= 0 else "DEBIT"
-            when = last_refreshed(entity)
-            credit_limit = Decimal(
-                seedlib.stable_rng("limit", account.account_id).choice((500, 2000, 20000))
-            )
-            rows = [
-                {
-                    "entity_id": entity.entity_id,
-                    "account_id": account.account_id,
-                    "credit_debit_indicator": indicator,
-                    "type": kind,
-                    "amount": {"currency": "SAR", "amount": abs(account.balance)},
-                    "date_time": iso(when, 3),
-                    "credit_line": [
-                        {
-                            "included": account.sub_type in seedlib.CARD_SUB_TYPES,
-                            "amount": {"currency": "SAR", "amount": credit_limit},
-                            "type": "AVAILABLE"
-                            if account.sub_type in seedlib.CARD_SUB_TYPES
-                            else "EMERGENCY",
-                        }
-                    ],
-                    "regional_data": None,
-                }
-                for kind in ("CLOSING_AVAILABLE", "CLOSING_BOOKED")
-            ]
+            rows = balances_json(entity, account, last_refreshed(entity) or _now())
         elif data_type == "identities":
-            rows = [identity_json(entity.entity_id, account.holder)]
+            rows = account_identities(entity, account)
         else:
             generator = {
                 "beneficiaries": seedlib.beneficiaries_for,

@@ -102,30 +102,7 @@ RESIDENTS = (
     (("Maria", "ماريا"), ("Santos", "سانتوس"), "F"), (("Ahmed", "أحمد"), ("Hassan", "حسن"), "M"),
     (("Layla", "ليلى"), ("Haddad", "حداد"), "F"), (("Joseph", "جوزيف"), ("Mathew", "ماثيو"), "M"),
 )  # fmt: skip
-EMPLOYERS = ("SAUDI ARAMCO", "SABIC", "STC", "MINISTRY OF EDUCATION", "ALMARAI", "ELM CO", "MOH")
 CITIES = ("RIYADH", "JEDDAH", "DAMMAM", "KHOBAR", "MAKKAH", "MADINAH", "ABHA", "TABUK")
-MERCHANTS = (
-    ("PANDA HYPERMARKET", "5411", 60, 900),
-    ("TAMIMI MARKETS", "5411", 40, 700),
-    ("JARIR BOOKSTORE", "5942", 25, 4500),
-    ("HUNGERSTATION", "5814", 25, 180),
-    ("JAHEZ", "5814", 20, 150),
-    ("CAREEM", "4121", 15, 120),
-    ("UBER", "4121", 15, 140),
-    ("ALDREES PETROL", "5541", 40, 160),
-    ("NAHDI PHARMACY", "5912", 15, 400),
-    ("NOON.COM", "5999", 50, 2500),
-    ("AMAZON.SA", "5999", 40, 1800),
-    ("STARBUCKS", "5814", 18, 60),
-    ("EXTRA STORES", "5732", 150, 6000),
-    ("IKEA", "5712", 100, 3500),
-)
-BILLS = (
-    ("SADAD - SAUDI ELECTRICITY CO", 150, 1200),
-    ("SADAD - STC BILL", 100, 450),
-    ("SADAD - NATIONAL WATER CO", 40, 250),
-    ("SADAD - MOBILY BILL", 80, 350),
-)
 
 
 @dataclass(frozen=True)
@@ -303,15 +280,35 @@ def saudi_iban(rng: random.Random, bank_code: str) -> tuple[str, str]:
     return f"SA{check:02d}{bban}", bban
 
 
+def with_check_digit(first_nine: str, rng: random.Random) -> str:
+    """A national ID or iqama number whose tenth digit is its Luhn check digit, as real ones are.
+
+    `rng` still draws the digit it drew before check digits existed, so everything seeded after
+    the ID stays as it was.
+    """
+    rng.choice("0123456789")
+    total = 0
+    for position, char in enumerate(first_nine):
+        digit = int(char)
+        if position % 2 == 0:  # from the left, the 1st, 3rd, ... digits are doubled
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return first_nine + str((10 - total % 10) % 10)
+
+
 def _person(rng: random.Random, index: int) -> Person:
     if rng.random() < 0.12:
         (first_en, first_ar), (last_en, last_ar), gender = rng.choice(RESIDENTS)
-        national_id = "2" + "".join(rng.choice("0123456789") for _ in range(9))
+        national_id = with_check_digit(
+            "2" + "".join(rng.choice("0123456789") for _ in range(8)), rng
+        )
     else:
         gender = rng.choice("MF")
         first_en, first_ar = rng.choice(MALE_NAMES if gender == "M" else FEMALE_NAMES)
         last_en, last_ar = rng.choice(FAMILY_NAMES)
-        national_id = "1" + "".join(rng.choice("0123456789") for _ in range(9))
+        national_id = with_check_digit(
+            "1" + "".join(rng.choice("0123456789") for _ in range(8)), rng
+        )
     birth = date(1960, 1, 1) + timedelta(days=rng.randint(0, 365 * 43))
     handle = f"{first_en}.{last_en.replace('Al-', '')}{index}".lower()
     domain = rng.choice(("gmail.com", "hotmail.com", "outlook.sa", "icloud.com"))
@@ -404,11 +401,12 @@ def _accounts(
     for kind in kinds:
         iban, bban = saudi_iban(rng, bank.iban_code)
         if kind == "CURRENT":
-            balance = Decimal(rng.lognormvariate(9.3, 1.0))
+            # A month of salary or more sits in a current account, so its history stays above zero.
+            balance = Decimal(rng.lognormvariate(9.3, 1.0)) + 6000
         elif kind == "SAVINGS":
             balance = Decimal(rng.lognormvariate(10.8, 1.1))
         else:
-            balance = -Decimal(rng.uniform(0, 18000))
+            balance = -Decimal(rng.uniform(500, 18000))
         opened = (created - timedelta(days=rng.randint(200, 4000))).date()
         accounts.append(
             SeedAccount(
@@ -533,123 +531,454 @@ def generate(
 # Per-account records, generated on demand (transactions would be ~100k rows up front)
 # --------------------------------------------------------------------------------------------
 
+EMPLOYERS = (
+    ("SAUDI ARAMCO", "أرامكو السعودية"), ("SABIC", "سابك"), ("STC", "الاتصالات السعودية"),
+    ("MINISTRY OF EDUCATION", "وزارة التعليم"), ("ALMARAI", "المراعي"), ("ELM CO", "شركة علم"),
+    ("MINISTRY OF HEALTH", "وزارة الصحة"), ("SAUDI ELECTRICITY CO", "الشركة السعودية للكهرباء"),
+)  # fmt: skip
 
-def _money(value: float) -> Decimal:
+
+@dataclass(frozen=True)
+class Merchant:
+    """A Saudi merchant: names, its card scheme category (MCC) and a typical basket in SAR."""
+
+    name: str
+    arabic_name: str
+    mcc: str
+    low: float
+    high: float
+    online: bool = False
+    weight: int = 10
+
+
+MERCHANTS = (
+    Merchant("PANDA HYPERMARKET", "بنده", "5411", 60, 900, weight=14),
+    Merchant("TAMIMI MARKETS", "أسواق التميمي", "5411", 40, 700),
+    Merchant("OTHAIM MARKETS", "أسواق العثيم", "5411", 30, 500),
+    Merchant("DANUBE", "الدانوب", "5411", 50, 800, weight=6),
+    Merchant("ALBAIK", "البيك", "5814", 20, 90),
+    Merchant("KUDU", "كودو", "5814", 25, 110, weight=6),
+    Merchant("STARBUCKS", "ستاربكس", "5814", 18, 60, weight=8),
+    Merchant("HUNGERSTATION", "هنقرستيشن", "5814", 25, 180, online=True, weight=9),
+    Merchant("JAHEZ", "جاهز", "5814", 20, 150, online=True, weight=9),
+    Merchant("CAREEM", "كريم", "4121", 15, 120, online=True, weight=6),
+    Merchant("UBER", "أوبر", "4121", 15, 140, online=True, weight=4),
+    Merchant("ALDREES PETROL", "الدريس للبترول", "5541", 40, 160),
+    Merchant("NAHDI PHARMACY", "صيدلية النهدي", "5912", 15, 400, weight=5),
+    Merchant("AL DAWAA PHARMACY", "صيدليات الدواء", "5912", 15, 300, weight=3),
+    Merchant("JARIR BOOKSTORE", "مكتبة جرير", "5942", 25, 2500, weight=2),
+    Merchant("EXTRA STORES", "اكسترا", "5732", 150, 4000, weight=1),
+    Merchant("IKEA", "ايكيا", "5712", 100, 2500, weight=1),
+    Merchant("NOON.COM", "نون", "5999", 50, 1500, online=True, weight=4),
+    Merchant("AMAZON.SA", "أمازون", "5999", 40, 1200, online=True, weight=4),
+    Merchant("CENTREPOINT", "سنتربوينت", "5651", 80, 600, weight=3),
+)
+# SADAD billers: English, Arabic, typical bill in SAR.
+BILLERS = (
+    ("SAUDI ELECTRICITY CO", "الشركة السعودية للكهرباء", 150, 1200),
+    ("STC", "الاتصالات السعودية", 100, 450),
+    ("NATIONAL WATER CO", "شركة المياه الوطنية", 40, 250),
+    ("MOBILY", "موبايلي", 80, 350),
+)
+# Where each bank's head office is (building, street, district, post code, town, P.O. box):
+# Lean names a payment's agent with its postal address.
+BANK_ADDRESSES = {
+    "LEA1_SAMAOB_SAU": ("5423", "Al Hawi Street", "Hiteen District", "13516", "Riyadh", "1000"),
+    "LEA2_SAMAOB_SAU": ("5423", "Al Hawi Street", "Hiteen District", "13516", "Riyadh", "2000"),
+    "RJHI_SAMAOB_SAU": ("8467", "King Fahd Road", "Al Muruj District", "12263", "Riyadh", "28"),
+    "SNB_SAMAOB_SAU": ("3208", "King Abdulaziz Road", "Al Aqiq District", "13519", "Riyadh", "3555"),
+    "RIBL_SAMAOB_SAU": ("3226", "Al Maather Street", "Al Murabba District", "12731", "Riyadh", "22622"),
+    "SABB_SAMAOB_SAU": ("7267", "Olaya Street", "Al Murooj District", "12283", "Riyadh", "9084"),
+    "ALIN_SAMAOB_SAU": ("8121", "King Fahd Road", "Al Olaya District", "12214", "Riyadh", "66674"),
+    "ALBI_SAMAOB_SAU": ("3952", "Salah Al Din Street", "Al Malaz District", "12629", "Riyadh", "140"),
+    "BJAZ_SAMAOB_SAU": ("7670", "King Abdulaziz Road", "Al Nahdah District", "23523", "Jeddah", "6277"),
+    "ARNB_SAMAOB_SAU": ("7219", "King Faisal Street", "Al Murabba District", "11564", "Riyadh", "56921"),
+}  # fmt: skip
+# A bank abroad, for remittances to the UAE (Lean's example sends them to AE IBANs in AED).
+FOREIGN_BANK = ("EBILAEAD", "Emirates NBD", "Baniyas Road", "Deira", "Dubai", "777")
+SAR_TO_AED = 0.9793
+CARD_SUB_TYPES_SPEND = CARD_SUB_TYPES | {"EMONEY"}
+_MEAN_BASKET = sum(m.weight * (m.low + m.high) / 2 for m in MERCHANTS) / sum(
+    m.weight for m in MERCHANTS
+)
+_PURCHASES_PER_DAY = 1.05  # the weights below: 0, 1, 2 or 3 purchases a day
+
+
+def money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def bank_of(account: SeedAccount) -> BankProfile:
+    """The bank holding an account (its BBAN starts with the bank's code)."""
+    return next((b for b in BANKS if b.iban_code == account.bban[:2]), BANKS[0])
+
+
+def foreign_iban(rng: random.Random) -> str:
+    """A UAE IBAN (23 characters) with valid check digits."""
+    bban = "".join(rng.choice("0123456789") for _ in range(19))
+    numeric = "".join(str(int(ch, 36)) for ch in f"{bban}AE00")
+    return f"AE{98 - int(numeric) % 97:02d}{bban}"
+
+
+@dataclass(frozen=True)
+class Counterparty:
+    """The other side of a transfer: who, which account, which bank (None: the UAE bank)."""
+
+    name: str
+    iban: str
+    bank: BankProfile | None
+
+
+# The government's Citizen Account programme pays support on the 10th of the month.
+CITIZEN_ACCOUNT = Counterparty(
+    "CITIZEN ACCOUNT PROGRAM", saudi_iban(stable_rng("citizen-account"), "10")[0], BANKS[3]
+)
+
+
+@dataclass(frozen=True)
+class CashProfile:
+    """How money moves through one account, month after month (seeded per account)."""
+
+    salary: Decimal
+    employer: Counterparty
+    employer_arabic: str
+    citizen_account: bool
+    rent: Decimal | None
+    landlord: Counterparty
+    family: Counterparty  # local transfers
+    abroad: Counterparty  # remittances
+    remits_monthly: bool
+    spend_scale: float
+    card_last4: str
+    card_scheme: str
+
+
+def _name(rng: random.Random) -> str:
+    (first, _), (last, _) = rng.choice(MALE_NAMES + FEMALE_NAMES), rng.choice(FAMILY_NAMES)
+    return f"{first} {last}"
+
+
+@lru_cache(maxsize=1024)
+def cash_profile(account: SeedAccount) -> CashProfile:
+    """Salary, rent, habits and counterparties of an account, the same on every call."""
+    rng = stable_rng("cash-profile", account.account_id)
+    balance = abs(account.balance)
+    # A salary no larger than most of the balance keeps the history above zero before payday.
+    salary = money(min(rng.uniform(7000, 42000), float(balance) * 0.5 if balance else 7000))
+    employer, employer_ar = rng.choice(EMPLOYERS)
+    employer_bank = rng.choice(BANKS[2:])
+    landlord_bank = rng.choice(BANKS[2:])
+    family_bank = rng.choice(BANKS[2:])
+    resident = account.holder.national_id.startswith("2")
+    if account.sub_type in CARD_SUB_TYPES_SPEND:
+        # Card spending follows the card's balance: a month of purchases is about what is owed.
+        spend_scale = max(300.0, float(balance) * 0.6) / (30 * _PURCHASES_PER_DAY * _MEAN_BASKET)
+    else:
+        spend_scale = min(2.0, max(0.5, float(salary) / 16000))
+    return CashProfile(
+        salary=salary,
+        employer=Counterparty(employer, saudi_iban(rng, employer_bank.iban_code)[0], employer_bank),
+        employer_arabic=employer_ar,
+        citizen_account=rng.random() < 0.3 and not resident,
+        rent=money(float(salary) * rng.uniform(0.18, 0.32)) if rng.random() < 0.55 else None,
+        landlord=Counterparty(_name(rng), saudi_iban(rng, landlord_bank.iban_code)[0], landlord_bank),
+        family=Counterparty(_name(rng), saudi_iban(rng, family_bank.iban_code)[0], family_bank),
+        abroad=Counterparty(
+            f"{account.holder.first_en} {rng.choice(('Sharma', 'Khan', 'Santos', 'Hassan', 'Haddad'))}",
+            foreign_iban(rng), None,
+        ),
+        remits_monthly=resident,
+        spend_scale=spend_scale,
+        card_last4=f"{rng.randint(0, 9999):04d}",
+        card_scheme=rng.choice(("VISA", "MASTER_CARD", "VISA", "AMERICAN_EXPRESS"))
+        if account.sub_type in CARD_SUB_TYPES_SPEND
+        else "LOCAL_SCHEME",  # mada
+    )  # fmt: skip
+
+
+def _event(
+    kind: str, indicator: str, amount: Decimal, info: str, at: datetime, **details: Any
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "credit_debit_indicator": indicator,
+        "amount": amount,
+        "transaction_information": info,
+        "booking_date_time": at,
+        "merchant": details.get("merchant"),
+        "card": details.get("card"),
+        "counterparty": details.get("counterparty"),
+        "fx_rate": details.get("fx_rate"),
+        "charge": details.get("charge", Decimal("0.00")),
+    }
+
+
+def _at(rng: random.Random, day: datetime, first_hour: int = 7, last_hour: int = 23) -> datetime:
+    return day + timedelta(hours=rng.randint(first_hour, last_hour), minutes=rng.randint(0, 59),
+                           seconds=rng.randint(0, 59))  # fmt: skip
+
+
+def _purchase(
+    account: SeedAccount, profile: CashProfile, rng: random.Random, day: datetime
+) -> dict[str, Any]:
+    merchant = rng.choices(MERCHANTS, weights=[m.weight for m in MERCHANTS])[0]
+    amount = money(max(5.0, rng.uniform(merchant.low, merchant.high) * profile.spend_scale))
+    at = _at(rng, day)
+    card = {
+        "scheme": profile.card_scheme,
+        "authorization": rng.choice(("OTHER", "CONSUMER_DEVICE"))
+        if merchant.online
+        else rng.choice(("CONTACTLESS", "CONTACTLESS", "CONSUMER_DEVICE", "PIN")),
+        "last4": profile.card_last4,
+    }
+    if merchant.online:
+        info = (
+            f"Internet Purchase Transaction from account {account.bban[-4:]} {amount} SAR "
+            f"from {merchant.name} in {at:%d-%m-%Y %I:%M%p}"
+        )
+    elif card["authorization"] == "CONSUMER_DEVICE":
+        info = (
+            f"SAR {amount} تم الشراء مع Apple Pay بواسطة بطاقة {profile.card_last4} "
+            f"في {merchant.name} على {at:%d-%m-%Y} في {at:%H:%M}"
+        )
+    else:
+        info = f"شراء من حساب {account.bban[-4:]} {amount} SAR من {merchant.arabic_name} {merchant.name} في {at:%d-%m-%Y %I:%M%p}"
+    kind = "ONLINE" if merchant.online else "PURCHASE"
+    return _event(kind, "DEBIT", amount, info, at, merchant=merchant, card=card)
+
+
+def _day_events(account: SeedAccount, profile: CashProfile, day: datetime) -> list[dict[str, Any]]:
+    """What happened on one day, apart from the month's balancing transfers."""
+    rng = stable_rng("tx-day", account.account_id, day.date().isoformat())
+    events: list[dict[str, Any]] = []
+    sub_type = account.sub_type
+    if sub_type == "SAVINGS":
+        return events
+    for _ in range(rng.choices((0, 1, 2, 3), weights=(35, 35, 20, 10))[0]):
+        events.append(_purchase(account, profile, rng, day))
+    if sub_type in CARD_SUB_TYPES_SPEND:
+        return events
+    scale = profile.spend_scale
+    if day.day == 27:  # Saudi payday
+        events.append(
+            _event(
+                "SALARY", "CREDIT", profile.salary,
+                f"راتب - {profile.employer_arabic} SALARY - {profile.employer.name} /REF/SAL-{day:%y%m}",
+                _at(rng, day, 1, 5), counterparty=profile.employer,
+            )
+        )  # fmt: skip
+    if day.day == 10 and profile.citizen_account:
+        events.append(
+            _event(
+                "GOVERNMENT", "CREDIT", money(rng.uniform(300, 2100)),
+                f"GOVT-PMT:- CITIZEN ACCOUNT PROGRAM - MONTHLY SUPPORT {day:%b %Y}".upper(),
+                _at(rng, day, 1, 5),
+                counterparty=CITIZEN_ACCOUNT,
+            )
+        )  # fmt: skip
+    if day.day == 1 and profile.rent is not None:
+        events.append(
+            _event(
+                "RENT", "DEBIT", profile.rent,
+                f"دفع إيجار - منصة إيجار RENT - EJAR PLATFORM /REF/EJR-{day:%y%m}-{account.bban[-4:]}",
+                _at(rng, day, 8, 12), counterparty=profile.landlord, charge=Decimal("0.58"),
+            )
+        )  # fmt: skip
+    if rng.random() < 0.06:
+        biller, biller_ar, low, high = rng.choice(BILLERS)
+        events.append(
+            _event(
+                "BILL", "DEBIT", money(rng.uniform(low, high) * scale),
+                f"سداد فاتورة SADAD - {biller} {biller_ar} /BILL/{rng.randint(10**9, 10**10 - 1)}",
+                _at(rng, day),
+            )
+        )  # fmt: skip
+    if rng.random() < 0.04:
+        bank = bank_of(account)
+        at = _at(rng, day)
+        events.append(
+            _event(
+                "ATM", "DEBIT", money(rng.choice((200, 300, 500, 1000))),
+                f"السحب النقدي من {bank.arabic_name} عند {at:%H:%M:%S} قيمة التاريخ {at:%m/%d/%Y}",
+                at, card={"scheme": profile.card_scheme, "authorization": "PIN", "last4": profile.card_last4},
+            )
+        )  # fmt: skip
+    if rng.random() < 0.01:
+        events.append(
+            _event(
+                "REFUND", "CREDIT", money(rng.uniform(20, 300)),
+                f"استرداد مبلغ REFUND - {rng.choice(MERCHANTS).name}", _at(rng, day),
+            )
+        )  # fmt: skip
+    if rng.random() < 0.01:
+        events.append(
+            _event(
+                "CASH_DEPOSIT", "CREDIT", money(rng.choice((500, 1000, 2000, 3000))),
+                f"إيداع نقدي - فرع {account.holder.city.title()} CASH DEPOSIT BRANCH", _at(rng, day, 9, 15),
+            )
+        )  # fmt: skip
+    if rng.random() < 0.03:
+        events.append(
+            _event(
+                "TRANSFER_OUT", "DEBIT", money(rng.uniform(100, 2000) * scale),
+                f"حوالة صادرة-سريع SARIE TRANSFER TO {profile.family.name.upper()}",
+                _at(rng, day), counterparty=profile.family, charge=Decimal("0.58"),
+            )
+        )  # fmt: skip
+    remit_day = profile.remits_monthly and day.day == 28
+    if remit_day or (not profile.remits_monthly and rng.random() < 0.015):
+        share = rng.uniform(0.2, 0.35) if remit_day else rng.uniform(0.03, 0.1)
+        amount = money(float(profile.salary) * share)
+        events.append(
+            _event(
+                "REMITTANCE", "DEBIT", amount,
+                f"تحويل صادر SAR{amount} الرسوم SAR25.00 ضريبة القيمة المضافة SAR3.75 الى {profile.abroad.name}",
+                _at(rng, day), counterparty=profile.abroad, fx_rate=SAR_TO_AED, charge=Decimal("28.75"),
+            )
+        )  # fmt: skip
+    return events
+
+
+def _days_of(year: int, month: int) -> list[datetime]:
+    first = datetime(year, month, 1, tzinfo=UTC)
+    following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return [first + timedelta(days=n) for n in range((following - first).days)]
+
+
+def outflow(event: dict[str, Any]) -> Decimal:
+    """What a transaction takes out of its account, charges included (negative for credits)."""
+    signed = event["amount"] if event["credit_debit_indicator"] == "DEBIT" else -event["amount"]
+    return signed + event["charge"]
+
+
+# About 45 events a month: a thousand months is a few tens of megabytes at most.
+@lru_cache(maxsize=1024)
+def _month_events(account: SeedAccount, year: int, month: int) -> tuple[dict[str, Any], ...]:
+    """A calendar month of an account's events, with the transfers that balance the month.
+
+    The month is built whole, whatever window is asked for, so a transaction is the same in
+    every window that holds it.
+    """
+    profile = cash_profile(account)
+    days = _days_of(year, month)
+    events = [e for day in days for e in _day_events(account, profile, day)]
+    rng = stable_rng("tx-month", account.account_id, year, month)
+    last_day = days[min(27, len(days) - 1)]
+    if account.sub_type == "CURRENT":
+        # What is left after the month's spending goes to savings, and a little more: the
+        # balance drifts gently down, so counted back from today it never runs dry.
+        left = -sum((outflow(e) for e in events), Decimal(0)) + profile.salary * Decimal("0.03")
+        savings = Counterparty(
+            f"{account.holder.name_en} Savings Account",
+            saudi_iban(rng, account.bban[:2])[0],
+            bank_of(account),
+        )
+        if left > 100:
+            events.append(
+                _event(
+                    "SAVINGS_OUT", "DEBIT", money(left),
+                    "تحويل داخلي إلى حساب التوفير INTERNAL TRANSFER TO SAVINGS",
+                    _at(rng, last_day, 9, 21),
+                    counterparty=savings,
+                )
+            )  # fmt: skip
+        elif left < -100:
+            # A heavy month: the customer tops the account up from savings mid-month.
+            events.append(
+                _event(
+                    "SAVINGS_TOP_UP", "CREDIT", money(-left),
+                    "تحويل داخلي من حساب التوفير INTERNAL TRANSFER FROM SAVINGS",
+                    _at(rng, days[14], 9, 21), counterparty=savings,
+                )
+            )  # fmt: skip
+    elif account.sub_type == "SAVINGS":
+        balance = float(abs(account.balance))
+        events.append(
+            _event(
+                "SAVINGS_IN", "CREDIT", money(balance * rng.uniform(0.005, 0.035)),
+                "تحويل داخلي من الحساب الجاري INTERNAL TRANSFER FROM CURRENT ACCOUNT",
+                _at(rng, last_day, 9, 21),
+            )
+        )  # fmt: skip
+        if month in (1, 4, 7, 10):
+            events.append(
+                _event(
+                    "PROFIT", "CREDIT", money(balance * rng.uniform(0.003, 0.008)),
+                    "أرباح حساب التوفير SAVINGS PROFIT DISTRIBUTION", _at(rng, days[0], 1, 4),
+                )
+            )  # fmt: skip
+    elif account.sub_type in CARD_SUB_TYPES_SPEND:
+        previous = (year, month - 1) if month > 1 else (year - 1, 12)
+        owed = sum(
+            (e["amount"] for day in _days_of(*previous)
+             for e in _day_events(account, profile, day)),
+            Decimal(0),
+        )  # fmt: skip
+        if owed > 0:
+            events.append(
+                _event(
+                    "CARD_PAYMENT", "CREDIT", money(owed),
+                    "سداد بطاقة ائتمانية CARD PAYMENT - THANK YOU", _at(rng, days[4], 8, 20),
+                )
+            )  # fmt: skip
+    ordered = sorted(events, key=lambda e: e["booking_date_time"])
+    for n, event in enumerate(ordered):
+        event["transaction_id"] = str(
+            uuid.UUID(int=stable_rng("tx", account.account_id, year, month, n).getrandbits(128),
+                      version=4)
+        )  # fmt: skip
+        event["status"] = "BOOKED"
+    return tuple(ordered)
 
 
 @lru_cache(maxsize=256)
 def transactions_for(
     account: SeedAccount, start: datetime, end: datetime
 ) -> tuple[dict[str, Any], ...]:
-    """The account's transactions between two instants, newest first (deterministic)."""
-    rng = stable_rng("transactions", account.account_id)
-    salary = _money(rng.uniform(7000, 42000))
-    employer = rng.choice(EMPLOYERS)
-    rent = _money(rng.uniform(2000, 7000)) if rng.random() < 0.5 else None
+    """The account's transactions between two instants, newest first (deterministic).
+
+    Each row carries `balance_after`: the running balance, counted back from the account's
+    balance at `end`, so the history adds up to today's balance.
+    """
     rows: list[dict[str, Any]] = []
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    running = account.balance
-    while day < end:
-        day_rng = stable_rng("tx-day", account.account_id, day.date().isoformat())
-        events: list[tuple[str, str, Decimal, str]] = []
-        if account.sub_type == "CURRENT" and day.day == 27:
-            events.append(("CREDIT", f"SALARY - {employer}", salary, "SALARY"))
-        if account.sub_type == "CURRENT" and day.day == 10 and day_rng.random() < 0.3:
-            events.append(
-                (
-                    "CREDIT",
-                    "GOVT-PMT:- CITIZEN ACCOUNT PROGRAM",
-                    _money(day_rng.uniform(300, 2100)),
-                    "GOVERNMENT",
-                )
-            )
-        if rent is not None and day.day == 1 and account.sub_type == "CURRENT":
-            events.append(("DEBIT", "RENT - EJAR PLATFORM", rent, "RENT"))
-        if account.sub_type == "SAVINGS":
-            if day.day == 28:
-                events.append(
-                    (
-                        "CREDIT",
-                        "TRANSFER FROM CURRENT ACCOUNT",
-                        _money(day_rng.uniform(500, 5000)),
-                        "TRANSFER",
-                    )
-                )
-        else:
-            for _ in range(day_rng.choices((0, 1, 2, 3), weights=(35, 35, 20, 10))[0]):
-                merchant, mcc, lo, hi = day_rng.choice(MERCHANTS)
-                city = day_rng.choice(CITIES)
-                events.append(
-                    (
-                        "DEBIT",
-                        f"POS PURCHASE - {merchant} {city} MCC{mcc}",
-                        _money(day_rng.uniform(lo, hi)),
-                        "PURCHASE",
-                    )
-                )
-            if day_rng.random() < 0.06:
-                bill, lo, hi = day_rng.choice(BILLS)
-                events.append(("DEBIT", bill, _money(day_rng.uniform(lo, hi)), "BILL_PAYMENTS"))
-            if day_rng.random() < 0.04:
-                events.append(
-                    (
-                        "DEBIT",
-                        "ATM WITHDRAWAL",
-                        _money(day_rng.choice((200, 500, 1000, 1500))),
-                        "CASH_WITHDRAWAL",
-                    )
-                )
-        for n, (indicator, info, amount, kind) in enumerate(events):
-            moment = day + timedelta(hours=day_rng.randint(6, 23), minutes=day_rng.randint(0, 59))
-            if moment >= end:
-                continue
-            rows.append(
-                {
-                    "transaction_id": str(
-                        uuid.UUID(
-                            int=stable_rng("tx", account.account_id, day.date(), n).getrandbits(
-                                128
-                            ),
-                            version=4,
-                        )
-                    ),
-                    "credit_debit_indicator": indicator,
-                    "amount": amount,
-                    "transaction_information": info,
-                    "transaction_type": kind,
-                    "booking_date_time": moment,
-                    "status": "BOOKED" if moment < end - timedelta(days=1) else "PENDING",
-                }
-            )
-        day += timedelta(days=1)
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        rows += [
+            dict(e) for e in _month_events(account, year, month)
+            if start <= e["booking_date_time"] < end
+        ]  # fmt: skip
+        year, month = (year, month + 1) if month < 12 else (year + 1, 1)
     rows.sort(key=lambda r: r["booking_date_time"], reverse=True)
-    # Running balances backwards from today's balance, so the history adds up.
+    running = account.balance
     for row in rows:
         row["balance_after"] = running
-        running = (
-            running - row["amount"]
-            if row["credit_debit_indicator"] == "CREDIT"
-            else running + row["amount"]
-        )
+        running += outflow(row)
     return tuple(rows)
+
+
+def agent_address(bank: BankProfile | None) -> tuple[str, str, str, str, str, str]:
+    """A bank's head office: building, street, district, post code, town, P.O. box."""
+    if bank is None:
+        return FOREIGN_BANK[5], FOREIGN_BANK[2], FOREIGN_BANK[3], "00000", FOREIGN_BANK[4], "777"
+    return BANK_ADDRESSES.get(bank.identifier, BANK_ADDRESSES["LEA1_SAMAOB_SAU"])
 
 
 def _agent(bank: BankProfile, with_address: bool = False) -> dict[str, Any]:
     """A bank as a payment's agent, the way Lean's records name it (`KSAOB.<code>`)."""
     agent: dict[str, Any] = {"scheme_name": "BICFI", "identification": f"KSAOB.{bank.swift[:4]}"}
     if with_address:
+        *_, post_code, town, po_box = agent_address(bank)
         agent["name"] = bank.name
         agent["postal_address"] = {
-            "address_line": "King Fahd Road, Riyadh",
+            "address_line": f"P.O. Box {po_box}, {town}",
             "address_type": "BUSINESS",
-            "building_number": "8001",
+            "building_number": po_box,
             "country": "Saudi Arabia",
             "department": None,
-            "post_code": "11586",
+            "post_code": post_code,
             "street_name": None,
             "sub_department": None,
-            "town_name": "Riyadh",
+            "town_name": town,
             "country_sub_division": None,
         }
     return agent
@@ -659,28 +988,89 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+# Saudi national addresses: the region of each city, some districts and streets, post codes.
+REGIONS = {
+    "RIYADH": ("Riyadh Region", 11), "JEDDAH": ("Makkah Region", 21), "MAKKAH": ("Makkah Region", 24),
+    "MADINAH": ("Madinah Region", 42), "DAMMAM": ("Eastern Province", 32),
+    "KHOBAR": ("Eastern Province", 34), "ABHA": ("Asir Region", 62), "TABUK": ("Tabuk Region", 47),
+}  # fmt: skip
+DISTRICTS = ("Al Olaya", "Al Malqa", "Al Rawdah", "Al Nahdah", "Al Salamah", "Al Faisaliyah",
+             "Al Shati", "Al Aziziyah", "Al Hamra", "Al Yasmin")  # fmt: skip
+STREETS = ("King Fahd Road", "Prince Sultan Street", "Al Takhassusi Street", "Omar Bin Abdulaziz Street",
+           "Al Imam Saud Road", "Prince Mohammed Bin Abdulaziz Road", "Al Madinah Road",
+           "Abu Bakr Al Siddiq Road")  # fmt: skip
+
+
+def national_address(person: Person) -> dict[str, Any]:
+    """The person's Saudi national address, in the keys of Lean's identity example."""
+    rng = stable_rng("address", person.national_id)
+    region, prefix = REGIONS.get(person.city, ("Riyadh Region", 11))
+    building, extra = rng.randint(1000, 9999), rng.randint(1000, 9999)
+    street, district = rng.choice(STREETS), rng.choice(DISTRICTS)
+    post_code = f"{prefix}{rng.randint(100, 999)}"
+    town = person.city.title()
+    return {
+        "address_line": f"{building} {street}, {district}, {town} {post_code} - {extra}",
+        "address_type": None,
+        "building_type": None,
+        "apartment_or_villa_number": None,
+        "building_name": None,
+        "street": street,
+        "area": district,
+        "street_address": f"{building} {street}",
+        "post_code": post_code,
+        "town_name": town,
+        "region": region,
+        "po_box": None,
+        "country": "Saudi Arabia",
+    }
+
+
+def joint_party(account: SeedAccount) -> tuple[Person, str] | None:
+    """A second party on about a quarter of accounts: a relative with power of attorney, or
+    a beneficiary (the only roles Lean's identities example names), with that role."""
+    rng = stable_rng("joint-party", account.account_id)
+    if rng.random() >= 0.25:
+        return None
+    holder = account.holder
+    gender = rng.choice("MF")
+    first_en, first_ar = rng.choice(MALE_NAMES if gender == "M" else FEMALE_NAMES)
+    national_id = "1" + "".join(rng.choice("0123456789") for _ in range(9))
+    birth = date(1955, 1, 1) + timedelta(days=rng.randint(0, 365 * 50))
+    handle = f"{first_en}.{holder.last_en.replace('Al-', '')}{rng.randint(10, 99)}".lower()
+    mobile = "+9665" + "".join(rng.choice("0123456789") for _ in range(8))
+    person = Person(
+        first_en, holder.last_en, first_ar, holder.last_ar, gender, national_id, birth,
+        f"{handle}@gmail.com", mobile, holder.city,
+    )  # fmt: skip
+    return person, rng.choice(("POWER_OF_ATTORNEY", "BENEFICIARY"))
+
+
 def beneficiaries_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Saved beneficiaries of an account, with the keys of Lean's beneficiaries example."""
+    """Saved beneficiaries of an account, with the keys and words of Lean's example.
+
+    `reference` carries Lean's activation words: a newly added beneficiary waits
+    (`KSA_OB_NOT_ACTIVATED`, its holder's name not yet confirmed) until the bank activates it.
+    """
     rng = stable_rng("beneficiaries", account.account_id)
     rows = []
-    for n in range(rng.randint(0, 4)):
+    for _ in range(rng.randint(0, 4)):
         (first, _), (last, _) = rng.choice(MALE_NAMES + FEMALE_NAMES), rng.choice(FAMILY_NAMES)
         bank = rng.choice(BANKS)
         iban, _ = saudi_iban(rng, bank.iban_code)
+        activated = rng.random() < 0.8
         rows.append(
             {
-                "account_holder_name": f"{first} {last}",
-                "account_holder_short_name": first,
+                "account_holder_name": f"{first} {last}" if activated else None,
+                "account_holder_short_name": f"{first} {last.replace('Al-', '')}"
+                if activated
+                else None,
                 "beneficiary_id": str(100000 + rng.randint(0, 899999)),
                 # Lean's examples know only OTHER here.
                 "beneficiary_type": "OTHER",
                 "creditor_agent": _agent(bank, with_address=True),
-                "creditor_account": {
-                    "scheme_name": "IBAN",
-                    "identification": iban,
-                    "name": f"{first} {last}",
-                },
-                "reference": f"BEN-{n + 1}",
+                "creditor_account": {"scheme_name": "IBAN", "identification": iban, "name": first},
+                "reference": "KSA_OB_ACTIVATED" if activated else "KSA_OB_NOT_ACTIVATED",
                 "supplementary_data": None,
                 "regional_data": None,
             }
@@ -688,23 +1078,31 @@ def beneficiaries_for(account: SeedAccount) -> list[dict[str, Any]]:
     return rows
 
 
+DEBTORS = (
+    ("TAMARA", 150, 900, "MONTHLY"), ("TABBY", 120, 800, "MONTHLY"),
+    ("BUPA ARABIA", 1500, 6000, "HALF_YEARLY"), ("TAWUNIYA INSURANCE", 900, 4000, "HALF_YEARLY"),
+    ("STC PAY", 50, 300, "MONTHLY"), ("SHAHID VIP", 25, 60, "MONTHLY"),
+)  # fmt: skip
+
+
 def direct_debits_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Direct debit mandates of an account."""
+    """Direct debit mandates of an account (instalments, insurance, subscriptions)."""
     rng = stable_rng("direct-debits", account.account_id)
     rows = []
     for _ in range(rng.randint(0, 2)):
+        name, low, high, frequency = rng.choice(DEBTORS)
         paid = _midnight(account.opening_date) + timedelta(days=rng.randint(30, 900))
         rows.append(
             {
                 "direct_debit_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "status_code": rng.choice(("ACTIVE", "ACTIVE", "INACTIVE")),
-                "frequency": rng.choice(("MONTHLY", "MONTHLY", "HALF_YEARLY")),
+                "frequency": frequency,
                 "mandate_identification": f"MND{rng.randint(10**7, 10**8 - 1)}",
-                "name": rng.choice(("TAMARA", "TABBY", "BUPA ARABIA", "TAWUNIYA INSURANCE")),
+                "name": name,
                 "previous_payment_date_time": paid,
                 "previous_payment_amount": {
                     "currency": "SAR",
-                    "amount": _money(rng.uniform(100, 1500)),
+                    "amount": money(rng.uniform(low, high)),
                 },
                 "regional_data": None,
             }
@@ -712,29 +1110,45 @@ def direct_debits_for(account: SeedAccount) -> list[dict[str, Any]]:
     return rows
 
 
+# Standing orders: (type, purpose, interval in Lean's `IntervalDay:<n>` / `EveryWorkingDay` words,
+# days between payments, amount range).
+STANDING_ORDERS = (
+    ("LOCAL_BANK_TRANSFER", "FAMILY SUPPORT - دعم الأسرة", "IntervalDay:30", 30, (500, 4000)),
+    ("LOCAL_BANK_TRANSFER", "SAVINGS - ادخار", "IntervalDay:14", 14, (200, 1500)),
+    ("LOCAL_BANK_TRANSFER", "DRIVER SALARY - راتب السائق", "IntervalDay:30", 30, (1500, 2500)),
+    ("CHARITY", "EHSAN DONATION - تبرع منصة إحسان", "IntervalDay:7", 7, (10, 200)),
+    ("CHARITY", "SADAQA - صدقة", "EveryWorkingDay", 1, (5, 20)),
+)
+
+
 def standing_orders_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Standing orders of an account (monthly, so Lean's `OTHER` frequency with an interval)."""
+    """Standing orders of an account, with Lean's frequency object (`OTHER` plus an interval)."""
     rng = stable_rng("standing-orders", account.account_id)
     rows = []
     for _ in range(rng.randint(0, 2)):
-        first = _midnight(account.opening_date) + timedelta(days=rng.randint(10, 300), hours=9)
-        payments = rng.choice((12, 24, 36))
-        amount = {"currency": "SAR", "amount": _money(rng.uniform(300, 5000))}
+        kind, purpose, interval, every, (low, high) = rng.choice(STANDING_ORDERS)
+        first = _midnight(account.opening_date) + timedelta(
+            days=rng.randint(10, 300), hours=rng.randint(6, 10), minutes=rng.randint(0, 59),
+            seconds=rng.randint(0, 59), microseconds=rng.randint(0, 999) * 1000,
+        )  # fmt: skip
+        payments = rng.choice((12, 24, 36, 52))
+        amount = {"currency": "SAR", "amount": money(rng.uniform(low, high))}
         bank = rng.choice(BANKS)
         iban, _ = saudi_iban(rng, bank.iban_code)
+        done = rng.randint(1, payments - 1)
         rows.append(
             {
                 "standing_order_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "standing_order_status_code": "ACTIVE",
+                "standing_order_status_code": "ACTIVE" if rng.random() < 0.8 else "INACTIVE",
                 "first_payment_date_time": first,
-                "last_payment_date_time": first + timedelta(days=30 * (payments // 2)),
-                "next_payment_date_time": first + timedelta(days=30 * (payments // 2 + 1)),
-                "final_payment_date_time": first + timedelta(days=30 * (payments - 1)),
-                "frequency": {"frequency_type": "OTHER", "interval": f"IntervalDay:{30}"},
+                "last_payment_date_time": first + timedelta(days=every * (done - 1)),
+                "next_payment_date_time": first + timedelta(days=every * done),
+                "final_payment_date_time": first + timedelta(days=every * (payments - 1)),
+                "frequency": {"frequency_type": "OTHER", "interval": interval},
                 "number_of_payments": payments,
                 "reference": None,
-                "standing_order_type": "LOCAL_BANK_TRANSFER",
-                "purpose": rng.choice(("FAMILY SUPPORT", "SAVINGS", "RENT")),
+                "standing_order_type": kind,
+                "purpose": purpose,
                 "first_payment_amount": amount,
                 "last_payment_amount": amount,
                 "next_payment_amount": amount,
@@ -748,7 +1162,7 @@ def standing_orders_for(account: SeedAccount) -> list[dict[str, Any]]:
 
 
 def scheduled_payments_for(account: SeedAccount) -> list[dict[str, Any]]:
-    """Scheduled payments of an account."""
+    """Scheduled payments of an account (one-off payments booked for a later day)."""
     rng = stable_rng("scheduled-payments", account.account_id)
     rows = []
     for _ in range(rng.randint(0, 2)):
@@ -762,7 +1176,7 @@ def scheduled_payments_for(account: SeedAccount) -> list[dict[str, Any]]:
                 "scheduled_payment_date_time": when,
                 "debtor_reference": f"REF{rng.randint(10**6, 10**7 - 1)}",
                 "reference": rng.choice(("SCHOOL FEES", "CAR INSTALMENT", "GYM", None)),
-                "instructed_amount": {"currency": "SAR", "amount": _money(rng.uniform(100, 3000))},
+                "instructed_amount": {"currency": "SAR", "amount": money(rng.uniform(100, 3000))},
                 "creditor_agent": _agent(bank),
                 "creditor_account": {"scheme_name": "IBAN", "identification": iban, "name": None},
                 "regional_data": None,
