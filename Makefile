@@ -33,10 +33,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
 
 ## Benchmarks (not part of `make test`): ingest under wrk against a bare endpoint, then
-## group commit vs a commit per request on SQLite and PostgreSQL.
+## group commit vs a commit per request on SQLite and PostgreSQL, then the fleet view's
+## queries over a million stored refresh events (bench/fleet.json; several minutes).
 bench: $(STAMP) postgres wrk
 	$(BIN)/python -m tests.bench.ingest_wrk
 	$(BIN)/python -m tests.bench.webhook_throughput
+	$(BIN)/python -m tests.bench.fleet_million
 
 ## Debian's wrk, the load generator of `make bench`.
 wrk:

@@ -4,7 +4,8 @@ Book-wide questions ("who must reconnect?", "which consents expire this month?")
 Lean call per customer. The index is fed two ways:
 
 - an indexer thread tails the stored `entity.created` / `entity.updated` webhooks by row id (its
-  cursor is kept in `console_meta`), so the receiver's hot path is untouched;
+  cursor is kept in `console_meta`), so the receiver's hot path is untouched; the same pass feeds
+  `entity.data.refresh.updated` webhooks to the refresh index (`console.refresh_index`);
 - a sync walks Lean's customer listing and its entities-by-date-range listing, page by page,
   saving its cursor after every page: it resumes where it stopped and waits out rate limits.
 
@@ -29,10 +30,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from console.refresh_index import (
+    REFRESH_EVENT,
+    UnreadableRefresh,
+    apply_refresh_states,
+    backfill_bank,
+    read_refresh,
+)
 from console.store import (
     EventStore,
     StoreUnavailable,
@@ -60,7 +68,8 @@ from lean_api.models import Consent, Entity
 
 log = logging.getLogger(__name__)
 
-INDEXED_TYPES = ("entity.created", "entity.updated")
+ENTITY_TYPES = ("entity.created", "entity.updated")
+INDEXED_TYPES = (*ENTITY_TYPES, REFRESH_EVENT)
 CURSOR_KEY = "book_indexer_cursor"
 APPLIED_KEY = "book_indexer_applied"
 SKIPPED_KEY = "book_indexer_skipped"
@@ -229,6 +238,9 @@ def upsert_entity(
         for consent in entity.consents:
             upsert_consent(conn, row["entity_id"], consent, seen_at=seen_at)
         _refresh_current_consent(conn, row["entity_id"])
+    if carried.get("bank_identifier"):
+        # Refreshes indexed before their entity was known take its bank now.
+        backfill_bank(conn, row["entity_id"], carried["bank_identifier"])
     return newest
 
 
@@ -317,7 +329,10 @@ class SkipEvent(ValueError):
 
 
 def apply_event_row(conn: Connection, row: Any) -> None:
-    """Apply one stored `entity.created` / `entity.updated` event to the index."""
+    """Apply one stored entity or refresh event to the index."""
+    if row["type"] == REFRESH_EVENT:
+        apply_refresh_states(conn, [_read_refresh(row)])
+        return
     try:
         body = json.loads(row["payload"])
     except ValueError:
@@ -350,6 +365,13 @@ def apply_event_row(conn: Connection, row: Any) -> None:
     )
 
 
+def _read_refresh(row: Any) -> Any:
+    try:
+        return read_refresh(row)
+    except UnreadableRefresh as exc:
+        raise SkipEvent(str(exc)) from None
+
+
 @dataclass
 class IndexerCounts:
     """What one pass of the indexer did."""
@@ -358,8 +380,30 @@ class IndexerCounts:
     skipped: int = 0
 
 
+def apply_event_rows(conn: Connection, rows: list[Any]) -> IndexerCounts:
+    """Apply a batch of stored events: entity events one by one, then the refresh events
+    together (their banks then come from the entities just applied). Unreadable events are
+    counted as skipped and logged; nothing is written for them."""
+    counts = IndexerCounts()
+    refreshes = []
+    for row in rows:
+        try:
+            # Raised before anything is written: the transaction stays clean.
+            if row["type"] == REFRESH_EVENT:
+                refreshes.append(_read_refresh(row))
+            else:
+                apply_event_row(conn, row)
+            counts.applied += 1
+        except SkipEvent as exc:
+            counts.skipped += 1
+            log.warning("book index: event row %s skipped: %s", row["id"], exc)
+    apply_refresh_states(conn, refreshes)
+    return counts
+
+
 class BookIndexer:
-    """Tails the stored entity webhooks into the index; survives any event and any outage."""
+    """Tails the stored entity and refresh webhooks into the indexes; survives any event and any
+    outage."""
 
     def __init__(
         self,
@@ -406,12 +450,15 @@ class BookIndexer:
             statement = (
                 select(
                     events.c.id,
+                    events.c.event_id,
                     events.c.type,
                     events.c.payload,
                     events.c.lean_timestamp,
                     events.c.lean_timestamp_ns,
                     events.c.received_at,
                     events.c.customer_id,
+                    events.c.entity_id,
+                    events.c.refresh_id,
                     events.c.app_user_id,
                 )
                 .where(events.c.id > cursor, events.c.type.in_(INDEXED_TYPES))
@@ -421,18 +468,13 @@ class BookIndexer:
             return list(conn.execute(statement).mappings())
 
     def _apply(self, rows: list[Any]) -> IndexerCounts:
-        counts = IndexerCounts()
         try:
             # The usual case: the whole batch and the cursor in one transaction.
             with self.store.connect(write=True) as conn:
-                for row in rows:
-                    try:
-                        # Raised before anything is written: the transaction stays clean.
-                        apply_event_row(conn, row)
-                        counts.applied += 1
-                    except SkipEvent as exc:
-                        counts.skipped += 1
-                        log.warning("book index: event row %s skipped: %s", row["id"], exc)
+                rows = self._not_applied(conn, rows)
+                if not rows:
+                    return IndexerCounts()
+                counts = apply_event_rows(conn, rows)
                 self._advance(conn, rows[-1]["id"], counts)
             return counts
         except StoreUnavailable:
@@ -444,6 +486,8 @@ class BookIndexer:
             one = IndexerCounts()
             try:
                 with self.store.connect(write=True) as conn:
+                    if not self._not_applied(conn, [row]):
+                        continue
                     apply_event_row(conn, row)
                     one.applied = 1
                     self._advance(conn, row["id"], one)
@@ -458,6 +502,17 @@ class BookIndexer:
             counts.applied += one.applied
             counts.skipped += one.skipped
         return counts
+
+    @staticmethod
+    def _not_applied(conn: Connection, rows: list[Any]) -> list[Any]:
+        """The rows past the cursor, read under a lock: several processes may run an indexer
+        against one PostgreSQL, and the rollup's counts must not be added twice."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7320152)"))
+        cursor = int(
+            conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY)).scalar() or 0
+        )
+        return [row for row in rows if row["id"] > cursor]
 
     @staticmethod
     def _advance(conn: Connection, cursor: int, counts: IndexerCounts) -> None:

@@ -28,7 +28,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -214,10 +216,97 @@ index_sync_runs = Table(
 )
 INDEX_TABLES = (index_customers, index_entities, index_consents, index_sync_runs)
 
+# The refresh index (schema 4): each refresh as its latest `entity.data.refresh.updated` left it
+# (by Lean's timestamp), one row per account × data type of that state, and a daily rollup per
+# bank × data type kept by the same indexer, so fleet questions never parse a body.
+REFRESH_OUTCOMES = ("success", "partial", "failed", "pending", "unknown")
+CELL_OUTCOMES = ("success", "partial", "failed", "pending", "unsupported", "unknown")
+ALL_DATA_TYPES = "all"  # the rollup's row for the refresh as a whole (its worst data type)
+NO_BANK = ""  # the rollup's bank for refreshes whose entity the book index does not know yet
+
+index_refreshes = Table(
+    "index_refreshes",
+    metadata,
+    Column("refresh_id", String(64), primary_key=True),
+    Column("entity_id", String(64), index=True),
+    Column("customer_id", String(64)),
+    Column("bank_identifier", String(64)),
+    Column("status", String(64)),  # Lean's word, as sent (FINISHED, OK, PENDING, …)
+    Column("outcome", String(16), nullable=False),  # one of REFRESH_OUTCOMES
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("finished_day", Date),
+    Column("duration_seconds", Float),
+    Column("accounts", Integer, nullable=False, server_default=text("0")),
+    Column("failed_cells", Integer, nullable=False, server_default=text("0")),
+    Column("partial_cells", Integer, nullable=False, server_default=text("0")),
+    # JSON {data type: outcome}: what this refresh added to the daily rollup, to take back out
+    # when a newer state replaces it.
+    Column("type_outcomes", Text, nullable=False, server_default=text("'{}'")),
+    Column("last_event_id", String(200)),
+    Column("last_timestamp", DateTime(timezone=True)),
+    Column("last_timestamp_ns", Integer, nullable=False, server_default=text("0")),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_index_refreshes_bank_finished",
+    index_refreshes.c.bank_identifier,
+    index_refreshes.c.finished_at,
+)
+Index("ix_index_refreshes_finished_at", index_refreshes.c.finished_at)
+Index("ix_index_refreshes_duration", index_refreshes.c.duration_seconds)
+
+index_refresh_cells = Table(
+    "index_refresh_cells",
+    metadata,
+    Column("refresh_id", String(64), primary_key=True),
+    Column("account_id", String(64), primary_key=True),
+    Column("data_type", String(32), primary_key=True),
+    Column("status", String(64)),  # normalised: SUCCESS (Lean's OK too), PARTIAL, … or as sent
+    Column("raw_status", String(64)),  # Lean's word, as sent
+    Column("finished_at", DateTime(timezone=True)),
+    Column("finished_day", Date),
+)
+# "Which accounts' transactions are repeatedly partial": candidates by status, then their last
+# refreshes by account.
+Index(
+    "ix_index_refresh_cells_type_status",
+    index_refresh_cells.c.data_type,
+    index_refresh_cells.c.status,
+    index_refresh_cells.c.finished_at,
+    index_refresh_cells.c.account_id,
+)
+Index(
+    "ix_index_refresh_cells_account",
+    index_refresh_cells.c.account_id,
+    index_refresh_cells.c.data_type,
+    index_refresh_cells.c.finished_at,
+    index_refresh_cells.c.status,
+)
+
+index_refresh_daily = Table(
+    "index_refresh_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("bank_identifier", String(64), primary_key=True),  # NO_BANK when not known
+    Column("data_type", String(32), primary_key=True),  # or ALL_DATA_TYPES
+    Column("refreshes", Integer, nullable=False, server_default=text("0")),
+    *(
+        Column(outcome, Integer, nullable=False, server_default=text("0"))
+        for outcome in CELL_OUTCOMES
+    ),
+)
+REFRESH_INDEX_TABLES = (index_refreshes, index_refresh_cells, index_refresh_daily)
+
 
 # What the screens read of an event (everything but the surrogate key), and when it happened:
 # Lean's timestamp, or arrival when Lean gave none.
 EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
+# The inbox reads each event with its entity's bank from the book index (refresh events carry none).
+EVENTS_WITH_BANK = events.outerjoin(
+    index_entities, events.c.entity_id == index_entities.c.entity_id
+)
+ENTITY_BANK = index_entities.c.bank_identifier.label("entity_bank")
 OCCURRED = func.coalesce(events.c.lean_timestamp, events.c.received_at)
 # "Current state" is the latest event by Lean's clock at full precision; an event without a
 # timestamp never overrides one with, and arrival order only breaks exact ties.
@@ -300,6 +389,13 @@ class StoredEvent(EventRecord):
 
     last_received_at: datetime
     delivery_count: int
+    # The bank of the event's entity as the book index knows it: refresh events name no bank.
+    entity_bank: str | None = None
+
+    @property
+    def bank(self) -> str | None:
+        """The bank the event carried, else its entity's bank from the book index."""
+        return self.bank_identifier or self.entity_bank
 
     @property
     def occurred_at(self) -> datetime:
@@ -592,10 +688,21 @@ class EventStore:
         conditions = []
         if flt.types:
             conditions.append(events.c.type.in_(flt.types))
-        for name in ("customer_id", "entity_id", "app_user_id", "bank_identifier", "refresh_id"):
+        for name in ("customer_id", "entity_id", "app_user_id", "refresh_id"):
             value = getattr(flt, name)
             if value:
                 conditions.append(events.c[name] == value)
+        if flt.bank_identifier:
+            # Refresh events name their entity, not their bank: the book index joins the two.
+            at_bank = select(index_entities.c.entity_id).where(
+                index_entities.c.bank_identifier == flt.bank_identifier
+            )
+            conditions.append(
+                or_(
+                    events.c.bank_identifier == flt.bank_identifier,
+                    and_(events.c.bank_identifier.is_(None), events.c.entity_id.in_(at_bank)),
+                )
+            )
         if flt.since:
             conditions.append(_utc_naive(flt.since) <= OCCURRED)
         if flt.until:
@@ -621,7 +728,8 @@ class EventStore:
         """Events matching `flt`, newest (by Lean's timestamp) first."""
         self.migrate()
         statement = (
-            select(*EVENT_COLUMNS)
+            select(*EVENT_COLUMNS, ENTITY_BANK)
+            .select_from(EVENTS_WITH_BANK)
             .where(self._where(flt))
             .order_by(OCCURRED.desc(), events.c.id.desc())
             .limit(limit)
@@ -643,7 +751,11 @@ class EventStore:
     def get_event(self, event_id: str) -> StoredEvent | None:
         """One event by its id."""
         self.migrate()
-        statement = select(*EVENT_COLUMNS).where(events.c.event_id == event_id)
+        statement = (
+            select(*EVENT_COLUMNS, ENTITY_BANK)
+            .select_from(EVENTS_WITH_BANK)
+            .where(events.c.event_id == event_id)
+        )
         with self._connection() as conn:
             row = conn.execute(statement).mappings().first()
         return _stored(row) if row else None
@@ -660,7 +772,7 @@ class EventStore:
             return [(t, int(n)) for t, n in conn.execute(statement)]
 
     def bank_identifiers(self) -> list[str]:
-        """Banks that appear in events."""
+        """Banks that appear in events (entity events name the banks refresh events lack)."""
         self.migrate()
         statement = (
             select(events.c.bank_identifier).where(events.c.bank_identifier.is_not(None)).distinct()
@@ -909,6 +1021,9 @@ def _create_engine(url: str, busy_timeout_ms: int, lock_timeout_ms: int | None) 
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # 64 MB of page cache per connection (SQLite's default is 2 MB): the indexes of a
+            # million events stay in memory for the fleet questions and the indexer.
+            cursor.execute("PRAGMA cache_size=-65536")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -958,10 +1073,24 @@ def _schema_3(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(INDEX_TABLES), checkfirst=True)
 
 
+def _schema_4(conn: Connection) -> None:
+    """The refresh index; the book indexer goes back over the refresh events already stored."""
+    metadata.create_all(conn, tables=list(REFRESH_INDEX_TABLES), checkfirst=True)
+    first_refresh = conn.execute(
+        select(func.min(events.c.id)).where(events.c.type == "entity.data.refresh.updated")
+    ).scalar()
+    cursor = conn.execute(select(meta.c.value).where(meta.c.key == "book_indexer_cursor")).scalar()
+    # Until now the indexer read only entity events: step back to the first refresh event
+    # (entity events after it apply again, which changes nothing).
+    if first_refresh is not None and cursor is not None and int(cursor) >= first_refresh:
+        _set_meta(conn, "book_indexer_cursor", str(first_refresh - 1))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _schema_1),
     (2, _schema_2),
     (3, _schema_3),
+    (4, _schema_4),
 ]
 
 

@@ -133,6 +133,8 @@ def show_inbox(counts: dict[str, int]) -> None:
         ["All banks", *banks],
         index=(banks.index(bank_param) + 1) if bank_param in banks else 0,
         key="wh_bank",
+        help="Refresh events name no bank: they are shown and found by their entity's bank, "
+        "as the book index knows it.",
     )
     time_label = row1[2].selectbox(
         "Time range", [*TIME_RANGES, "Custom dates"], index=3, key="wh_range"

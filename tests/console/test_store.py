@@ -43,7 +43,7 @@ def record(
 
 
 def test_schema_is_created_and_versioned(store: EventStore) -> None:
-    assert store.get_meta("schema_version") == "3"
+    assert store.get_meta("schema_version") == "4"
     store.migrate()  # idempotent
     assert store.count_events() == 0
 
@@ -223,7 +223,7 @@ def test_a_schema_1_database_is_migrated_in_place(
         as_schema_1(url)
         store = EventStore(url)
         store.migrate()
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
         old = store.get_event("old-1")
         assert old is not None and old.lean_timestamp_ns == 0
         assert store.record_dead_letter(source_ip=None, reason="bad", verified=True, body=b"{") == 1

@@ -1,0 +1,356 @@
+"""The fleet of refreshes, book-wide: failure and partial rates by bank × data type × day, the
+slowest refreshes, accounts whose transactions are repeatedly partial.
+
+Every question is answered in SQL over the refresh index (`console.refresh_index`): the daily
+rollup for rates, `index_refreshes` for durations, `index_refresh_cells` for accounts. Nothing
+here loads events or parses bodies, so the answers stay fast at a million stored refresh events.
+No Streamlit here; `console.ui_fleet` shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import DateTime, bindparam, func, select
+
+from console.store import (
+    ALL_DATA_TYPES,
+    NO_BANK,
+    EventStore,
+    _aware,
+    index_refresh_cells,
+    index_refresh_daily,
+    index_refreshes,
+)
+
+R, CELLS, DAILY = index_refreshes, index_refresh_cells, index_refresh_daily
+WINDOWS = {"Last 7 days": 7, "Last 30 days": 30}
+OUTCOME_WORDS = {
+    "failed": "Failed",
+    "partial": "Partial",
+    "success": "Success",
+    "pending": "Pending",
+    "unknown": "Unknown",
+}
+
+
+@dataclass(frozen=True)
+class DailyRate:
+    """How the refreshes that finished on one day at one bank ended, for one data type (or all).
+
+    `bank_identifier` is None for refreshes whose entity the book index does not know yet.
+    """
+
+    day: date
+    bank_identifier: str | None
+    data_type: str
+    refreshes: int
+    success: int = 0
+    partial: int = 0
+    failed: int = 0
+    pending: int = 0
+    unsupported: int = 0
+    unknown: int = 0
+
+    @property
+    def judged(self) -> int:
+        """Refreshes that say something about the bank: unsupported ones never count against it."""
+        return self.refreshes - self.unsupported
+
+    def count(self, measure: str) -> int:
+        """Refreshes ending as `measure`: failed, partial, or failed_or_partial."""
+        if measure == "failed_or_partial":
+            return self.failed + self.partial
+        return int(getattr(self, measure))
+
+    def rate(self, measure: str) -> float | None:
+        """Share (0–1) of the judged refreshes ending as `measure`; None when none was judged."""
+        return self.count(measure) / self.judged if self.judged else None
+
+
+def window_start(days: int, now: datetime | None = None) -> date:
+    """The first day (UTC) of a window of `days` days ending today."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return today - timedelta(days=days - 1)
+
+
+def daily_rates(
+    store: EventStore, since: date, *, data_type: str = ALL_DATA_TYPES
+) -> list[DailyRate]:
+    """Per day × bank, how the refreshes finished from `since` on ended for `data_type` (or for
+    the refresh as a whole: its worst data type), from the daily rollup."""
+    statement = (
+        select(DAILY)
+        .where(DAILY.c.day >= since, DAILY.c.data_type == data_type, DAILY.c.refreshes > 0)
+        .order_by(DAILY.c.bank_identifier, DAILY.c.day)
+    )
+    with store.connect() as conn:
+        rows = conn.execute(statement).mappings().all()
+    return [
+        DailyRate(
+            day=_day(row["day"]),
+            bank_identifier=row["bank_identifier"] or None,
+            data_type=row["data_type"],
+            refreshes=row["refreshes"],
+            success=row["success"],
+            partial=row["partial"],
+            failed=row["failed"],
+            pending=row["pending"],
+            unsupported=row["unsupported"],
+            unknown=row["unknown"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """How many refreshes finished in the window, and how many of them have no known bank."""
+
+    finished: int
+    without_bank: int
+
+    def describe(self, days: int) -> str:
+        """The counts in words."""
+        if not self.finished:
+            return f"No refresh finished in the last {days} days."
+        text = f"{self.finished:,} refreshes finished in the last {days} days"
+        if not self.without_bank:
+            return text + "; the bank of every one is known."
+        share = self.without_bank / self.finished
+        return (
+            f"{text}; {self.without_bank:,} of them ({share:.0%}) have no known bank: the book "
+            "index has not seen their entity yet (they are shown as “Bank not known”)."
+        )
+
+
+def fleet_counts(store: EventStore, since: date) -> FleetCounts:
+    """Refreshes finished from `since` on, and how many of them have no known bank."""
+    statement = select(
+        func.coalesce(func.sum(DAILY.c.refreshes), 0),
+        func.coalesce(
+            func.sum(DAILY.c.refreshes).filter(DAILY.c.bank_identifier == NO_BANK),
+            0,
+        ),
+    ).where(DAILY.c.day >= since, DAILY.c.data_type == ALL_DATA_TYPES)
+    with store.connect() as conn:
+        finished, without_bank = conn.execute(statement).one()
+    return FleetCounts(int(finished), int(without_bank))
+
+
+@dataclass(frozen=True)
+class SlowRefresh:
+    """One finished refresh and how long it took (first event to finished, by Lean's clock)."""
+
+    refresh_id: str
+    entity_id: str | None
+    bank_identifier: str | None
+    status: str | None
+    outcome: str
+    started_at: datetime | None
+    finished_at: datetime
+    duration_seconds: float
+    accounts: int
+    failed_cells: int
+    partial_cells: int
+
+    @property
+    def outcome_words(self) -> str:
+        """ "Failed · FINISHED": the verdict on the data with Lean's word beside it."""
+        word = OUTCOME_WORDS.get(self.outcome, self.outcome)
+        return f"{word} · {self.status}" if self.status else word
+
+
+def slowest_refreshes(
+    store: EventStore, since: date, *, limit: int = 20, bank_identifier: str | None = None
+) -> list[SlowRefresh]:
+    """The longest-running refreshes finished from `since` on, longest first."""
+    conditions = [
+        R.c.finished_at >= datetime.combine(since, datetime.min.time()),
+        R.c.duration_seconds.is_not(None),
+    ]
+    if bank_identifier:
+        conditions.append(R.c.bank_identifier == bank_identifier)
+    statement = (
+        select(R)
+        .where(*conditions)
+        .order_by(R.c.duration_seconds.desc(), R.c.refresh_id)
+        .limit(limit)
+    )
+    with store.connect() as conn:
+        rows = conn.execute(statement).mappings().all()
+    return [
+        SlowRefresh(
+            refresh_id=row["refresh_id"],
+            entity_id=row["entity_id"],
+            bank_identifier=row["bank_identifier"],
+            status=row["status"],
+            outcome=row["outcome"],
+            started_at=_aware(row["started_at"]),
+            finished_at=_aware(row["finished_at"]),  # type: ignore[arg-type]
+            duration_seconds=float(row["duration_seconds"]),
+            accounts=row["accounts"],
+            failed_cells=row["failed_cells"],
+            partial_cells=row["partial_cells"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class RepeatedlyPartial:
+    """An account whose data type came back partial in `partial` of its last `out_of` refreshes."""
+
+    account_id: str
+    data_type: str
+    partial: int
+    out_of: int
+    last_refresh_id: str
+    last_finished_at: datetime
+    entity_id: str | None
+    bank_identifier: str | None
+
+    def describe(self) -> str:
+        """ "Partial in 4 of the last 5 refreshes"."""
+        return f"Partial in {self.partial} of the last {self.out_of} refreshes"
+
+
+def repeatedly_partial(
+    store: EventStore,
+    since: date,
+    *,
+    at_least: int = 3,
+    of_last: int = 5,
+    data_type: str = "transactions",
+    limit: int = 200,
+) -> list[RepeatedlyPartial]:
+    """Accounts whose `data_type` was PARTIAL in at least `at_least` of their last `of_last`
+    refreshes finished from `since` on; the most partial first.
+
+    Only accounts with that many partial cells in the window can qualify, so they are found first
+    (by index); for each, the finish time of its `of_last`-th newest refresh bounds the count, so
+    no account's whole history is ranked.
+    """
+    start = bindparam("start", datetime.combine(since, datetime.min.time()), type_=DateTime())
+    candidates = (
+        select(CELLS.c.account_id)
+        .where(
+            CELLS.c.data_type == data_type,
+            CELLS.c.status == "PARTIAL",
+            CELLS.c.finished_at >= start,
+        )
+        .group_by(CELLS.c.account_id)
+        .having(func.count() >= at_least)
+        .subquery("candidates")
+    )
+    own = CELLS.alias("own")
+
+    def of_account(account_id: Any, since_column: Any) -> list[Any]:
+        return [
+            own.c.account_id == account_id,
+            own.c.data_type == data_type,
+            own.c.finished_at >= since_column,
+        ]
+
+    oldest_counted = (
+        select(own.c.finished_at)
+        .where(*of_account(candidates.c.account_id, start))
+        .order_by(own.c.finished_at.desc())
+        .limit(1)
+        .offset(of_last - 1)
+        .scalar_subquery()
+    )
+    bounded = select(
+        candidates.c.account_id,
+        func.coalesce(oldest_counted, start).label("counted_from"),
+    ).subquery("bounded")
+    partial = (
+        select(func.count())
+        .where(*of_account(bounded.c.account_id, bounded.c.counted_from), own.c.status == "PARTIAL")
+        .scalar_subquery()
+    )
+    out_of = (
+        select(func.count())
+        .where(*of_account(bounded.c.account_id, bounded.c.counted_from))
+        .scalar_subquery()
+    )
+    counted = select(
+        bounded.c.account_id, partial.label("partial"), out_of.label("out_of")
+    ).subquery("counted")
+    last_refresh = (
+        select(own.c.refresh_id)
+        .where(*of_account(counted.c.account_id, start))
+        .order_by(own.c.finished_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = (
+        select(
+            counted.c.account_id,
+            counted.c.partial,
+            counted.c.out_of,
+            last_refresh.label("refresh_id"),
+        )
+        .where(counted.c.partial >= at_least)
+        .subquery("found")
+    )
+    statement = (
+        select(
+            found.c.account_id,
+            found.c.partial,
+            found.c.out_of,
+            found.c.refresh_id,
+            R.c.finished_at,
+            R.c.entity_id,
+            R.c.bank_identifier,
+        )
+        .outerjoin(R, R.c.refresh_id == found.c.refresh_id)
+        .order_by(found.c.partial.desc(), R.c.finished_at.desc(), found.c.account_id)
+        .limit(limit)
+    )
+    with store.connect() as conn:
+        rows = conn.execute(statement).all()
+    return [
+        RepeatedlyPartial(
+            account_id=account_id,
+            data_type=data_type,
+            partial=int(partial),
+            out_of=int(out_of),
+            last_refresh_id=refresh_id,
+            last_finished_at=_aware(finished_at),  # type: ignore[arg-type]
+            entity_id=entity_id,
+            bank_identifier=bank,
+        )
+        for account_id, partial, out_of, refresh_id, finished_at, entity_id, bank in rows
+    ]
+
+
+def refresh_link(entity_id: str | None, refresh_id: str | None = None) -> str:
+    """The console's own link to a refresh on the refreshes screen."""
+    query = {"entity_id": entity_id or ""}
+    if refresh_id:
+        query["refresh_id"] = refresh_id
+    return "/refreshes?" + urlencode(query)
+
+
+def describe_seconds(seconds: float) -> str:
+    """A duration in words an operator reads at a glance: "45 s", "12 min 5 s", "2 h 3 min"."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _day(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])

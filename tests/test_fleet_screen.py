@@ -1,0 +1,110 @@
+"""The fleet view (`/refreshes` with no entity) in AppTest, over a real SQLite store filled with
+refresh webhooks and indexed by the book indexer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from console.book import BookIndexer
+from console.last_good import last_good
+from console.store import EventStore
+from sandbox.server import SandboxServer
+from tests.console.test_book import entity_event
+from tests.console.test_refresh_index import refresh_event
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SNB_ENTITY = "00000000-0000-4000-8000-00000000f001"
+LOST_ENTITY = "00000000-0000-4000-8000-00000000f002"
+
+
+@pytest.fixture
+def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    store = EventStore(url)
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def screen(db: EventStore) -> Iterator[AppTest]:
+    st.cache_data.clear()
+    last_good().clear()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/refreshes.py")
+    yield at
+
+
+def fill(store: EventStore) -> None:
+    """Three days of refreshes at SNB, one account's transactions partial every time, and one
+    refresh of an entity the book index does not know."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [entity_event("snb", "entity.created", now - timedelta(days=9), entity_id=SNB_ENTITY, bank="SNB")]  # fmt: skip
+    for n in range(3):
+        at = now - timedelta(days=n + 1)
+        rid = f"00000000-0000-4000-8000-0000000000{n:02d}"
+        events += [
+            refresh_event(f"p{n}", at - timedelta(minutes=10 * (n + 1)), "PENDING", refresh_id=rid, entity_id=SNB_ENTITY),
+            refresh_event(
+                f"f{n}", at, "FINISHED",
+                {"acc-x": {"balance": "FAILED" if n == 0 else "OK", "transactions": "PARTIAL"}},
+                refresh_id=rid, entity_id=SNB_ENTITY,
+            ),
+        ]  # fmt: skip
+    events.append(
+        refresh_event("lost", now - timedelta(hours=3), refresh_id="lost-refresh", entity_id=LOST_ENTITY)
+    )  # fmt: skip
+    store.write_events(events)
+    BookIndexer(store, settle_seconds=0).apply_pending()
+
+
+def texts(elements: object) -> str:
+    return " ".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def test_fleet_view_shows_rates_slowest_and_repeatedly_partial(
+    db: EventStore, screen: AppTest
+) -> None:
+    fill(db)
+    at = screen.run()
+    assert not at.exception
+    assert "4 refreshes finished in the last 7 days; 1 of them (25%) have no known bank" in texts(
+        at.markdown
+    )
+    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert heatmap["y"] == ["SNB", "Bank not known"]
+    assert "100%<br>1 of 1" in json.dumps(heatmap["text"])  # the day balance failed
+
+    slowest, partial = at.dataframe[0].value, at.dataframe[1].value
+    assert list(slowest["Took"])[:3] == ["30 min", "20 min", "10 min"]
+    assert list(slowest["Outcome"])[:3] == ["Partial · FINISHED", "Partial · FINISHED", "Failed · FINISHED"]  # fmt: skip
+    assert slowest["Refresh"][0] == (
+        f"/refreshes?entity_id={SNB_ENTITY}&refresh_id=00000000-0000-4000-8000-000000000002"
+    )
+    assert list(partial["Account"]) == ["acc-x"]
+    assert list(partial["Transactions"]) == ["Partial in 3 of the last 3 refreshes"]
+    assert list(partial["Bank"]) == ["SNB"]
+
+    at.selectbox(key="fleet_data_type").set_value("transactions").run()
+    at.selectbox(key="fleet_measure").set_value("partial").run()
+    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert heatmap["y"] == ["SNB"]  # the unknown entity's refresh reported no transactions
+    assert json.dumps(heatmap["text"]).count("100%<br>1 of 1") == 3
+    at.radio(key="fleet_window").set_value("Last 30 days").run()
+    assert not at.exception
+    assert "in the last 30 days" in texts(at.markdown)
+
+
+def test_fleet_view_with_nothing_indexed_says_so(screen: AppTest) -> None:
+    at = screen.run()
+    assert not at.exception
+    assert "No refresh finished in the last 7 days." in texts(at.markdown)
+    assert "book indexer" in texts(at.info)
+    assert not at.get("plotly_chart")
