@@ -3,6 +3,7 @@
 import streamlit as st
 
 from console.ui import backend_or_stop, environment_badge
+from console.ui_search import sidebar_search
 from console.ui_status import configuration_banner, webhook_badge
 from lean_api.retry import overall_deadline
 
@@ -31,10 +32,22 @@ pages = {
             icon=":material/link:",
             url_path="entities",
         ),
+        st.Page(
+            "pages/account_data.py",
+            title="Accounts & data",
+            icon=":material/account_balance_wallet:",
+            url_path="data",
+        ),
     ],
     "Monitoring": [
         st.Page(
             "pages/webhooks.py", title="Webhooks", icon=":material/webhook:", url_path="webhooks"
+        ),
+        st.Page(
+            "pages/refreshes.py",
+            title="Data refreshes",
+            icon=":material/sync:",
+            url_path="refreshes",
         ),
         st.Page(
             "pages/banks.py", title="Banks", icon=":material/account_balance:", url_path="banks"
@@ -47,6 +60,7 @@ with st.sidebar:
     backend = backend_or_stop()
     environment_badge(backend)
     webhook_badge()
+    sidebar_search()
 
 configuration_banner()
 # Everything a screen asks of Lean in one run shares one budget: the operator waits at most that.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import plotly.graph_objects as go
 
+from console.account_data import BalanceSeries, CashFlow
+from console.fleet import DailyRate
 from console.insights.bank_health import (
     AVAILABLE,
     NO_RECORD,
@@ -15,6 +17,22 @@ from console.insights.bank_health import (
     describe_duration,
     state_word,
 )
+from console.refreshes import (
+    CELL_WORDS,
+    DATA_TYPE_LABELS,
+    FAILED,
+    NO_DETAILS,
+    NOT_REPORTED,
+    PARTIAL,
+    PENDING,
+    SUCCEEDED,
+    UNCLEAR,
+    RefreshHistoryItem,
+    account_row_labels,
+    cell_word,
+    duration_words,
+)
+from lean_api.models import ACCOUNT_DATA_TYPES, Consent, Refresh
 
 # Colour repeats the word in the legend and the hover text; it never replaces it.
 STATE_COLOURS = {
@@ -81,5 +99,517 @@ def availability_timeline(spans: Sequence[Span], *, title: str = "") -> go.Figur
             "categoryorder": "array",
             "categoryarray": [CAPABILITY_LABELS[c] for c in reversed(lanes)],
         },
+    )
+    return figure
+
+
+# --- Refreshes (per entity) ---
+# Words first: every cell, point and bar carries its word as text; colour only repeats it.
+# Account names and unknown status words come from Lean or webhooks, so they are escaped
+# (plotly reads a few HTML tags, links among them, in any text it draws).
+
+# Refresh outcome → (colour, marker symbol): the symbol tells them apart without colour too.
+OUTCOME_STYLES = {
+    FAILED: ("#d93025", "x"),
+    PARTIAL: ("#f29900", "triangle-up"),
+    PENDING: ("#1a73e8", "hourglass"),
+    SUCCEEDED: ("#1e8e3e", "circle"),
+    UNCLEAR: ("#a142f4", "diamond"),
+    NO_DETAILS: ("#9aa0a6", "square-open"),
+}
+OTHER_OUTCOME_STYLE = ("#5f6368", "star")
+# Data status word → cell colour; plotly picks a readable text colour on each.
+CELL_COLOURS = {
+    "success": "#1e8e3e",
+    "partial": "#f29900",
+    "failed": "#b3261e",  # dark enough that plotly writes the word in white
+    "unsupported": "#9aa0a6",
+    "pending": "#8ab4f8",
+    NOT_REPORTED: "#f1f3f4",
+}
+OTHER_CELL_COLOUR = "#a142f4"
+CONSENT_LANE = "Consent allows"
+CONSENT_COLOUR = "#bdc1c6"
+
+
+def _escaped(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _empty_figure(message: str, height: int = 160) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    figure.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+    )
+    return figure
+
+
+def refresh_history_chart(items: Sequence[RefreshHistoryItem]) -> go.Figure:
+    """The entity's refreshes over time: x = start, y = duration, one labelled marker each.
+
+    Colour, symbol and the text beside each point all say the outcome word; refreshes without a
+    start or an end (pending, or known only from a finished webhook) are counted in a note.
+    """
+    plotted = [i for i in items if i.started is not None and i.duration is not None]
+    if not plotted:
+        return _empty_figure(
+            "No refresh with a known start and end yet"
+            + (f" ({len(items)} listed in the table)" if items else "")
+        )
+    figure = go.Figure()
+    order = list(OUTCOME_STYLES)
+    words = sorted(
+        dict.fromkeys(i.outcome_word for i in plotted),
+        key=lambda w: order.index(w) if w in order else len(order),
+    )
+    for word in words:
+        mine = [i for i in plotted if i.outcome_word == word]
+        colour, symbol = OUTCOME_STYLES.get(word, OTHER_OUTCOME_STYLE)
+        figure.add_trace(
+            go.Scatter(
+                name=_escaped(word),
+                x=[_naive_utc(i.started) for i in mine if i.started],
+                y=[i.duration.total_seconds() for i in mine if i.duration is not None],
+                mode="markers+text",
+                text=[_escaped(word)] * len(mine),
+                textposition="top center",
+                textfont={"color": colour},
+                marker={"color": colour, "symbol": symbol, "size": 12, "line": {"width": 2}},
+                marker_line_color=colour,
+                customdata=[
+                    [
+                        _escaped(i.outcome),
+                        duration_words(i.duration),
+                        _escaped(i.refresh_id[:8]),
+                        i.source,
+                    ]
+                    for i in mine
+                ],
+                hovertemplate=(
+                    "%{customdata[0]}<br>%{x|%Y-%m-%d %H:%M:%S} UTC · took %{customdata[1]}"
+                    "<br>refresh %{customdata[2]}… · from %{customdata[3]}<extra></extra>"
+                ),
+            )
+        )
+    seconds = [i.duration.total_seconds() for i in plotted if i.duration is not None]
+    shortest, longest = min(seconds), max(seconds)
+    # One stuck refresh of hours would flatten the rest: a log scale keeps both readable.
+    log_scale = shortest > 0 and longest / shortest > 50
+    left_out = len(items) - len(plotted)
+    if left_out:
+        figure.add_annotation(
+            text=f"{left_out} refresh{'es' if left_out != 1 else ''} without a start or an end "
+            "listed in the table only",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1.12,
+            xanchor="left",
+        )
+    figure.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25, "title": {"text": "Outcome"}},
+        xaxis={"type": "date", "title": {"text": "Started (UTC)"}},
+        yaxis={
+            "title": {"text": "Duration (seconds)"},
+            "type": "log" if log_scale else "linear",
+            "rangemode": "tozero",
+        },
+    )
+    return figure
+
+
+def refresh_heatmap(refresh: Refresh, account_labels: dict[str, str]) -> go.Figure:
+    """Accounts × data types of one refresh, each cell its status word and that word's colour.
+
+    Rows are the refresh's accounts in order (labelled from `account_labels`, else account_id);
+    columns are Lean's seven per-account data types. A word the console does not know is shown
+    as itself, in its own colour; a data type Lean did not report reads "not reported".
+    """
+    accounts = refresh.data_status.account_data if refresh.data_status else []
+    if not accounts:
+        return _empty_figure("No per-account statuses in this refresh")
+    rows = [_escaped(label) for label in account_row_labels(refresh, account_labels)]
+    columns = [DATA_TYPE_LABELS[name] for name in ACCOUNT_DATA_TYPES]
+    words = [[cell_word(value) for value in a.statuses().values()] for a in accounts]
+    known = [*CELL_WORDS.values(), NOT_REPORTED]
+    present = {w for row in words for w in row}
+    categories = [w for w in known if w in present] + sorted(present - set(known))
+    colours = [CELL_COLOURS.get(w, OTHER_CELL_COLOUR) for w in categories]
+    n = len(categories)
+    # One flat band of colour per category index: a categorical scale on a numeric heatmap.
+    scale = []
+    for index, colour in enumerate(colours):
+        scale += [[index / n, colour], [(index + 1) / n, colour]]
+    figure = go.Figure(
+        go.Heatmap(
+            x=columns,
+            y=rows,
+            z=[[categories.index(w) for w in row] for row in words],
+            zmin=-0.5,
+            zmax=n - 0.5,
+            colorscale=scale,
+            showscale=False,
+            xgap=3,
+            ygap=3,
+            text=[[_escaped(w) for w in row] for row in words],
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
+        )
+    )
+    # A legend of the words present, for readers who scan colour first.
+    for word, colour in zip(categories, colours, strict=True):
+        figure.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=_escaped(word),
+                marker={"color": colour, "symbol": "square", "size": 14},
+                hoverinfo="skip",
+            )
+        )
+    figure.update_layout(
+        height=150 + 46 * len(rows),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"orientation": "h", "y": -0.05, "yanchor": "top", "title": {"text": "Status"}},
+        plot_bgcolor="white",
+        xaxis={
+            "type": "category",
+            "side": "top",
+            "showgrid": False,
+            # Two-word types on two lines, so no label needs tilting.
+            "tickmode": "array",
+            "tickvals": columns,
+            "ticktext": [c.replace(" ", "<br>") for c in columns],
+            "tickangle": 0,
+        },
+        yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": list(reversed(rows)),
+            "showgrid": False,
+        },
+    )
+    return figure
+
+
+def transaction_windows_chart(
+    refresh: Refresh,
+    consent: Consent | None,
+    account_labels: dict[str, str],
+    refreshed_at: datetime | None = None,
+) -> go.Figure:
+    """Per account, the transactions the bank returned (start–end, complete months) under the
+    consent's transaction window, with a line where the refresh ran.
+
+    Bars are coloured and named by the account's transactions status word; an account with no
+    window is kept as an empty lane saying so.
+    """
+    refreshed_at = refreshed_at or refresh.created_at
+    accounts = refresh.data_status.account_data if refresh.data_status else []
+    rows = [_escaped(label) for label in account_row_labels(refresh, account_labels)]
+    allowed_from = consent.transaction_from_date_time if consent else None
+    allowed_to = consent.transaction_to_date_time if consent else None
+    if not accounts and allowed_from is None:
+        return _empty_figure("No transaction window reported and no consent window to compare")
+    figure = go.Figure()
+    day = timedelta(days=1)
+    if allowed_from is not None:
+        until = allowed_to or refreshed_at or allowed_from + day
+        figure.add_trace(
+            go.Bar(
+                name="Consent window",
+                orientation="h",
+                y=[CONSENT_LANE],
+                base=[_naive_utc(allowed_from)],
+                x=[max((until - allowed_from).total_seconds(), 86400) * 1000],
+                marker={"color": CONSENT_COLOUR},
+                text=[
+                    f"consent allows {allowed_from:%Y-%m-%d} – "
+                    + (f"{allowed_to:%Y-%m-%d}" if allowed_to else "no end given")
+                ],
+                textposition="inside",
+                insidetextanchor="middle",
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    lanes = [CONSENT_LANE] if allowed_from is not None else []
+    bars: dict[str, list[tuple[str, datetime, datetime, str]]] = {}
+    missing: list[tuple[str, str]] = []
+    for row, account in zip(rows, accounts, strict=True):
+        lanes.append(row)
+        window = account.transaction_availability
+        if window is None or window.start is None or window.end is None:
+            what = "no window reported" if window is None else "start or end not reported"
+            missing.append((row, what))
+            continue
+        months = (
+            "complete months not reported"
+            if window.complete_months is None
+            else f"{window.complete_months} complete months"
+        )
+        # Availability dates are whole days, both included.
+        bars.setdefault(cell_word(account.transactions), []).append(
+            (row, window.start, window.end + day, months)
+        )
+    order = [*CELL_WORDS.values(), NOT_REPORTED]
+    for word in sorted(bars, key=lambda w: order.index(w) if w in order else len(order)):
+        mine = bars[word]
+        figure.add_trace(
+            go.Bar(
+                name=f"transactions {_escaped(word)}",
+                orientation="h",
+                y=[row for row, *_ in mine],
+                base=[_naive_utc(start) for _, start, _, _ in mine],
+                x=[(end - start).total_seconds() * 1000 for _, start, end, _ in mine],
+                marker={"color": CELL_COLOURS.get(word, OTHER_CELL_COLOUR)},
+                text=[f"{months} · transactions {_escaped(word)}" for *_, months in mine],
+                textposition="inside",
+                insidetextanchor="middle",
+                customdata=[
+                    [f"{start:%Y-%m-%d}", f"{end - day:%Y-%m-%d}"] for _, start, end, _ in mine
+                ],
+                hovertemplate="%{y}<br>%{customdata[0]} – %{customdata[1]}<br>%{text}"
+                "<extra></extra>",
+            )
+        )
+    anchor = (
+        allowed_from
+        or refreshed_at
+        or next((start for mine in bars.values() for _, start, _, _ in mine), None)
+    )
+    if missing and anchor is not None:
+        figure.add_trace(
+            go.Scatter(
+                name="no window",
+                y=[row for row, _ in missing],
+                x=[_naive_utc(anchor)] * len(missing),
+                mode="text",
+                text=[what for _, what in missing],
+                textposition="middle right",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    if refreshed_at is not None:
+        when = _naive_utc(refreshed_at)
+        figure.add_shape(
+            type="line",
+            x0=when,
+            x1=when,
+            xref="x",
+            y0=0,
+            y1=1,
+            yref="paper",
+            line={"color": "#202124", "dash": "dot", "width": 1},
+        )
+        figure.add_annotation(
+            x=when,
+            y=1,
+            xref="x",
+            yref="paper",
+            text=f"refresh {refreshed_at:%Y-%m-%d}",
+            showarrow=False,
+            yanchor="bottom",
+        )
+    figure.update_layout(
+        barmode="overlay",
+        height=130 + 48 * max(len(lanes), 1),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.12, "yanchor": "top"},
+        # Dates in UTC (the page says so); an axis title here would sit under the legend.
+        xaxis={"type": "date"},
+        yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": list(reversed(lanes)),
+        },
+    )
+    return figure
+
+
+# --- Account data ---
+# Figures for the Accounts & data screen (pages/account_data.py), from console.account_data.
+
+CREDIT_COLOUR = "#1e8e3e"
+DEBIT_COLOUR = "#d93025"
+BALANCE_COLOUR = "#1a73e8"
+
+
+def balance_over_time(series: BalanceSeries) -> go.Figure:
+    """The account's balance as a step line in its own currency (`series.method` says how it
+    was worked out, for the screen's caption). An empty series gives a figure saying so."""
+    figure = go.Figure()
+    currency = series.currency or ""
+    if series.points:
+        figure.add_trace(
+            go.Scatter(
+                name=f"Balance ({html.escape(currency)})" if currency else "Balance",
+                x=[_naive_utc(p.at) for p in series.points],
+                y=[float(p.balance) for p in series.points],
+                mode="lines",
+                line={"shape": "hv", "color": BALANCE_COLOUR},
+                hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{y:,.2f} "
+                + html.escape(currency)
+                + "<extra></extra>",
+            )
+        )
+        figure.add_hline(y=0, line={"color": "#9aa0a6", "dash": "dot", "width": 1})
+    else:
+        figure.add_annotation(
+            text="No balance history to draw", showarrow=False, x=0.5, y=0.5,
+            xref="paper", yref="paper",
+        )  # fmt: skip
+    figure.update_layout(
+        title={"text": "Balance over time"},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"type": "date", "title": {"text": "UTC"}},
+        yaxis={"title": {"text": html.escape(currency) or "Amount"}, "tickformat": ",.0f"},
+        showlegend=False,
+    )
+    return figure
+
+
+def monthly_cash_flow_chart(flow: CashFlow, currency: str) -> go.Figure:
+    """Money in (credits) and out (debits) per month in one currency, side by side, with the net
+    in the hover. Other currencies get their own chart: amounts are never added across them."""
+    months = flow.of(currency)
+    figure = go.Figure()
+    labels = [f"{m.month:%Y-%m}" for m in months]
+    nets = [[f"{m.net:,.2f}", m.count] for m in months]
+    for name, values, colour in (
+        ("Money in (credits)", [float(m.credits) for m in months], CREDIT_COLOUR),
+        ("Money out (debits)", [float(m.debits) for m in months], DEBIT_COLOUR),
+    ):
+        figure.add_trace(
+            go.Bar(
+                name=name,
+                x=labels,
+                y=values,
+                marker_color=colour,
+                customdata=nets,
+                hovertemplate=f"{name}<br>%{{x}}: %{{y:,.2f}} {html.escape(currency)}"
+                "<br>Net %{customdata[0]} · %{customdata[1]} transactions<extra></extra>",
+            )
+        )
+    if not months:
+        figure.add_annotation(
+            text="No transactions to count", showarrow=False, x=0.5, y=0.5,
+            xref="paper", yref="paper",
+        )  # fmt: skip
+    figure.update_layout(
+        title={"text": html.escape(f"Monthly cash flow ({currency})")},
+        barmode="group",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+        xaxis={"type": "category", "tickangle": -45},
+        yaxis={"title": {"text": html.escape(currency)}, "tickformat": ",.0f"},
+    )
+    return figure
+
+
+# --- Fleet ---
+# Failure and partial rates by bank × day (refreshes screen with no entity): each cell says its
+# rate and its counts in numbers, the colour repeats them.
+
+FLEET_MEASURES = {
+    "failed": "failed",
+    "partial": "partial",
+    "failed_or_partial": "failed or partial",
+}
+BANK_NOT_KNOWN = "Bank not known"
+# Light for none, amber, then red: the share of refreshes that went wrong.
+FLEET_COLOURS = [[0.0, "#f1f8f3"], [0.1, "#fde7b0"], [0.4, "#f29900"], [1.0, "#a50e0e"]]
+
+
+def fleet_heatmap(
+    rates: Sequence[DailyRate],
+    days: Sequence[date],
+    *,
+    measure: str = "failed",
+    data_type_label: str = "all data types",
+) -> go.Figure:
+    """Banks (rows) × days (columns): the share of refreshes that `measure`d, labelled in each
+    cell with the rate and "n of m" refreshes; empty cells say no refresh finished.
+
+    `rates` come from `console.fleet.daily_rates`. Bank identifiers come from Lean, so they are
+    escaped (plotly reads a few HTML tags in labels and hover text).
+    """
+    words = FLEET_MEASURES.get(measure, measure)
+    banks = sorted({r.bank_identifier for r in rates}, key=lambda b: (b is None, b or ""))
+    labels = [html.escape(b) if b is not None else BANK_NOT_KNOWN for b in banks]
+    # A month of days leaves each cell about 20 px wide: shorter labels, same numbers.
+    compact = len(days) > 14
+    columns = [d.strftime("%m-%d") if compact else d.isoformat() for d in days]
+    by_cell = {(r.bank_identifier, r.day): r for r in rates}
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    hover: list[list[str]] = []
+    for bank, label in zip(banks, labels, strict=True):
+        z_row, text_row, hover_row = [], [], []
+        for day in days:
+            rate = by_cell.get((bank, day))
+            share = rate.rate(measure) if rate else None
+            if rate is None or share is None:
+                z_row.append(None)
+                text_row.append("")
+                hover_row.append(f"{label}<br>{day.isoformat()}<br>no finished refresh counted")
+                continue
+            count = rate.count(measure)
+            z_row.append(round(share * 100, 1))
+            counts = f"{count}/{rate.judged}" if compact else f"{count} of {rate.judged}"
+            text_row.append(f"{share:.0%}<br>{counts}")
+            unsupported = (
+                f"<br>{rate.unsupported} unsupported, not counted" if rate.unsupported else ""
+            )
+            hover_row.append(
+                f"{label}<br>{day.isoformat()} · {html.escape(data_type_label)}<br>"
+                f"{count} of {rate.judged} refreshes {words} ({share:.0%}){unsupported}"
+            )
+        z.append(z_row)
+        text.append(text_row)
+        hover.append(hover_row)
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 8 if compact else 10},
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            colorscale=FLEET_COLOURS,
+            zmin=0,
+            zmax=100,
+            xgap=2,
+            ygap=2,
+            colorbar={"title": {"text": f"% {words}"}, "ticksuffix": "%"},
+        )
+    )
+    figure.update_layout(
+        height=(190 if compact else 170) + 34 * max(len(labels), 1),
+        # The days read along the top, under the title: room for both.
+        margin={"l": 10, "r": 10, "t": 110 if compact else 90, "b": 10},
+        title={
+            "text": f"Share of refreshes {words} · {html.escape(data_type_label)} · "
+            "by bank and day finished (UTC)",
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": 12},
+        },
+        xaxis={"type": "category", "side": "top", "tickangle": -90 if compact else 0},
+        yaxis={"autorange": "reversed", "type": "category"},
+        plot_bgcolor="#ffffff",
     )
     return figure

@@ -9,7 +9,7 @@ from typing import Any
 
 from console.formatting import literal_md
 from console.store import EventFilter, StoredEvent
-from lean_api.models import ACCOUNT_DATA_TYPES, Refresh
+from lean_api.models import ACCOUNT_DATA_TYPES, KNOWN_DATA_STATUSES, Refresh
 from lean_api.webhooks import KNOWN_EVENT_TYPES, WebhookEvent
 
 TIME_RANGES: dict[str, timedelta | None] = {
@@ -90,8 +90,9 @@ def refresh_summary(refresh: Refresh) -> str:
         return f"Pending — {reported} of {of_accounts} reported" if n else "Pending"
     if status != "FINISHED":
         return f"{refresh.status or 'Unknown status'} — {of_accounts}"
+    entity_level = _entity_level_problems(refresh)
     if not accounts:
-        return "Finished — no account data reported"
+        return "Finished — " + "; ".join([*entity_level, "no account data reported"])
     failed_types = {t for a in accounts for t, v in a.statuses().items() if v == "FAILED"}
     failed_accounts = sum(any(v == "FAILED" for v in a.statuses().values()) for a in accounts)
     partial_types = {t for a in accounts for t, v in a.statuses().items() if v == "PARTIAL"}
@@ -105,9 +106,36 @@ def refresh_summary(refresh: Refresh) -> str:
     if partial_types:
         names = ", ".join(t.replace("_", " ") for t in ACCOUNT_DATA_TYPES if t in partial_types)
         parts.append(f"{names} partial on {partial_accounts} of {of_accounts}")
+    unknown = sorted(
+        {
+            str(v)
+            for a in accounts
+            for v in a.statuses().values()
+            if v is not None and v not in KNOWN_DATA_STATUSES
+        }
+    )
+    if unknown:
+        parts.append("Lean's word " + ", ".join(unknown) + " on some data types")
+    parts = entity_level + parts
     if not parts:
         return f"Finished — every data type succeeded or is unsupported on {of_accounts}"
     return "Finished — " + "; ".join(parts)
+
+
+def _entity_level_problems(refresh: Refresh) -> list[str]:
+    """What went wrong above the accounts: "the account list failed", "identity partial"."""
+    if refresh.data_status is None:
+        return []
+    problems = []
+    for name, label in (("accounts", "the account list"), ("identity", "identity")):
+        value = getattr(refresh.data_status, name)
+        if value == "FAILED":
+            problems.append(f"{label} failed")
+        elif value == "PARTIAL":
+            problems.append(f"{label} partial")
+        elif value is not None and value not in KNOWN_DATA_STATUSES:
+            problems.append(f"{label}: Lean's word {value}")
+    return problems
 
 
 def summarize(event: StoredEvent) -> str:
@@ -139,7 +167,7 @@ def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
             "Type": TYPE_LABELS.get(e.type, e.type),
             "Summary": summarize(e),
             "Status": status_words(e),
-            "Bank": e.bank_identifier or "",
+            "Bank": e.bank or "",
             "app_user_id": e.app_user_id or "",
             "Deliveries": e.delivery_count,
             "Verified": "Yes" if e.verified else "No",

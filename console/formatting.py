@@ -53,7 +53,8 @@ def tone_of(label: Any) -> str | None:
         # A refresh in words: what happened to the data decides, not the lifecycle word.
         if " FAILED" in text:
             return "bad"
-        return "warn" if " PARTIAL" in text or text.startswith("PENDING") else "good"
+        unclear = " PARTIAL" in text or "LEAN'S WORD" in text or text.startswith("PENDING")
+        return "warn" if unclear else "good"
     for word, tone in _TONE_BY_WORD.items():
         if text.startswith(word):
             return tone

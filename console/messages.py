@@ -69,6 +69,13 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
     lean_says = getattr(exc, "message", str(exc))
 
     if isinstance(exc, NotFoundError):
+        if exc.code == "DATA_NOT_FOUND":
+            return OperatorMessage(
+                f"No data yet — trigger a refresh. Lean holds no {subject} for this bank "
+                "connection yet.",
+                "Trigger a refresh and look again once it has finished; it may take minutes.",
+                "info",
+            )
         return OperatorMessage(
             f"Lean has no such {subject}.",
             "Check the identifier for typos. Records from another environment (sandbox vs "
@@ -77,8 +84,9 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
         )
     if isinstance(exc, ConsentExpiredError):
         return OperatorMessage(
-            "The customer's consent for this bank is no longer active.",
-            "Ask the customer to reconnect the bank through Link; Lean cannot fetch data until they do.",
+            "Consent expired — the customer must reconnect.",
+            "Ask the customer to reconnect the bank through Link; Lean cannot fetch fresh data "
+            "until they do. Data fetched before the consent ended may still be shown.",
             "warning",
         )
     if isinstance(exc, ConflictError):
@@ -95,8 +103,9 @@ def _describe(exc: Exception, subject: str, changes_state: bool) -> OperatorMess
     if isinstance(exc, RateLimitError):
         if exc.code == "DUPLICATED_REQUEST":
             return OperatorMessage(
-                "A data refresh is already running for this entity.",
-                "Wait for it to finish (its webhook reports progress) before starting another.",
+                "A refresh is already running for this bank connection.",
+                "Wait for it to finish (the console follows it, and its webhook reports "
+                "progress) before starting another.",
                 "info",
             )
         wait = f"{math.ceil(exc.retry_after)} s" if exc.retry_after else "a minute"

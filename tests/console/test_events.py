@@ -161,6 +161,37 @@ def refresh_of(status: str | None, *accounts: dict[str, str]) -> Refresh:
             "warn",
         ),
         (refresh_of("THROTTLED", {"balance": "SUCCESS"}), "THROTTLED — 1 account", "muted"),
+        (
+            refresh_of("FINISHED", {"balance": "SUCCESS", "transactions": "TIMED_OUT"}),
+            "Finished — Lean's word TIMED_OUT on some data types",
+            "warn",
+        ),
+        (
+            Refresh.model_validate(
+                {
+                    "refresh_id": "r",
+                    "status": "FINISHED",
+                    "data_status": {"accounts": "FAILED", "identity": "OK", "account_data": []},
+                }
+            ),
+            "Finished — the account list failed; no account data reported",
+            "bad",
+        ),
+        (
+            Refresh.model_validate(
+                {
+                    "refresh_id": "r",
+                    "status": "FINISHED",
+                    "data_status": {
+                        "accounts": "OK",
+                        "identity": "PARTIAL",
+                        "account_data": [{"account_id": "a", "balance": "OK"}],
+                    },
+                }
+            ),
+            "Finished — identity partial",
+            "warn",
+        ),
     ],
 )
 def test_a_refresh_is_summarised_by_what_happened_to_the_data(

@@ -20,9 +20,10 @@ from lean_api.errors import (
     ("status", "code", "headline", "action"),
     [
         (404, "UNKNOWN_ENTITY", "no such", "typos"),
-        (403, "CONSENT_EXPIRED", "no longer active", "reconnect"),
+        (403, "CONSENT_EXPIRED", "Consent expired — the customer must reconnect", "reconnect"),
         (409, "CUSTOMER_ALREADY_EXISTS", "already exists", "existing customer"),
-        (429, "DUPLICATED_REQUEST", "already running", "Wait"),
+        (429, "DUPLICATED_REQUEST", "already running for this bank connection", "Wait"),
+        (404, "DATA_NOT_FOUND", "No data yet — trigger a refresh", "Trigger a refresh"),
         (401, "UNAUTHORIZED", "credentials", "LEAN_CLIENT_ID"),
         (403, "FORBIDDEN", "does not allow", "portal"),
         (400, "INVALID_PARAMETERS", "rejected", "Correct"),

@@ -1,0 +1,307 @@
+"""Accounts & data: one bank connection's accounts, balances, transactions (with a balance line and
+monthly cash flow), identity and other records; "Refresh data now" and ownership verification.
+`/data?entity_id=…&customer_id=…&account_id=…`. Identifiers are masked unless asked for."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from console.account_data import (
+    RECORD_TYPES,
+    RecordSet,
+    Transactions,
+    account_label,
+    balance_rows,
+    balance_series,
+    fetch_accounts,
+    fetch_balances,
+    fetch_records,
+    fetch_transactions,
+    identity_rows,
+    monthly_cash_flow,
+    record_rows,
+    transaction_rows,
+)
+from console.charts import balance_over_time, monthly_cash_flow_chart
+from console.customers import InvalidLookup, parse_customer_query
+from console.entities import InvalidEntityId, data_account_rows, parse_entity_id
+from console.last_good import Snapshot
+from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
+from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
+from lean_api.errors import LeanError
+from lean_api.models import Account, Balance, Identity
+
+backend = backend_or_stop()
+client = backend.client
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
+    """The entity's accounts."""
+    return Snapshot.now(fetch_accounts(client, entity_id))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_balances(backend_key: str, entity_id: str, account_id: str) -> Snapshot[list[Balance]]:
+    """One account's balances."""
+    return Snapshot.now(fetch_balances(client, entity_id, account_id))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_transactions(backend_key: str, entity_id: str, account_id: str) -> Snapshot[Transactions]:
+    """One account's transactions."""
+    return Snapshot.now(fetch_transactions(client, entity_id, account_id))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_records(
+    backend_key: str, entity_id: str, account_id: str
+) -> Snapshot[dict[str, RecordSet]]:
+    """One account's beneficiaries, direct debits, standing orders and scheduled payments."""
+    return Snapshot.now(fetch_records(client, entity_id, account_id))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_identity(backend_key: str, entity_id: str) -> Snapshot[list[Identity]]:
+    """The account holder's identity as the bank gives it."""
+    return Snapshot.now(list(client.get_identity(entity_id).items))
+
+
+def forget_data() -> None:
+    """Drop this screen's cached answers, so a finished refresh's data is read again."""
+    for loader in (load_accounts, load_balances, load_transactions, load_records, load_identity):
+        loader.clear()
+
+
+def link(page: str, label: str, query: dict[str, str]) -> None:
+    """A link to one of the console's own screens (says so when that screen is missing)."""
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
+    except StreamlitAPIException:
+        st.caption("That screen is not available in this console.")
+
+
+st.title("Accounts & data")
+st.caption(
+    "What Lean holds for one bank connection: its accounts, balances, transactions, the "
+    "holder's identity and saved payments. Refresh it from the bank, or verify who owns it."
+)
+
+with st.form("data_lookup", border=False):
+    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
+    typed_entity = entity_col.text_input(
+        "entity_id", value=st.query_params.get("entity_id", ""), key="data_lookup_entity"
+    )
+    typed_customer = customer_col.text_input(
+        "customer_id (optional)",
+        value=st.query_params.get("customer_id", ""),
+        help="Only for the link back to the bank connection; the data needs the entity_id alone.",
+        key="data_lookup_customer",
+    )
+    if button_col.form_submit_button("Open", type="primary", width="stretch"):
+        st.query_params.clear()
+        st.query_params["entity_id"] = typed_entity.strip()
+        if typed_customer.strip():
+            st.query_params["customer_id"] = typed_customer.strip()
+
+raw_entity = st.query_params.get("entity_id")
+if not raw_entity:
+    st.info("Open a bank connection's data from its screen, or enter its entity_id above.")
+    st.stop()
+try:
+    entity_id = parse_entity_id(raw_entity)
+except InvalidEntityId as exc:
+    st.error(f"The link names an invalid entity_id. {exc}")
+    st.stop()
+
+customer_id: str | None = None
+if raw_customer := st.query_params.get("customer_id"):
+    try:
+        customer_id = parse_customer_query("customer_id", raw_customer).value
+    except InvalidLookup as exc:
+        st.error(f"The link names an invalid customer_id. {exc}")
+        st.stop()
+
+st.code(entity_id, language=None)
+links = st.columns(3)
+with links[0]:
+    link(
+        "pages/entities.py",
+        "This bank connection",
+        {"entity_id": entity_id, **({"customer_id": customer_id} if customer_id else {})},
+    )
+with links[1]:
+    link("pages/refreshes.py", "Its data refreshes", {"entity_id": entity_id})
+with links[2]:
+    reveal = st.toggle(
+        "Show unmasked",
+        value=False,
+        key="data_reveal",
+        help="IBANs, card numbers and national IDs are masked unless you need them.",
+    )
+
+st.subheader("Refresh from the bank", anchor=False)
+render_refresh_trigger(client, entity_id, on_finished=forget_data)
+
+
+def render_data() -> None:
+    """Everything read from Lean's data API; returns early when the accounts cannot be read."""
+    st.subheader("Accounts", anchor=False)
+    try:
+        accounts = wait_for_lean(
+            "Loading the accounts from Lean…",
+            backend,
+            ("data accounts", entity_id),
+            lambda: load_accounts(backend.key, entity_id),
+            "accounts",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "bank connection")
+        return
+    if not accounts:
+        st.info(
+            "Lean returned no account for this bank connection. Trigger a refresh if it is new."
+        )
+        return
+    st.dataframe(data_account_rows(accounts, reveal=reveal), hide_index=True, width="stretch")
+
+    by_id = {a.account_id: a for a in accounts}
+    wanted = st.query_params.get("account_id")
+    ids = list(by_id)
+    account_id = st.selectbox(
+        "Account",
+        ids,
+        index=ids.index(wanted) if wanted in by_id else 0,
+        format_func=lambda i: account_label(by_id[i], reveal=reveal),
+        key="data_account",
+    )
+    if account_id != wanted:
+        st.query_params["account_id"] = account_id
+
+    balances: list[Balance] = []
+    st.subheader("Balances", anchor=False)
+    try:
+        balances = wait_for_lean(
+            "Loading the balances from Lean…",
+            backend,
+            ("data balances", entity_id, account_id),
+            lambda: load_balances(backend.key, entity_id, account_id),
+            "balances",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "balances")
+    else:
+        if balances:
+            st.dataframe(
+                balance_rows(balances),
+                hide_index=True,
+                width="stretch",
+                column_config={"Amount": st.column_config.NumberColumn(format="%.2f")},
+            )
+        else:
+            st.info("Lean returned no balance for this account.")
+
+    st.subheader("Transactions", anchor=False)
+    try:
+        transactions = wait_for_lean(
+            "Loading the transactions from Lean…",
+            backend,
+            ("data transactions", entity_id, account_id),
+            lambda: load_transactions(backend.key, entity_id, account_id),
+            "transactions",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "transactions")
+        transactions = None
+    if transactions is not None:
+        series = balance_series(transactions.items, balances)
+        flow = monthly_cash_flow(transactions.items)
+        chart_col, flow_col = st.columns(2)
+        with chart_col:
+            st.plotly_chart(balance_over_time(series), width="stretch")
+            if series.points:
+                st.caption(f"Drawn from {series.method}.")
+            for note in series.notes:
+                st.caption(note)
+        with flow_col:
+            currencies = flow.currencies or [series.currency or "SAR"]
+            for currency in currencies:
+                st.plotly_chart(monthly_cash_flow_chart(flow, currency), width="stretch")
+            for note in flow.notes:
+                st.caption(note)
+        rows = transaction_rows(transactions.items)
+        if rows:
+            shown = f"{len(rows):,} transactions, newest first"
+            if transactions.truncated:
+                shown += f" (the console reads at most {len(rows):,}; older ones are not shown)"
+            st.caption(shown + ".")
+            st.dataframe(
+                rows,
+                hide_index=True,
+                width="stretch",
+                height=420,
+                column_config={
+                    "Amount": st.column_config.NumberColumn(format="%.2f"),
+                    "Description": st.column_config.TextColumn(width="medium"),
+                },
+            )
+        else:
+            st.info("Lean returned no transaction for this account.")
+
+    st.subheader("Identity", anchor=False)
+    try:
+        identity = wait_for_lean(
+            "Loading the account holder's identity from Lean…",
+            backend,
+            ("data identity", entity_id),
+            lambda: load_identity(backend.key, entity_id),
+            "identity",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "identity")
+    else:
+        if identity:
+            for person in identity:
+                st.dataframe(identity_rows(person, reveal=reveal), hide_index=True, width="stretch")
+        else:
+            st.info("Lean returned no identity for this bank connection.")
+
+    st.subheader("Saved payments", anchor=False)
+    try:
+        records = wait_for_lean(
+            "Loading beneficiaries, direct debits, standing orders and scheduled payments…",
+            backend,
+            ("data records", entity_id, account_id),
+            lambda: load_records(backend.key, entity_id, account_id),
+            "saved payments",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "saved payments")
+        return
+    counts = st.columns(len(RECORD_TYPES))
+    for col, (data_type, words) in zip(counts, RECORD_TYPES.items(), strict=True):
+        found = records.get(data_type)
+        col.metric(words, "—" if found is None or found.problem else len(found.items))
+    for data_type, words in RECORD_TYPES.items():
+        found = records.get(data_type)
+        if found is None:
+            continue
+        count = "not available" if found.problem else f"{len(found.items)}"
+        with st.expander(f"{words} · {count}"):
+            if found.problem is not None:
+                show_message(found.problem)
+            elif found.items:
+                st.dataframe(record_rows(found.items, reveal=reveal), hide_index=True)
+            else:
+                st.caption(f"Lean lists no {words.lower()} for this account.")
+
+
+render_data()
+
+st.subheader("Verify ownership", anchor=False)
+st.caption(
+    "Does the person with this national ID or iqama number own this bank connection's accounts? "
+    "Lean compares it with what the bank holds."
+)
+render_ownership_verification(client, entity_id, reveal=reveal)

@@ -1,0 +1,387 @@
+"""Data refreshes of one bank connection (`/refreshes?entity_id=…&customer_id=…&refresh_id=…`):
+its refreshes over time from Lean and the stored webhooks, the chosen refresh account by account,
+and each account's transaction window against the consent. Without an entity: the fleet view."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from console.book_queries import customer_of_entity
+from console.charts import refresh_heatmap, refresh_history_chart, transaction_windows_chart
+from console.customers import InvalidLookup, parse_customer_query
+from console.entities import (
+    InvalidEntityId,
+    customer_from_events,
+    parse_entity_id,
+    status_words,
+    time_left_words,
+)
+from console.formatting import literal_md, styled_table
+from console.insights.transaction_windows import GAP, window_findings
+from console.last_good import Snapshot
+from console.refreshes import (
+    DATA_TYPE_LABELS,
+    REFRESH_EVENT_TYPE,
+    WebhookRefresh,
+    account_labels,
+    cell_word,
+    choose_refresh,
+    fetch_refreshes,
+    history_rows,
+    merge_refreshes,
+    refresh_option,
+    status_rows,
+    webhook_refreshes,
+)
+from console.runtime import get_store
+from console.store import EventFilter, StoreUnavailable
+from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui_fleet import render_fleet
+from console.ui_refresh_actions import render_refresh_trigger
+from lean_api.errors import LeanError, NotFoundError
+from lean_api.models import Account, Entity, Refresh
+
+backend = backend_or_stop()
+client = backend.client
+# Refresh webhooks read per entity: a few per refresh, so this covers hundreds of refreshes.
+WEBHOOK_ROWS = 2000
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def load_refreshes(backend_key: str, entity_id: str) -> Snapshot[list[Refresh]]:
+    """The entity's refreshes from Lean, the newest with their per-account statuses."""
+    return Snapshot.now(fetch_refreshes(client, entity_id))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_entity(backend_key: str, customer_id: str, entity_id: str) -> Snapshot[Entity]:
+    """One entity with its consents, cached briefly so reruns do not call Lean again."""
+    return Snapshot.now(client.get_entity(customer_id, entity_id))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
+    """The entity's accounts from Lean's data API (for masked IBANs and names)."""
+    return Snapshot.now(list(client.iter_accounts(entity_id)))
+
+
+def link(page: str, label: str, query: dict[str, str], *, missing: str = "") -> None:
+    """A link to one of the console's own screens; says so when that screen is not there yet."""
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
+    except StreamlitAPIException:
+        if missing:
+            st.caption(missing)
+
+
+st.title("Data refreshes")
+st.caption(
+    "What Lean's data refreshes fetched for one bank connection: each refresh's outcome, which "
+    "account and data type failed, and how far back transactions go against the consent."
+)
+
+with st.form("refresh_lookup", border=False):
+    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
+    typed_entity = entity_col.text_input(
+        "entity_id",
+        value=st.query_params.get("entity_id", ""),
+        key="refresh_lookup_entity",
+        help="Leave empty for every bank connection's refreshes.",
+    )
+    typed_customer = customer_col.text_input(
+        "customer_id (optional)",
+        value=st.query_params.get("customer_id", ""),
+        help="Needed for the consent's window; without it the console looks it up.",
+        key="refresh_lookup_customer",
+    )
+    if button_col.form_submit_button("Open", type="primary", width="stretch"):
+        st.query_params.clear()
+        if typed_entity.strip():
+            st.query_params["entity_id"] = typed_entity.strip()
+        if typed_customer.strip():
+            st.query_params["customer_id"] = typed_customer.strip()
+
+raw_entity = st.query_params.get("entity_id")
+if not raw_entity:
+    render_fleet(get_store())
+    st.stop()
+
+try:
+    entity_id = parse_entity_id(raw_entity)
+except InvalidEntityId as exc:
+    st.error(f"The link names an invalid entity_id. {exc}")
+    st.stop()
+
+raw_customer = st.query_params.get("customer_id")
+customer_id: str | None = None
+if raw_customer:
+    try:
+        customer_id = parse_customer_query("customer_id", raw_customer).value
+    except InvalidLookup as exc:
+        st.error(f"The link names an invalid customer_id. {exc}")
+        st.stop()
+
+# -- The stored webhooks: read first, so they are shown whatever Lean does ----------------------
+stored: dict[str, WebhookRefresh] = {}
+store_error: StoreUnavailable | None = None
+try:
+    store = get_store()
+    stored = webhook_refreshes(
+        store.query_events(
+            EventFilter(entity_id=entity_id, types=(REFRESH_EVENT_TYPE,)), limit=WEBHOOK_ROWS
+        )
+    )
+    if customer_id is None:
+        # Lean finds an entity only under its customer: the book index, else the webhooks.
+        customer_id = customer_of_entity(store, entity_id) or customer_from_events(
+            store.query_events(EventFilter(entity_id=entity_id), limit=20)
+        )
+except StoreUnavailable as exc:
+    store_error = exc
+
+# -- The bank connection and its consent ------------------------------------------------------
+entity: Entity | None = None
+entity_error: LeanError | None = None
+if customer_id is not None:
+    try:
+        entity = wait_for_lean(
+            "Loading the bank connection from Lean…",
+            backend,
+            ("entity", customer_id, entity_id),
+            lambda: load_entity(backend.key, customer_id, entity_id),
+            "bank connection",
+        ).value
+    except LeanError as exc:
+        entity_error = exc
+
+consent = entity.current_consent if entity else None
+with st.container(border=True):
+    st.subheader("Bank connection", anchor=False)
+    st.code(entity_id, language=None)
+    if entity is not None:
+        effective = consent.effective_status() if consent else None
+        consent_words = (
+            f"{literal_md(status_words(effective))} · "
+            f"{time_left_words(consent.expiration_date_time)}"
+            if consent
+            else "none"
+        )
+        st.markdown(
+            f"**Bank** {literal_md(entity.bank_identifier) or '*not given*'} · "
+            f"**Customer** {literal_md(customer_id)} · **Current consent** {consent_words}"
+        )
+        if consent is not None and effective != "ACTIVE":
+            st.warning(
+                "**The consent is no longer active — the customer must reconnect.** Lean refuses "
+                "new refreshes until they do; the refreshes below are from before."
+            )
+    elif customer_id is None:
+        st.caption(
+            "Whose bank connection this is cannot be found (neither the book index nor a stored "
+            "webhook names it), so the consent's window is not shown. Add customer_id to the link."
+        )
+    links = st.columns(3)
+    with links[0]:
+        entity_query = {"entity_id": entity_id}
+        if customer_id:
+            entity_query["customer_id"] = customer_id
+        link("pages/entities.py", "The bank connection", entity_query)
+    with links[1]:
+        link(
+            "pages/account_data.py",
+            "Accounts & data",
+            {"entity_id": entity_id},
+            missing="The Accounts & data screen is not available yet.",
+        )
+    with links[2]:
+        link(
+            "pages/webhooks.py",
+            "Refresh webhooks of this entity",
+            {"entity_id": entity_id, "type": REFRESH_EVENT_TYPE},
+        )
+    # A refresh the operator starts here drops the cached list when it finishes.
+    render_refresh_trigger(client, entity_id, on_finished=load_refreshes.clear)
+
+if entity_error is not None:
+    show_error(entity_error, "entity")
+
+# -- Lean's refreshes, merged with the webhooks -------------------------------------------------
+api_refreshes: list[Refresh] | None = None
+try:
+    api_refreshes = wait_for_lean(
+        "Loading the refreshes from Lean…",
+        backend,
+        ("refreshes", entity_id),
+        lambda: load_refreshes(backend.key, entity_id),
+        "refresh list",
+    ).value
+except LeanError as exc:
+    # The same final answer (no such entity) needs saying once.
+    if not (isinstance(exc, NotFoundError) and isinstance(entity_error, NotFoundError)):
+        show_error(exc, "entity")
+
+if store_error is not None:
+    st.warning(
+        f"**The event store is unavailable**, so refreshes known only from webhooks are "
+        f"missing. {literal_md(store_error)}"
+    )
+
+items = merge_refreshes(api_refreshes, stored)
+if api_refreshes is None:
+    if not items:
+        st.info(
+            "No refresh can be shown: Lean did not give this entity's refreshes and no refresh "
+            "webhook about it is stored."
+        )
+        st.stop()
+    st.info(
+        f"Lean did not give this entity's refreshes: showing the {len(items)} known from stored "
+        "webhooks only."
+    )
+elif not items:
+    st.info("Lean lists no data refresh for this bank connection, and no webhook names one.")
+    st.stop()
+
+st.subheader("Refreshes over time", anchor=False)
+st.plotly_chart(refresh_history_chart(items), width="stretch", key="refresh_history")
+st.dataframe(
+    styled_table(history_rows(items), ["Outcome"]),
+    hide_index=True,
+    width="stretch",
+)
+st.caption(
+    "Source: Lean's refresh list (API), the stored webhooks, or both. Outcome words count the "
+    "seven per-account data types; the entity level is Lean's accounts list and identity."
+)
+
+# -- One refresh, account by account ----------------------------------------------------------
+st.subheader("One refresh, account by account", anchor=False)
+by_id = {item.refresh_id: item for item in items}
+options = list(by_id)
+
+
+def remember_pick() -> None:
+    """Keep the picked refresh in the link, so it can be pasted into a ticket."""
+    st.query_params["refresh_id"] = st.session_state["refresh_pick"]
+
+
+picked = st.selectbox(
+    "Refresh",
+    options,
+    index=choose_refresh(items, st.query_params.get("refresh_id")),
+    format_func=lambda refresh_id: refresh_option(by_id[refresh_id]),
+    key="refresh_pick",
+    on_change=remember_pick,
+)
+chosen = by_id[picked or options[0]]
+wanted = st.query_params.get("refresh_id")
+if wanted and wanted.strip().lower() not in {o.lower() for o in options}:
+    st.warning(
+        f"Refresh {literal_md(wanted)} is not among this entity's refreshes; showing the newest."
+    )
+
+st.markdown(
+    f"Refresh {literal_md(chosen.refresh_id)} · Lean says {literal_md(chosen.lean_status)} · "
+    f"from {chosen.source}"
+)
+link(
+    "pages/webhooks.py",
+    "This refresh's webhooks",
+    {"refresh_id": chosen.refresh_id},
+)
+
+labels: dict[str, str] = {}
+if chosen.refresh.data_status is not None and chosen.refresh.data_status.account_data:
+    try:
+        accounts = wait_for_lean(
+            "Loading the accounts from Lean…",
+            backend,
+            ("accounts", entity_id),
+            lambda: load_accounts(backend.key, entity_id),
+            "accounts",
+        ).value
+        labels = account_labels(accounts)
+    except LeanError:
+        st.caption("Lean did not give the accounts, so they are named by account_id.")
+
+if chosen.refresh.data_status is None:
+    st.info(
+        "Lean gave no per-account statuses for this refresh (only the newest refreshes are "
+        "asked for them, and no webhook about it is stored)."
+    )
+else:
+    data = chosen.refresh.data_status
+    figure_col, entity_col = st.columns([5, 1])
+    with figure_col:
+        st.plotly_chart(
+            refresh_heatmap(chosen.refresh, labels), width="stretch", key="refresh_heatmap"
+        )
+    with entity_col:
+        st.markdown("**Entity level**")
+        st.dataframe(
+            styled_table(
+                [
+                    {"Data": "Accounts list", "Status": cell_word(data.accounts)},
+                    {"Data": "Identity", "Status": cell_word(data.identity)},
+                ],
+                ["Status"],
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    rows = status_rows(chosen.refresh, labels)
+    if rows:
+        st.dataframe(
+            styled_table(rows, list(DATA_TYPE_LABELS.values())),
+            hide_index=True,
+            width="stretch",
+        )
+
+    # -- Transaction windows --------------------------------------------------------------------
+    st.subheader("Transaction windows", anchor=False)
+    if entity is None:
+        st.caption(
+            "Without the bank connection from Lean the consent's window is not known: only what "
+            "the bank returned is shown."
+        )
+    else:
+        st.caption(
+            "What the bank returned in this refresh, under the current consent's transaction "
+            "window. Dates in UTC."
+        )
+    st.plotly_chart(
+        transaction_windows_chart(chosen.refresh, consent, labels, chosen.started),
+        width="stretch",
+        key="transaction_windows",
+    )
+    findings = window_findings(chosen.refresh, consent, refreshed_at=chosen.started)
+    if entity is None:
+        # The consent was not asked for, so "no consent" would be the console's gap, not Lean's.
+        findings = [f for f in findings if f.account_id is not None]
+    gaps = sum(f.kind == GAP for f in findings)
+    if findings:
+        names = dict(
+            zip(
+                [a.account_id for a in data.account_data],
+                [r["Account"] for r in rows],
+                strict=True,
+            )
+        )
+        (st.warning if gaps else st.success)(
+            f"{gaps} gap{'s' if gaps != 1 else ''} in the transaction windows."
+            if gaps
+            else "No gap between the transactions returned and the consent's window."
+        )
+        st.dataframe(
+            [
+                {
+                    "Account": names.get(f.account_id, f.account_id) if f.account_id else "Consent",
+                    "Kind": "Gap" if f.kind == GAP else "Note",
+                    "Finding": f.text,
+                }
+                for f in findings
+            ],
+            hide_index=True,
+            width="stretch",
+        )
