@@ -1,0 +1,67 @@
+"""The sidebar's search box: paste any identifier from a ticket and land on the right screen."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from console.formatting import literal_md
+from console.identifiers import InvalidSearch, Resolution, resolve
+from console.runtime import get_store
+from console.store import StoreUnavailable
+
+RESULT_KEY = "sidebar_search_result"
+
+
+def sidebar_search() -> None:
+    """A form in the sidebar; one match opens at once, several are listed with their evidence."""
+    with st.form("sidebar_search", border=False, clear_on_submit=False):
+        raw = st.text_input(
+            "Find anything",
+            placeholder="customer, entity, refresh or event id, app_user_id, IBAN",
+            help="Paste an identifier from a ticket. The console looks in the stored webhooks and "
+            "the book index first, and tells you what it found it as.",
+            key="sidebar_search_text",
+        )
+        submitted = st.form_submit_button("Find", icon=":material/search:", width="stretch")
+    if submitted:
+        st.session_state.pop(RESULT_KEY, None)
+        try:
+            found = resolve(get_store(), raw)
+        except InvalidSearch as exc:
+            st.error(str(exc))
+            return
+        except StoreUnavailable as exc:
+            st.error(
+                "The console's database is not answering, so identifiers cannot be matched. "
+                f"Look the customer up on the Customers screen instead. ({literal_md(str(exc))})"
+            )
+            return
+        if (only := found.single) is not None:
+            st.switch_page(only.page, query_params=only.query)
+        st.session_state[RESULT_KEY] = found
+    found = st.session_state.get(RESULT_KEY)
+    if isinstance(found, Resolution):
+        _candidates(found)
+
+
+def _candidates(found: Resolution) -> None:
+    if not found.candidates:
+        st.warning(
+            f"Nothing stored names {literal_md(found.text)}. Check the identifier, or look the "
+            "customer up on the Customers screen."
+        )
+        return
+    known = any(c.known for c in found.candidates)
+    st.caption(
+        f"{literal_md(found.text)} may be:"
+        if known
+        else f"Nothing stored names {literal_md(found.text)}. Ask Lean for it as:"
+    )
+    for candidate in found.candidates:
+        st.page_link(
+            candidate.page,
+            label=candidate.label,
+            icon=":material/arrow_forward:",
+            query_params=candidate.query,
+        )
+        st.caption(candidate.evidence)
