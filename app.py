@@ -3,11 +3,15 @@
 import streamlit as st
 
 from console.ui import backend_or_stop, environment_badge
+from console.ui_access import gate, sidebar_user
 from console.ui_search import sidebar_search
 from console.ui_status import configuration_banner, webhook_badge
 from lean_api.retry import overall_deadline
 
 st.set_page_config(page_title="Lean Ops Console", page_icon="🏦", layout="wide")
+
+# Nobody reaches a screen, or learns which screens exist, before the gate lets them in.
+actor = gate()
 
 pages = {
     "": [
@@ -58,6 +62,7 @@ navigation = st.navigation(pages)
 
 with st.sidebar:
     backend = backend_or_stop()
+    sidebar_user(actor)
     environment_badge(backend)
     webhook_badge()
     sidebar_search()

@@ -23,11 +23,13 @@ from starlette.routing import Route
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
+from console.access import REFUSE
 from console.book import start_book_service
 from console.health import health_response
 from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
 from console.serving import install_request_deadlines
 from console.store import StoreUnavailable
+from console.ui_access import current_mode
 from console.webhooks import WEBHOOK_PATH, WebhookReceiver
 from lean_api.errors import LeanError
 
@@ -182,6 +184,20 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     yield
 
 
+def refuse_without_sign_in() -> None:
+    """Real customer data behind no sign-in: do not serve at all, and say how to fix it."""
+    if current_mode() == REFUSE:
+        print(
+            "Refusing to start: Lean credentials are set but no sign-in is configured. Add an "
+            "[auth] section to .streamlit/secrets.toml (see the README), or set "
+            "CONSOLE_BEHIND_SIGN_IN=true if a sign-in proxy already guards the console.",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2)
+
+
+refuse_without_sign_in()
 app = st.App(
     "app.py",
     routes=[

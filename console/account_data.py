@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from console.access import Actor, require
 from console.masking import mask_card, mask_identifier, mask_tail
 from console.messages import OperatorMessage, describe_error
 from console.national_id import NationalId, parse_national_id
@@ -586,9 +587,12 @@ class OwnershipCheck:
     result: OwnershipVerification
 
 
-def verify_ownership(client: LeanClient, entity_id: str, typed: str | None) -> OwnershipCheck:
-    """Check the typed national ID, then ask Lean. An invalid ID raises `InvalidNationalId`
-    before any call; the full ID is sent to Lean and kept nowhere else."""
+def verify_ownership(
+    client: LeanClient, entity_id: str, typed: str | None, actor: Actor | None
+) -> OwnershipCheck:
+    """Check the role and the typed national ID, then ask Lean. An invalid ID raises
+    `InvalidNationalId` before any call; the full ID is sent to Lean and kept nowhere else."""
+    require(actor, "verify_ownership")
     national_id: NationalId = parse_national_id(typed)
     result = client.verify_entity_ownership(entity_id, national_id.value)
     return OwnershipCheck(national_id.masked, result)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
+from console.access import AccessDenied
 from console.account_data import (
     OwnershipCheck,
     data_status_words,
@@ -21,11 +22,13 @@ from console.account_data import (
     verification_rows,
     verify_ownership,
 )
+from console.actions import trigger_refresh
 from console.events import refresh_summary
 from console.formatting import literal_md, styled_table, tone_of
 from console.messages import OperatorMessage, describe_error
 from console.national_id import InvalidNationalId
 from console.ui import show_message
+from console.ui_access import current_actor
 from lean_api.client import LeanClient
 from lean_api.errors import LeanError, NotFoundError, RateLimitError
 from lean_api.models import ACCOUNT_DATA_TYPES, KNOWN_REFRESH_STATUSES, Refresh
@@ -77,6 +80,11 @@ def render_refresh_trigger(
 
     `on_finished` runs once when the followed refresh finishes (e.g. to drop cached data).
     """
+    actor = current_actor()
+    if actor is None or not actor.may("trigger_refresh"):
+        role = actor.role.word if actor else "none"
+        st.caption(f"Refreshing data needs the admin role (yours: {role}).")
+        return
     key = _key(entity_id)
     followed = followed_refresh(entity_id)
     following = followed is not None and followed.stopped is None
@@ -134,7 +142,7 @@ def render_refresh_trigger(
 def _start(client: LeanClient, entity_id: str) -> None:
     key = _key(entity_id)
     try:
-        trigger = client.trigger_refresh(entity_id)
+        trigger = trigger_refresh(client, entity_id, current_actor())
     except RateLimitError as exc:
         message = describe_error(exc, "bank connection", changes_state=True)
         if exc.code != "DUPLICATED_REQUEST":
@@ -159,6 +167,9 @@ def _start(client: LeanClient, entity_id: str) -> None:
         st.session_state[f"{key}:problem"] = describe_error(
             exc, "bank connection", changes_state=True
         )
+    except AccessDenied as exc:
+        st.error(str(exc), icon=":material/lock:")
+        return
     else:
         _follow_new(entity_id, trigger.refresh_id)
     st.rerun()
@@ -293,6 +304,11 @@ def render_ownership_verification(
 
     The typed ID is cleared from the form on submit, shown only masked and never logged.
     """
+    actor = current_actor()
+    if actor is None or not actor.may("verify_ownership"):
+        role = actor.role.word if actor else "none"
+        st.caption(f"Verifying ownership needs the support or admin role (yours: {role}).")
+        return
     key = f"lean_ownership::{entity_id}"
     with st.form(f"{key}:form", clear_on_submit=True, border=False):
         id_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
@@ -308,11 +324,13 @@ def render_ownership_verification(
     if submitted:
         st.session_state.pop(key, None)
         try:
-            st.session_state[key] = verify_ownership(client, entity_id, typed)
+            st.session_state[key] = verify_ownership(client, entity_id, typed, current_actor())
         except InvalidNationalId as exc:
             st.session_state[key] = f"Not sent to Lean: {exc}"
         except LeanError as exc:
             st.session_state[key] = describe_error(exc, "bank connection")
+        except AccessDenied as exc:
+            st.session_state[key] = str(exc)
         del typed
     outcome = st.session_state.get(key)
     if isinstance(outcome, str):

@@ -28,6 +28,7 @@ from console.customers import InvalidLookup, parse_customer_query
 from console.entities import InvalidEntityId, data_account_rows, parse_entity_id
 from console.last_good import Snapshot
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
+from console.ui_access import reveal_toggle
 from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
 from lean_api.errors import LeanError
 from lean_api.models import Account, Balance, Identity
@@ -134,9 +135,8 @@ with links[0]:
 with links[1]:
     link("pages/refreshes.py", "Its data refreshes", {"entity_id": entity_id})
 with links[2]:
-    reveal = st.toggle(
+    reveal = reveal_toggle(
         "Show unmasked",
-        value=False,
         key="data_reveal",
         help="IBANs, card numbers and national IDs are masked unless you need them.",
     )

@@ -6,7 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from console.book import request_sync
+from console.access import AccessDenied
+from console.actions import create_customer, start_book_sync
 from console.book_queries import (
     IndexStatus,
     QueueFilter,
@@ -35,6 +36,7 @@ from console.messages import describe_error
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
+from console.ui_access import current_actor
 from lean_api.errors import ConflictError, LeanError
 from lean_api.models import Bank, Customer, Entity
 
@@ -206,7 +208,11 @@ if current:
             st.caption(f"Link for a ticket: {literal_md(full_link)}")
 
 st.divider()
-browse_tab, create_tab = st.tabs(["Browse customers", "Create customer"])
+actor = current_actor()
+# A role that cannot create customers does not see the tab (the action checks the role again).
+can_create = actor is not None and actor.may("create_customer")
+tabs = st.tabs(["Browse customers", "Create customer"] if can_create else ["Browse customers"])
+browse_tab = tabs[0]
 
 BROWSE_SIZES = [25, 50, 100]
 
@@ -223,8 +229,13 @@ def sync_controls(state: IndexStatus) -> None:
     """How fresh the index is, what the sync is doing, and "Sync now"."""
     note_col, button_col = st.columns([5, 1], vertical_alignment="center")
     running = state.last_sync is not None and state.last_sync.status == "running"
-    if button_col.button("Sync now", key="browse_sync_now", disabled=running, width="stretch"):
-        started = request_sync(get_store(), backend.settings)
+    actor = current_actor()
+    if (
+        actor is not None
+        and actor.may("sync_book")
+        and button_col.button("Sync now", key="browse_sync_now", disabled=running, width="stretch")
+    ):
+        started = start_book_sync(get_store(), backend.settings, actor)
         st.toast("Sync with Lean started." if started else "A sync is already running.")
         running = True
     with note_col:
@@ -398,43 +409,46 @@ with browse_tab:
         sync_controls(index_state)
         browse_from_lean()
 
-with create_tab:
-    with st.form("create_customer", border=False):
-        new_app_user_id = st.text_input(
-            "app_user_id",
-            placeholder="prod_usr_1246",
-            help="Your own identifier for the user. Lean keeps it unique: one customer per app_user_id.",
-            key="create_app_user_id",
-        )
-        create = st.form_submit_button("Create customer", type="primary")
-    if create:
-        try:
-            app_user_id = parse_new_app_user_id(new_app_user_id)
-        except InvalidLookup as exc:
-            st.error(str(exc))
-        else:
+if can_create:
+    with tabs[1]:
+        with st.form("create_customer", border=False):
+            new_app_user_id = st.text_input(
+                "app_user_id",
+                placeholder="prod_usr_1246",
+                help="Your own identifier for the user. Lean keeps it unique: one customer per app_user_id.",
+                key="create_app_user_id",
+            )
+            create = st.form_submit_button("Create customer", type="primary")
+        if create:
             try:
-                created = client.create_customer(app_user_id)
-            except ConflictError as exc:
-                show_message(describe_error(exc, "customer"))
-                st.page_link(
-                    "pages/customers.py",
-                    label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
-                    icon=":material/open_in_new:",
-                    query_params={"app_user_id": app_user_id},
-                )
-            except LeanError as exc:
-                show_error(exc, "customer", changes_state=True)
+                app_user_id = parse_new_app_user_id(new_app_user_id)
+            except InvalidLookup as exc:
+                st.error(str(exc))
             else:
-                load_page.clear()
-                run_search.clear()
-                st.success(
-                    f"Created customer {literal_md(created.customer_id)} "
-                    f"for app_user_id {literal_md(created.app_user_id)}."
-                )
-                st.page_link(
-                    "pages/customers.py",
-                    label="Open the new customer",
-                    icon=":material/open_in_new:",
-                    query_params={"customer_id": created.customer_id},
-                )
+                try:
+                    created = create_customer(client, app_user_id, current_actor())
+                except ConflictError as exc:
+                    show_message(describe_error(exc, "customer"))
+                    st.page_link(
+                        "pages/customers.py",
+                        label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
+                        icon=":material/open_in_new:",
+                        query_params={"app_user_id": app_user_id},
+                    )
+                except LeanError as exc:
+                    show_error(exc, "customer", changes_state=True)
+                except AccessDenied as exc:
+                    st.error(str(exc), icon=":material/lock:")
+                else:
+                    load_page.clear()
+                    run_search.clear()
+                    st.success(
+                        f"Created customer {literal_md(created.customer_id)} "
+                        f"for app_user_id {literal_md(created.app_user_id)}."
+                    )
+                    st.page_link(
+                        "pages/customers.py",
+                        label="Open the new customer",
+                        icon=":material/open_in_new:",
+                        query_params={"customer_id": created.customer_id},
+                    )

@@ -28,6 +28,7 @@ from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui_access import reveal_toggle
 from lean_api.errors import LeanError
 from lean_api.models import Account, Bank, Entity
 
@@ -245,9 +246,8 @@ st.dataframe(
 )
 
 st.subheader("Accounts each consent covers", anchor=False)
-reveal = st.toggle(
+reveal = reveal_toggle(
     "Show full identifiers",
-    value=False,
     key="entity_reveal",
     help="IBANs, account and card numbers and national IDs are masked unless you need them.",
 )

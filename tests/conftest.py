@@ -60,6 +60,10 @@ def sandbox_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Sand
     """The process environment points at the shared sandbox (for AppTest screens)."""
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
+    # Credentials are set, so the console wants a sign-in: screens under test run as an admin
+    # behind a sign-in proxy that names nobody (tests/test_access_screens.py covers the gate).
+    monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
+    monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
     return sandbox
 
 
