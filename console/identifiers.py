@@ -69,11 +69,9 @@ class Resolution:
     def single(self) -> Candidate | None:
         """The one screen to open directly, when the evidence points at exactly one."""
         known = [c for c in self.candidates if c.known]
-        if len(known) == 1:
-            return known[0]
-        if not known and len(self.candidates) == 1:
-            return self.candidates[0]
-        return None
+        # A guess ("ask Lean for it as …") is offered, never followed: a typo would otherwise
+        # land on a screen saying Lean has no such customer.
+        return known[0] if len(known) == 1 else None
 
 
 def normalise(raw: str | None) -> tuple[str, str]:

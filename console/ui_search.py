@@ -46,10 +46,13 @@ def sidebar_search() -> None:
 
 def _candidates(found: Resolution) -> None:
     if not found.candidates:
-        st.warning(
-            f"Nothing stored names {literal_md(found.text)}. Check the identifier, or look the "
-            "customer up on the Customers screen."
+        where = (
+            "IBANs are matched against the accounts in stored entity webhooks' consents; open "
+            "the customer's bank connections to look further."
+            if found.shape == "iban"
+            else "Check the identifier: tables show ids cut short (…); paste the whole id."
         )
+        st.warning(f"Nothing stored names {literal_md(found.text)}. {where}")
         return
     known = any(c.known for c in found.candidates)
     st.caption(

@@ -91,9 +91,10 @@ def test_an_unknown_uuid_offers_the_lookups_lean_can_answer(store: EventStore) -
 
 def test_unknown_text_is_looked_up_as_an_app_user_id(store: EventStore) -> None:
     found = resolve(store, "someone@example.com")
-    assert found.single is not None
-    assert found.single.known is False
-    assert found.single.query == {"app_user_id": "someone@example.com"}
+    assert found.single is None  # offered, not followed
+    (guess,) = found.candidates
+    assert guess.known is False
+    assert guess.query == {"app_user_id": "someone@example.com"}
 
 
 def test_a_uuid_that_is_both_customer_and_app_user_id_lists_both(store: EventStore) -> None:
