@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
@@ -91,7 +91,7 @@ class RefreshState:
     @property
     def order_key(self) -> tuple[Any, ...]:
         """Later states sort higher: stamped over stamp-less, then Lean's clock, then event id."""
-        return _order_key(self.stamp, self.stamp_ns, self.event_id)
+        return _order_key(self.stamp, self.stamp_ns, self.event_id, self.finished)
 
     def type_outcomes(self) -> dict[str, str]:
         """Per data type, the worst outcome over the accounts."""
@@ -124,8 +124,25 @@ def _type_order(data_type: str) -> tuple[int, str]:
     return (known.index(data_type) if data_type in known else len(known), data_type)
 
 
-def _order_key(stamp: datetime | None, ns: int | None, event_id: str | None) -> tuple[Any, ...]:
-    return (stamp is not None, stamp or datetime.min, int(ns or 0), event_id or "")
+def _order_key(
+    stamp: datetime | None, ns: int | None, event_id: str | None, finished: bool = False
+) -> tuple[Any, ...]:
+    # At the very same instant a FINISHED event wins, as on the refresh screen.
+    return (stamp is not None, stamp or datetime.min, int(ns or 0), finished, event_id or "")
+
+
+# Lean's refreshes began long after this; a date before it, or days ahead of the event that
+# carries it, is a broken clock or a forged payload, and would make a duration of centuries.
+EARLIEST_PLAUSIBLE = datetime(2015, 1, 1)
+
+
+def plausible_start(created_at: datetime | None, occurred_at: datetime) -> datetime | None:
+    """`created_at` when it can be the start of a refresh reported at `occurred_at`; else None."""
+    if created_at is None or created_at < EARLIEST_PLAUSIBLE:
+        return None
+    if created_at > occurred_at + timedelta(days=1):
+        return None
+    return created_at
 
 
 def read_refresh(row: Any) -> RefreshState:
@@ -174,7 +191,10 @@ def read_refresh(row: Any) -> RefreshState:
         stamp=stamp,
         stamp_ns=min(max(int(row.get("lean_timestamp_ns") or 0), 0), 999),
         occurred_at=stamp or received,  # type: ignore[arg-type]
-        created_at=_utc_naive(parse_lean_datetime(payload.get("created_at"))),
+        created_at=plausible_start(
+            _utc_naive(parse_lean_datetime(payload.get("created_at"))),
+            stamp or received,  # type: ignore[arg-type]
+        ),
         cells=cells,
         accounts=len(account_ids),
     )
@@ -285,8 +305,10 @@ def apply_refresh_states(conn: Connection, states: Sequence[RefreshState]) -> in
         if current is None or state.order_key >= current.order_key:
             latest[state.refresh_id] = state
         for moment in (state.created_at, state.stamp):
-            if moment is not None and (
-                state.refresh_id not in started or moment < started[state.refresh_id]
+            if (
+                moment is not None
+                and moment >= EARLIEST_PLAUSIBLE
+                and (state.refresh_id not in started or moment < started[state.refresh_id])
             ):
                 started[state.refresh_id] = moment
     if not latest:
@@ -323,6 +345,7 @@ def apply_refresh_states(conn: Connection, states: Sequence[RefreshState]) -> in
                 _utc_naive(_aware(old["last_timestamp"])),
                 old["last_timestamp_ns"],
                 old["last_event_id"],
+                normalize_refresh_status(old["status"]) == "FINISHED",
             )
             if state.order_key < old_key:
                 if start is not None and start != old_start:

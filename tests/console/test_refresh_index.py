@@ -328,3 +328,26 @@ def test_schema_4_indexes_refresh_events_stored_before_it(index: EventStore) -> 
         assert refresh_row(upgraded)["bank_identifier"] == "SNB"
     finally:
         upgraded.dispose()
+
+
+def test_at_the_same_instant_finished_wins_as_on_the_screen(index: EventStore) -> None:
+    finished = refresh_event("zzzz-1", T0, "FINISHED", {"acc-1": {"balance": "FAILED"}})
+    pending = refresh_event("zzzz-2", T0, "PENDING", {"acc-1": {"balance": "PENDING"}})
+    apply(index, finished, pending)
+    assert refresh_row(index)["status"] == "FINISHED"
+    apply(index, refresh_event("zzzz-3", T0, "PENDING"))  # a later batch, same instant
+    assert refresh_row(index)["status"] == "FINISHED"
+
+
+def test_an_impossible_start_does_not_make_a_duration_of_centuries(index: EventStore) -> None:
+    record = refresh_event("old-1", T0, "FINISHED")
+    body = json.loads(record.payload)
+    body["payload"]["created_at"] = "0001-01-01T00:00:00Z"
+    text = json.dumps(body)
+    early = refresh_event("old-1", T0, "FINISHED", body=text)
+    body["payload"]["created_at"] = "9999-12-31T23:59:59Z"
+    late = refresh_event("old-2", T0 + timedelta(seconds=30), "FINISHED", body=json.dumps(body))
+    apply(index, early, late)
+    row = refresh_row(index)
+    assert row["started_at"].replace(tzinfo=UTC) == T0  # the events' own clock, not year 1
+    assert row["duration_seconds"] == 30
