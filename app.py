@@ -58,6 +58,10 @@ pages = {
         ),
     ],
 }
+if actor.may("see_audit_log"):
+    pages["Admin"] = [
+        st.Page("pages/audit.py", title="Audit log", icon=":material/policy:", url_path="audit")
+    ]
 navigation = st.navigation(pages)
 
 with st.sidebar:

@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -297,6 +297,25 @@ index_refresh_daily = Table(
     ),
 )
 REFRESH_INDEX_TABLES = (index_refreshes, index_refresh_cells, index_refresh_daily)
+
+# The audit log (schema 5): who looked at which customer or connection and every action, with
+# its outcome. Append-only: the console has no code that changes or removes a row, and the
+# database refuses to (triggers), so a bug or a crafted request cannot rewrite history.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(256), nullable=False, index=True),
+    Column("role", String(20), nullable=False),
+    Column("how", String(20), nullable=False),  # oidc · proxy · local
+    Column("action", String(50), nullable=False, index=True),
+    Column("subject_kind", String(50)),
+    Column("subject", String(256), index=True),
+    Column("outcome", String(20), nullable=False),  # ok · denied · failed
+    Column("detail", String(500)),
+    Column("reason", String(500)),
+)
 
 
 # What the screens read of an event (everything but the surrogate key), and when it happened:
@@ -1086,11 +1105,40 @@ def _schema_4(conn: Connection) -> None:
         _set_meta(conn, "book_indexer_cursor", str(first_refresh - 1))
 
 
+def _schema_5(conn: Connection) -> None:
+    """The audit log, append-only in the database itself."""
+    metadata.create_all(conn, tables=[audit_log], checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        for verb in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE OR REPLACE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} "
+                    "ON audit_log "
+                    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+                )
+            )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{verb.lower()} BEFORE {verb} "
+                    "ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+                )
+            )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _schema_1),
     (2, _schema_2),
     (3, _schema_3),
     (4, _schema_4),
+    (5, _schema_5),
 ]
 
 

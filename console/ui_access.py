@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from console import audit
 from console.access import (
     LOCAL,
     LOCAL_ADMIN,
@@ -20,10 +21,11 @@ from console.access import (
     proxy_user_header,
 )
 from console.formatting import literal_md
-from console.runtime import has_lean_credentials
+from console.runtime import get_store, has_lean_credentials
 
 log = logging.getLogger(__name__)
 ACTOR_KEY = "console_actor"
+AUDITED_KEY = "console_audited"
 
 
 def auth_configured() -> bool:
@@ -144,10 +146,45 @@ def sidebar_user(actor: Actor) -> None:
         st.button("Sign out", icon=":material/logout:", on_click=st.logout, width="stretch")
 
 
-def reveal_toggle(label: str, *, key: str, help: str) -> bool:
-    """A switch that shows personal data unmasked, for roles that may reveal; False otherwise."""
+def reveal_toggle(
+    label: str,
+    *,
+    key: str,
+    help: str,
+    subject_kind: str | None = None,
+    subject: str | None = None,
+) -> bool:
+    """A switch that shows personal data unmasked, for roles that may reveal, once a reason is
+    given; the reveal and its reason go to the audit log. False otherwise."""
     actor = current_actor()
     if actor is None or not actor.may("reveal"):
         st.caption("Personal data stays masked for your role.")
         return False
-    return st.toggle(label, value=False, key=key, help=help)
+    if not st.toggle(label, value=False, key=key, help=help):
+        return False
+    reason = st.text_input(
+        "Why do you need it unmasked?",
+        key=f"{key}:reason",
+        placeholder="e.g. ticket 4521: the customer disputes the IBAN",
+        max_chars=300,
+    ).strip()
+    if len(reason) < 4:
+        st.caption("Give a reason (a ticket number will do) to show it: it goes to the audit log.")
+        return False
+    done = st.session_state.setdefault(AUDITED_KEY, set())
+    if ("reveal", subject, reason) not in done:
+        audit.record(get_store(), actor, "reveal", subject_kind=subject_kind, subject=subject,
+                     reason=reason)  # fmt: skip
+        done.add(("reveal", subject, reason))
+    return True
+
+
+def audit_view(action: str, subject_kind: str, subject: str) -> None:
+    """Note in the audit log that the signed-in person looked at `subject` (once per session:
+    every click reruns the screen, and one line per look is what an auditor wants)."""
+    done = st.session_state.setdefault(AUDITED_KEY, set())
+    if (action, subject, None) in done:
+        return
+    if audit.record(get_store(), current_actor(), action, subject_kind=subject_kind,
+                    subject=subject):  # fmt: skip
+        done.add((action, subject, None))

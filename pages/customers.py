@@ -36,7 +36,7 @@ from console.messages import describe_error
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
-from console.ui_access import current_actor
+from console.ui_access import audit_view, current_actor
 from lean_api.errors import ConflictError, LeanError
 from lean_api.models import Bank, Customer, Entity
 
@@ -156,6 +156,7 @@ if current:
             st.caption("app_user_id lookups are exact and case-sensitive.")
     else:
         customer = overview.customer
+        audit_view("view_customer", "customer", customer.customer_id)
         with st.container(border=True):
             st.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
             st.code(customer.customer_id, language=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console import audit
 from console.access import AccessDenied, Actor, Role
 from console.actions import create_customer, start_book_sync, trigger_refresh
 from console.last_good import last_good
 from console.store import EventStore
 from lean_api import LeanClient
 from lean_api.config import LeanSettings
+from lean_api.errors import LeanError
 from sandbox.server import SandboxServer
 from tests.test_account_data_screen import entities, texts
 
@@ -122,16 +125,50 @@ def test_support_verifies_and_reveals_but_does_not_refresh(
     assert "Refreshing data needs the admin role (yours: support)." in texts(at)
 
 
-def test_the_actions_check_the_role_themselves(sandbox_env: SandboxServer) -> None:
+def test_the_actions_check_the_role_themselves_and_are_audited(
+    sandbox_env: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'actions.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
     viewer = Actor("v@example.com", "V", Role.VIEWER, "proxy")
     support = Actor("s@example.com", "S", Role.SUPPORT, "proxy")
+    admin = Actor("a@example.com", "A", Role.ADMIN, "proxy")
     client = LeanClient(LeanSettings.from_env())
-    entity = entities(sandbox_env)[0]
+    active = entities(sandbox_env)[0]
     before = len(sandbox_env.state.request_log)
     with pytest.raises(AccessDenied, match="cannot trigger data refreshes"):
-        trigger_refresh(client, entity.entity_id, support)
+        trigger_refresh(client, active.entity_id, support)
     with pytest.raises(AccessDenied, match="cannot create customers"):
         create_customer(client, "never-created", viewer)
     with pytest.raises(AccessDenied, match="cannot start a sync"):
-        start_book_sync(EventStore("sqlite://"), LeanSettings.from_env(), None)
+        start_book_sync(EventStore(url), LeanSettings.from_env(), None)
     assert len(sandbox_env.state.request_log) == before  # nothing reached Lean
+    expired = entities(sandbox_env, status="EXPIRED")[0]
+    with pytest.raises(LeanError):
+        trigger_refresh(client, expired.entity_id, admin)
+    lines = {(e.actor, e.action, e.outcome, e.detail) for e in audit.search(EventStore(url))}
+    assert ("s@example.com", "trigger_refresh", "denied", None) in lines
+    assert ("v@example.com", "create_customer", "denied", None) in lines
+    assert ("nobody signed in", "sync_book", "denied", None) in lines
+    assert any(
+        who == "a@example.com" and outcome == "failed" and "403 CONSENT_EXPIRED" in (detail or "")
+        for who, _, outcome, detail in lines
+    )
+
+
+def test_an_admin_searches_the_audit_log_and_a_viewer_has_no_such_screen(
+    console: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    someone = Actor("pat@example.org", "Pat", Role.SUPPORT, "oidc")
+    audit.record(EventStore(os.environ["DATABASE_URL"]), someone, "view_customer",
+                 subject_kind="customer", subject="c-<b>1</b>")  # fmt: skip
+    at = as_role(console, monkeypatch, "admin")
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table[table["Who"] == "pat@example.org"].iloc[0]
+    assert (row["Did"], row["Id"], row["Role"]) == ("looked up a customer", "c-<b>1</b>", "support")
+    assert at.get("download_button")
+    viewer = as_role(AppTest.from_file(APP, default_timeout=30), monkeypatch, "viewer")
+    with pytest.raises(Exception, match="audit"):
+        viewer.switch_page("pages/audit.py").run()

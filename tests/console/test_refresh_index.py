@@ -16,6 +16,7 @@ from console.events import inbox_rows
 from console.store import (
     INDEX_TABLES,
     REFRESH_INDEX_TABLES,
+    SCHEMA_VERSION,
     EventFilter,
     EventRecord,
     EventStore,
@@ -323,7 +324,7 @@ def test_schema_4_indexes_refresh_events_stored_before_it(index: EventStore) -> 
     upgraded = EventStore(index.url)
     try:
         upgraded.migrate()
-        assert upgraded.get_meta("schema_version") == "4"
+        assert upgraded.get_meta("schema_version") == str(SCHEMA_VERSION)
         BookIndexer(upgraded).apply_pending()
         assert refresh_row(upgraded)["bank_identifier"] == "SNB"
     finally:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from console.store import EventFilter, EventRecord, EventStore, EventWriter, StoreUnavailable
+from console.store import (
+    SCHEMA_VERSION,
+    EventFilter,
+    EventRecord,
+    EventStore,
+    EventWriter,
+    StoreUnavailable,
+)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -43,7 +50,7 @@ def record(
 
 
 def test_schema_is_created_and_versioned(store: EventStore) -> None:
-    assert store.get_meta("schema_version") == "4"
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
     store.migrate()  # idempotent
     assert store.count_events() == 0
 
@@ -223,7 +230,7 @@ def test_a_schema_1_database_is_migrated_in_place(
         as_schema_1(url)
         store = EventStore(url)
         store.migrate()
-        assert store.get_meta("schema_version") == "4"
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         old = store.get_event("old-1")
         assert old is not None and old.lean_timestamp_ns == 0
         assert store.record_dead_letter(source_ip=None, reason="bad", verified=True, body=b"{") == 1
