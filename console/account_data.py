@@ -19,12 +19,23 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from console.access import Actor, require
+from console.actions import audited
 from console.masking import mask_card, mask_identifier, mask_tail
 from console.messages import OperatorMessage, describe_error
 from console.national_id import NationalId, parse_national_id
+from console.refreshes import (
+    DATA_TYPE_LABELS,
+    FAILED,
+    NO_DETAILS,
+    PARTIAL,
+    SUCCEEDED,
+    account_row_labels,
+    outcome_word,
+)
 from lean_api.client import LeanClient
 from lean_api.errors import LeanAPIError
 from lean_api.models import (
+    ACCOUNT_DATA_TYPES,
     Account,
     Balance,
     Identity,
@@ -594,7 +605,13 @@ def verify_ownership(
     `InvalidNationalId` before any call; the full ID is sent to Lean and kept nowhere else."""
     require(actor, "verify_ownership")
     national_id: NationalId = parse_national_id(typed)
-    result = client.verify_entity_ownership(entity_id, national_id.value)
+    result = audited(
+        actor, "verify_ownership", "entity", entity_id,
+        lambda: client.verify_entity_ownership(entity_id, national_id.value),
+        # The audit log keeps the verdict and the masked ID, never the ID itself.
+        detail=lambda answer: f"national ID {national_id.masked}: "
+        f"verified={answer.entity_ownership_verified}",
+    )  # fmt: skip
     return OwnershipCheck(national_id.masked, result)
 
 
@@ -648,20 +665,82 @@ def data_status_words(status: str | None) -> str:
     return status.title() if status.upper() in known else status
 
 
-def refresh_account_rows(refresh: Refresh) -> list[dict[str, Any]]:
-    """One row per account: the status of each data type in words, and the transaction window."""
+def refresh_account_rows(
+    refresh: Refresh, labels: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per account: the status of each data type in words, and the transaction window.
+
+    An account is named by `labels` (`console.refreshes.account_labels`: name and masked IBAN)
+    when it is there, else by its full account_id; two accounts never share a row label.
+    """
     if refresh.data_status is None:
         return []
+    names = account_row_labels(refresh, dict(labels or {}))
     rows = []
-    for account in refresh.data_status.account_data:
-        row: dict[str, Any] = {"Account": (account.account_id or "?")[:8] + "…"}
-        for name, value in account.statuses().items():
-            row[name.replace("_", " ").capitalize()] = data_status_words(value)
+    for name, account in zip(names, refresh.data_status.account_data, strict=True):
+        row: dict[str, Any] = {"Account": name}
+        for data_type, value in account.statuses().items():
+            row[data_type.replace("_", " ").capitalize()] = data_status_words(value)
         window = account.transaction_availability
         row["Transactions from"] = _day(window.start) if window else ""
         row["to"] = _day(window.end) if window else ""
         rows.append(row)
     return rows
+
+
+def refresh_next_step(refresh: Refresh) -> str:
+    """What the operator does next after a finished refresh, in one line from its outcome."""
+    word = outcome_word(refresh)
+    if word == SUCCEEDED:
+        return "All good: every data type succeeded or is unsupported; the data below is fresh."
+    if word == PARTIAL:
+        partial = ", ".join(f"{name} partial" for name in _types_with(refresh, "PARTIAL"))
+        return f"Refresh again later: {partial}."
+    if word == FAILED:
+        failed = ", ".join(_types_with(refresh, "FAILED"))
+        return f"Failed ({failed}) — see which data types on the Data refreshes screen."
+    if word == NO_DETAILS:
+        return "Lean gave no status per data type: look at the Data refreshes screen."
+    return "Lean answered with a word the console does not know: look at the Data refreshes screen."
+
+
+def _types_with(refresh: Refresh, status: str) -> list[str]:
+    """The data types with `status` (the connection-level ones first) on any account."""
+    data = refresh.data_status
+    if data is None:
+        return []
+    found = [
+        label
+        for label, value in (
+            ("account list", data.accounts),
+            ("connection identity", data.identity),
+        )
+        if value == status
+    ]
+    # "identity" alone would read the same as the connection's: say which one.
+    labels = {**DATA_TYPE_LABELS, "identity": "account identity"}
+    found.extend(
+        labels[name]
+        for name in ACCOUNT_DATA_TYPES
+        if any(account.statuses()[name] == status for account in data.account_data)
+    )
+    return found
+
+
+def identity_levels_note(refresh: Refresh) -> str | None:
+    """When the connection's identity failed (or was partial) while an account's identity
+    succeeded: what each of the two means, in one sentence. None otherwise."""
+    data = refresh.data_status
+    if data is None or data.identity not in ("FAILED", "PARTIAL"):
+        return None
+    if not any(account.identity == "SUCCESS" for account in data.account_data):
+        return None
+    return (
+        f"Identity {data.identity.lower()} for the connection but succeeded on the accounts: the "
+        "connection's identity is the holder's profile (national ID, name, address — the Identity "
+        "section), which Lean could not read in full; an account's identity is the holder the "
+        "bank names on that account, which it did read."
+    )
 
 
 # ---------------------------------------------------------------------------------------------

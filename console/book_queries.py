@@ -34,6 +34,7 @@ from console.store import (
     index_consents,
     index_customers,
     index_entities,
+    index_refreshes,
     meta,
 )
 from lean_api.models import BankAvailability, Refresh
@@ -163,6 +164,54 @@ def customer_of_entity(store: EventStore, entity_id: str) -> str | None:
         return conn.execute(
             select(E.c.customer_id).where(E.c.entity_id == entity_id.strip().lower())
         ).scalar()
+
+
+@dataclass(frozen=True)
+class IndexedBank:
+    """A bank as the book index names it (the name only when an entity event gave one)."""
+
+    identifier: str
+    name: str | None = None
+
+
+def bank_of(
+    store: EventStore, *, entity_id: str | None, refresh_id: str | None = None
+) -> IndexedBank | None:
+    """The bank of an event that names none (a refresh): the refresh index first, else the
+    entity's bank in the book index; None when neither has seen it."""
+    store.migrate()
+    identifier, name = None, None
+    with store.connect() as conn:
+        if refresh_id:
+            identifier = conn.execute(
+                select(index_refreshes.c.bank_identifier).where(
+                    index_refreshes.c.refresh_id == refresh_id.strip()
+                )
+            ).scalar()
+        if entity_id:
+            row = conn.execute(
+                select(E.c.bank_identifier, E.c.bank_name).where(
+                    E.c.entity_id == entity_id.strip().lower()
+                )
+            ).first()
+            if row is not None and (identifier is None or identifier == row.bank_identifier):
+                identifier, name = row.bank_identifier, row.bank_name
+    return IndexedBank(identifier, name) if identifier else None
+
+
+def consent_status_of(store: EventStore, entity_id: str, now: datetime | None = None) -> str | None:
+    """The entity's current consent word as the book index last saw it (an ACTIVE consent past
+    its expiry reads EXPIRED); None when the index has not seen the entity."""
+    store.migrate()
+    with store.connect() as conn:
+        row = conn.execute(
+            select(E.c.consent_status, E.c.consent_expires_at).where(
+                E.c.entity_id == entity_id.strip().lower()
+            )
+        ).first()
+    if row is None:
+        return None
+    return effective_status(row.consent_status, _aware(row.consent_expires_at), now or _now())
 
 
 def banks_down(store: EventStore) -> dict[str, str]:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import plotly.graph_objects as go
 
 from console.account_data import BalanceSeries, CashFlow
-from console.fleet import DailyRate
+from console.fleet import BankTypeRate, DailyRate
 from console.insights.bank_health import (
     AVAILABLE,
     NO_RECORD,
     Span,
     describe_duration,
     state_word,
+)
+from console.insights.transaction_windows import (
+    FAILED_WINDOW_WORDS,
+    complete_months_words,
 )
 from console.refreshes import (
     CELL_WORDS,
@@ -32,6 +40,7 @@ from console.refreshes import (
     cell_word,
     duration_words,
 )
+from console.store import ALL_DATA_TYPES
 from lean_api.models import ACCOUNT_DATA_TYPES, Consent, Refresh
 
 # Colour repeats the word in the legend and the hover text; it never replaces it.
@@ -118,11 +127,12 @@ OUTCOME_STYLES = {
     NO_DETAILS: ("#9aa0a6", "square-open"),
 }
 OTHER_OUTCOME_STYLE = ("#5f6368", "star")
-# Data status word → cell colour; plotly picks a readable text colour on each.
+# Data status word → cell colour; each cell's word is written in white or near-black, whichever
+# contrasts more with it (dark fills for success and failed, light ones for the rest).
 CELL_COLOURS = {
-    "success": "#1e8e3e",
+    "success": "#137333",
     "partial": "#f29900",
-    "failed": "#b3261e",  # dark enough that plotly writes the word in white
+    "failed": "#b3261e",
     "unsupported": "#9aa0a6",
     "pending": "#8ab4f8",
     NOT_REPORTED: "#f1f3f4",
@@ -134,6 +144,58 @@ CONSENT_COLOUR = "#bdc1c6"
 
 def _escaped(text: object) -> str:
     return html.escape(str(text))
+
+
+# Cell words are drawn as annotations, each in the text colour that reads best on its own fill:
+# plotly's automatic heatmap text colour is not always computed from the cell's own colour.
+# White or black: on any fill one of the two contrasts at least 4.58:1 (WCAG AA asks 4.5).
+DARK_TEXT, LIGHT_TEXT = "#000000", "#ffffff"
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG relative luminance of a `#rrggbb` colour (0 black … 1 white)."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def text_colour_on(fill: str) -> str:
+    """White or near-black, whichever contrasts more with `fill`."""
+    fill_l = relative_luminance(fill)
+    light = (relative_luminance(LIGHT_TEXT) + 0.05) / (fill_l + 0.05)
+    dark = (fill_l + 0.05) / (relative_luminance(DARK_TEXT) + 0.05)
+    return LIGHT_TEXT if light >= dark else DARK_TEXT
+
+
+def _scale_colour(scale: Sequence[Sequence[Any]], fraction: float) -> str:
+    """The `#rrggbb` colour a continuous plotly colour scale gives at `fraction` (0–1)."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    for (low, low_colour), (high, high_colour) in itertools.pairwise(scale):
+        if fraction <= high:
+            share = 0.0 if high == low else (fraction - low) / (high - low)
+            a = [int(low_colour[i : i + 2], 16) for i in (1, 3, 5)]
+            b = [int(high_colour[i : i + 2], 16) for i in (1, 3, 5)]
+            return "#" + "".join(
+                f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b, strict=True)
+            )
+    return str(scale[-1][1])
+
+
+def _write_cells(
+    figure: go.Figure,
+    cells: Iterable[tuple[str, str, str, str]],
+    size: int,
+) -> None:
+    """One annotation per cell: (column, row, escaped text, fill colour)."""
+    for column, row, text, fill in cells:
+        if text:
+            figure.add_annotation(
+                x=column,
+                y=row,
+                text=text,
+                showarrow=False,
+                font={"color": text_colour_on(fill), "size": size},
+            )
 
 
 def _empty_figure(message: str, height: int = 160) -> go.Figure:
@@ -199,6 +261,13 @@ def refresh_history_chart(items: Sequence[RefreshHistoryItem]) -> go.Figure:
     shortest, longest = min(seconds), max(seconds)
     # One stuck refresh of hours would flatten the rest: a log scale keeps both readable.
     log_scale = shortest > 0 and longest / shortest > 50
+    # Headroom above the longest refresh, so the word over its marker is not cut off.
+    if log_scale:
+        low, high = math.log10(shortest), math.log10(longest)
+        span = max(high - low, 0.5)  # a log axis's range is in powers of ten
+        y_range = [low - 0.1 * span, high + 0.3 * span]
+    else:
+        y_range = [0, (longest or 1) * 1.3]
     left_out = len(items) - len(plotted)
     if left_out:
         figure.add_annotation(
@@ -208,8 +277,9 @@ def refresh_history_chart(items: Sequence[RefreshHistoryItem]) -> go.Figure:
             xref="paper",
             yref="paper",
             x=0,
-            y=1.12,
+            y=1.0,
             xanchor="left",
+            yanchor="bottom",
         )
     figure.update_layout(
         height=340,
@@ -219,7 +289,7 @@ def refresh_history_chart(items: Sequence[RefreshHistoryItem]) -> go.Figure:
         yaxis={
             "title": {"text": "Duration (seconds)"},
             "type": "log" if log_scale else "linear",
-            "rangemode": "tozero",
+            "range": y_range,
         },
     )
     return figure
@@ -230,14 +300,15 @@ def refresh_heatmap(refresh: Refresh, account_labels: dict[str, str]) -> go.Figu
 
     Rows are the refresh's accounts in order (labelled from `account_labels`, else account_id);
     columns are Lean's seven per-account data types. A word the console does not know is shown
-    as itself, in its own colour; a data type Lean did not report reads "not reported".
+    as itself, in its own colour; a data type Lean did not report reads "not reported". Each
+    word is written in white or near-black, whichever reads better on its cell's colour.
     """
     accounts = refresh.data_status.account_data if refresh.data_status else []
     if not accounts:
         return _empty_figure("No per-account statuses in this refresh")
     rows = [_escaped(label) for label in account_row_labels(refresh, account_labels)]
     columns = [DATA_TYPE_LABELS[name] for name in ACCOUNT_DATA_TYPES]
-    words = [[cell_word(value) for value in a.statuses().values()] for a in accounts]
+    words = [[cell_word(v) for v in a.statuses().values()] for a in accounts]
     known = [*CELL_WORDS.values(), NOT_REPORTED]
     present = {w for row in words for w in row}
     categories = [w for w in known if w in present] + sorted(present - set(known))
@@ -258,10 +329,19 @@ def refresh_heatmap(refresh: Refresh, account_labels: dict[str, str]) -> go.Figu
             showscale=False,
             xgap=3,
             ygap=3,
+            # The words are drawn as annotations (below), each in its own readable colour.
             text=[[_escaped(w) for w in row] for row in words],
-            texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>",
         )
+    )
+    _write_cells(
+        figure,
+        (
+            (column, row, _escaped(word), CELL_COLOURS.get(word, OTHER_CELL_COLOUR))
+            for row, row_words in zip(rows, words, strict=True)
+            for column, word in zip(columns, row_words, strict=True)
+        ),
+        size=12,
     )
     # A legend of the words present, for readers who scan colour first.
     for word, colour in zip(categories, colours, strict=True):
@@ -300,6 +380,27 @@ def refresh_heatmap(refresh: Refresh, account_labels: dict[str, str]) -> go.Figu
     return figure
 
 
+# The plot area's width at the narrowest screen the console is used on (1280 px wide, sidebar
+# open): a bar label is written inside its bar only when it fits there at this width.
+WINDOWS_PLOT_PX = 700
+LABEL_CHAR_PX = 7.5
+FAILED_BAR_LABEL = "transactions failed — not data held"
+FAILED_CELL = CELL_WORDS["FAILED"]
+
+
+def _fits(text: str, pixels: float) -> bool:
+    return len(text) * LABEL_CHAR_PX + 16 <= pixels
+
+
+@dataclass(frozen=True)
+class _WindowBar:
+    row: str
+    start: datetime
+    end: datetime  # the day after the last day
+    label: str  # the full words, inside the bar when they fit, always in the hover
+    short: str  # the words beside a bar too narrow for `label`
+
+
 def transaction_windows_chart(
     refresh: Refresh,
     consent: Consent | None,
@@ -309,8 +410,10 @@ def transaction_windows_chart(
     """Per account, the transactions the bank returned (start–end, complete months) under the
     consent's transaction window, with a line where the refresh ran.
 
-    Bars are coloured and named by the account's transactions status word; an account with no
-    window is kept as an empty lane saying so.
+    Bars are coloured and named by the account's transactions status word. An account whose
+    transactions failed gets an outlined, hatched bar saying the window is what the bank last
+    reported, not data held. A bar too narrow for its words has them beside it (and in the
+    hover); an account with no window is kept as an empty lane saying so.
     """
     refreshed_at = refreshed_at or refresh.created_at
     accounts = refresh.data_status.account_data if refresh.data_status else []
@@ -321,15 +424,18 @@ def transaction_windows_chart(
         return _empty_figure("No transaction window reported and no consent window to compare")
     figure = go.Figure()
     day = timedelta(days=1)
+    edges: list[datetime] = [refreshed_at] if refreshed_at is not None else []
     if allowed_from is not None:
         until = allowed_to or refreshed_at or allowed_from + day
+        until = max(until, allowed_from + day)
+        edges += [allowed_from, until]
         figure.add_trace(
             go.Bar(
                 name="Consent window",
                 orientation="h",
                 y=[CONSENT_LANE],
                 base=[_naive_utc(allowed_from)],
-                x=[max((until - allowed_from).total_seconds(), 86400) * 1000],
+                x=[(until - allowed_from).total_seconds() * 1000],
                 marker={"color": CONSENT_COLOUR},
                 text=[
                     f"consent allows {allowed_from:%Y-%m-%d} – "
@@ -337,11 +443,12 @@ def transaction_windows_chart(
                 ],
                 textposition="inside",
                 insidetextanchor="middle",
+                insidetextfont={"color": text_colour_on(CONSENT_COLOUR)},
                 hovertemplate="%{text}<extra></extra>",
             )
         )
     lanes = [CONSENT_LANE] if allowed_from is not None else []
-    bars: dict[str, list[tuple[str, datetime, datetime, str]]] = {}
+    bars: dict[str, list[_WindowBar]] = {}
     missing: list[tuple[str, str]] = []
     for row, account in zip(rows, accounts, strict=True):
         lanes.append(row)
@@ -350,41 +457,93 @@ def transaction_windows_chart(
             what = "no window reported" if window is None else "start or end not reported"
             missing.append((row, what))
             continue
-        months = (
-            "complete months not reported"
-            if window.complete_months is None
-            else f"{window.complete_months} complete months"
-        )
+        word = cell_word(account.transactions)
+        months = complete_months_words(window.complete_months)
         # Availability dates are whole days, both included.
-        bars.setdefault(cell_word(account.transactions), []).append(
-            (row, window.start, window.end + day, months)
-        )
+        start, end = window.start, window.end + day
+        edges += [start, end]
+        if word == FAILED_CELL:
+            label, short = FAILED_WINDOW_WORDS, FAILED_BAR_LABEL
+        else:
+            label = f"{months} · transactions {_escaped(word)}"
+            short = f"{months} · {_escaped(word)}"
+        bars.setdefault(word, []).append(_WindowBar(row, start, end, label, short))
+    first, last = (min(edges), max(edges)) if edges else (None, None)
+    span = (last - first).total_seconds() if first and last and last > first else None
+    beside: list[tuple[str, datetime, str, str]] = []  # row, x, text, position
     order = [*CELL_WORDS.values(), NOT_REPORTED]
     for word in sorted(bars, key=lambda w: order.index(w) if w in order else len(order)):
         mine = bars[word]
+        colour = CELL_COLOURS.get(word, OTHER_CELL_COLOUR)
+        failed = word == FAILED_CELL
+        inside: list[str] = []
+        for bar in mine:
+            width = (
+                (bar.end - bar.start).total_seconds() / span * WINDOWS_PLOT_PX
+                if span
+                else WINDOWS_PLOT_PX
+            )
+            if _fits(bar.label, width):
+                inside.append(bar.label)
+                continue
+            if _fits(bar.short, width):
+                inside.append(bar.short)
+                continue
+            inside.append("")
+            room_left = (bar.start - first).total_seconds() if first else 0
+            room_right = (last - bar.end).total_seconds() if last else 0
+            # An en space keeps the words off the bar's edge.
+            if room_left > room_right:
+                beside.append((bar.row, bar.start, f"{bar.short}\u2002", "middle left"))
+            else:
+                beside.append((bar.row, bar.end, f"\u2002{bar.short}", "middle right"))
+        marker: dict[str, Any] = {"color": colour}
+        if failed:
+            # Outlined and hatched, not solid: the window is not data the console holds.
+            marker = {
+                "color": "#ffffff",
+                "line": {"color": colour, "width": 2},
+                "pattern": {"shape": "/", "fgcolor": colour, "fgopacity": 0.3, "size": 10},
+            }
         figure.add_trace(
             go.Bar(
-                name=f"transactions {_escaped(word)}",
+                name=(
+                    "transactions failed (window as last reported)"
+                    if failed
+                    else f"transactions {_escaped(word)}"
+                ),
                 orientation="h",
-                y=[row for row, *_ in mine],
-                base=[_naive_utc(start) for _, start, _, _ in mine],
-                x=[(end - start).total_seconds() * 1000 for _, start, end, _ in mine],
-                marker={"color": CELL_COLOURS.get(word, OTHER_CELL_COLOUR)},
-                text=[f"{months} · transactions {_escaped(word)}" for *_, months in mine],
+                y=[bar.row for bar in mine],
+                base=[_naive_utc(bar.start) for bar in mine],
+                x=[(bar.end - bar.start).total_seconds() * 1000 for bar in mine],
+                marker=marker,
+                text=inside,
                 textposition="inside",
                 insidetextanchor="middle",
+                insidetextfont={"color": DARK_TEXT if failed else text_colour_on(colour)},
                 customdata=[
-                    [f"{start:%Y-%m-%d}", f"{end - day:%Y-%m-%d}"] for _, start, end, _ in mine
+                    [f"{bar.start:%Y-%m-%d}", f"{bar.end - day:%Y-%m-%d}", bar.label]
+                    for bar in mine
                 ],
-                hovertemplate="%{y}<br>%{customdata[0]} – %{customdata[1]}<br>%{text}"
+                hovertemplate="%{y}<br>%{customdata[0]} – %{customdata[1]}<br>%{customdata[2]}"
                 "<extra></extra>",
             )
         )
-    anchor = (
-        allowed_from
-        or refreshed_at
-        or next((start for mine in bars.values() for _, start, _, _ in mine), None)
-    )
+    if beside:
+        figure.add_trace(
+            go.Scatter(
+                name="bar labels",
+                y=[row for row, *_ in beside],
+                x=[_naive_utc(x) for _, x, _, _ in beside],
+                mode="text",
+                text=[text for _, _, text, _ in beside],
+                textposition=[position for *_, position in beside],
+                showlegend=False,
+                hoverinfo="skip",
+                cliponaxis=False,
+            )
+        )
+    anchor = first
     if missing and anchor is not None:
         figure.add_trace(
             go.Scatter(
@@ -506,11 +665,19 @@ def monthly_cash_flow_chart(flow: CashFlow, currency: str) -> go.Figure:
             xref="paper", yref="paper",
         )  # fmt: skip
     figure.update_layout(
-        title={"text": html.escape(f"Monthly cash flow ({currency})")},
+        # The title on the first line, the legend on its own line under it: in half the screen
+        # the two no longer fit side by side.
+        title={
+            "text": html.escape(f"Monthly cash flow ({currency})"),
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 12},
+        },
         barmode="group",
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+        height=340,
+        margin={"l": 10, "r": 10, "t": 76, "b": 10},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
         xaxis={"type": "category", "tickangle": -45},
         yaxis={"title": {"text": html.escape(currency)}, "tickformat": ",.0f"},
     )
@@ -518,8 +685,9 @@ def monthly_cash_flow_chart(flow: CashFlow, currency: str) -> go.Figure:
 
 
 # --- Fleet ---
-# Failure and partial rates by bank × day (refreshes screen with no entity): each cell says its
-# rate and its counts in numbers, the colour repeats them.
+# Failure and partial rates by bank × data type and by bank × day (refreshes screen with no
+# entity): each cell says its rate (and its counts, where they fit) in numbers, the colour
+# repeats them. Banks are named from the book index, else by Lean's identifier.
 
 FLEET_MEASURES = {
     "failed": "failed",
@@ -529,50 +697,88 @@ FLEET_MEASURES = {
 BANK_NOT_KNOWN = "Bank not known"
 # Light for none, amber, then red: the share of refreshes that went wrong.
 FLEET_COLOURS = [[0.0, "#f1f8f3"], [0.1, "#fde7b0"], [0.4, "#f29900"], [1.0, "#a50e0e"]]
+# The bank × data type grid's columns: the refresh as a whole first, then Lean's seven types.
+ANY_DATA_TYPE = "any"
+FLEET_TYPE_COLUMNS = {ALL_DATA_TYPES: ANY_DATA_TYPE, **DATA_TYPE_LABELS}
 
 
-def fleet_heatmap(
-    rates: Sequence[DailyRate],
-    days: Sequence[date],
-    *,
-    measure: str = "failed",
-    data_type_label: str = "all data types",
+def _bank_labels(banks: Sequence[str | None], names: Mapping[str, str]) -> list[str]:
+    """Escaped row labels: the bank's name, else its identifier; a name two banks share gets
+    the identifier beside it, so no row swallows another."""
+    shown = [names.get(b) or b if b is not None else None for b in banks]
+    labels = []
+    for bank, label in zip(banks, shown, strict=True):
+        if bank is None or label is None:
+            labels.append(BANK_NOT_KNOWN)
+            continue
+        if shown.count(label) > 1 and label != bank:
+            label = f"{label} ({bank})"
+        labels.append(html.escape(label))
+    return labels
+
+
+def _bank_hover(bank: str | None, label: str) -> str:
+    """The row's label with Lean's bank identifier beside it (escaped)."""
+    if bank is None:
+        return f"{BANK_NOT_KNOWN} (the book index has not seen the entity yet)"
+    return label if label == html.escape(bank) else f"{label} · {html.escape(bank)}"
+
+
+def _rate_fill(share: float) -> str:
+    return _scale_colour(FLEET_COLOURS, share)
+
+
+def fleet_type_heatmap(
+    rates: Sequence[BankTypeRate], *, measure: str = "failed", window_words: str = "the window"
 ) -> go.Figure:
-    """Banks (rows) × days (columns): the share of refreshes that `measure`d, labelled in each
-    cell with the rate and "n of m" refreshes; empty cells say no refresh finished.
+    """Banks (rows, the worst first) × data types (columns, "any" first: the refresh as a whole,
+    by its worst data type): the share of the window's refreshes that `measure`d, with "n of m".
 
-    `rates` come from `console.fleet.daily_rates`. Bank identifiers come from Lean, so they are
-    escaped (plotly reads a few HTML tags in labels and hover text).
+    `rates` come from `console.fleet.bank_type_rates`. Banks are sorted by their "any" rate,
+    then by how many refreshes went wrong; refreshes of an unknown bank come last.
     """
     words = FLEET_MEASURES.get(measure, measure)
-    banks = sorted({r.bank_identifier for r in rates}, key=lambda b: (b is None, b or ""))
-    labels = [html.escape(b) if b is not None else BANK_NOT_KNOWN for b in banks]
-    # A month of days leaves each cell about 20 px wide: shorter labels, same numbers.
-    compact = len(days) > 14
-    columns = [d.strftime("%m-%d") if compact else d.isoformat() for d in days]
-    by_cell = {(r.bank_identifier, r.day): r for r in rates}
+    by_bank: dict[str | None, dict[str, BankTypeRate]] = {}
+    for rate in rates:
+        by_bank.setdefault(rate.bank_identifier, {})[rate.data_type] = rate
+    names = {r.bank_identifier: r.bank_name for r in rates if r.bank_identifier and r.bank_name}
+
+    def worst_first(bank: str | None) -> tuple[Any, ...]:
+        whole = by_bank[bank].get(ALL_DATA_TYPES)
+        share = whole.rate(measure) if whole else None
+        count = whole.count(measure) if whole else 0
+        return (bank is None, share is None, -(share or 0.0), -count, names.get(bank or "") or bank)
+
+    banks = sorted(by_bank, key=worst_first)
+    labels = _bank_labels(banks, names)
+    columns = list(FLEET_TYPE_COLUMNS.values())
     z: list[list[float | None]] = []
     text: list[list[str]] = []
     hover: list[list[str]] = []
+    cells: list[tuple[str, str, str, str]] = []
     for bank, label in zip(banks, labels, strict=True):
         z_row, text_row, hover_row = [], [], []
-        for day in days:
-            rate = by_cell.get((bank, day))
+        who = _bank_hover(bank, label)
+        for data_type, column in FLEET_TYPE_COLUMNS.items():
+            rate = by_bank[bank].get(data_type)
             share = rate.rate(measure) if rate else None
+            what = "any data type (the refresh's worst)" if data_type == ALL_DATA_TYPES else column
             if rate is None or share is None:
                 z_row.append(None)
                 text_row.append("")
-                hover_row.append(f"{label}<br>{day.isoformat()}<br>no finished refresh counted")
+                unsupported = " (only unsupported)" if rate is not None else ""
+                hover_row.append(f"{who}<br>{what}<br>no refresh counted{unsupported}")
                 continue
             count = rate.count(measure)
             z_row.append(round(share * 100, 1))
-            counts = f"{count}/{rate.judged}" if compact else f"{count} of {rate.judged}"
-            text_row.append(f"{share:.0%}<br>{counts}")
+            cell = f"{share:.0%}<br>{count} of {rate.judged}"
+            text_row.append(cell)
+            cells.append((column, label, cell, _rate_fill(share)))
             unsupported = (
                 f"<br>{rate.unsupported} unsupported, not counted" if rate.unsupported else ""
             )
             hover_row.append(
-                f"{label}<br>{day.isoformat()} · {html.escape(data_type_label)}<br>"
+                f"{who}<br>{what} · {html.escape(window_words)}<br>"
                 f"{count} of {rate.judged} refreshes {words} ({share:.0%}){unsupported}"
             )
         z.append(z_row)
@@ -583,9 +789,7 @@ def fleet_heatmap(
             z=z,
             x=columns,
             y=labels,
-            text=text,
-            texttemplate="%{text}",
-            textfont={"size": 8 if compact else 10},
+            text=text,  # drawn as annotations (below), each in its own readable colour
             customdata=hover,
             hovertemplate="%{customdata}<extra></extra>",
             colorscale=FLEET_COLOURS,
@@ -593,13 +797,133 @@ def fleet_heatmap(
             zmax=100,
             xgap=2,
             ygap=2,
-            colorbar={"title": {"text": f"% {words}"}, "ticksuffix": "%"},
+            colorbar={
+                "title": {"text": f"% {words}", "side": "top"},
+                "ticksuffix": "%",
+                "orientation": "h",
+                "y": -0.02,
+                "yanchor": "top",
+                "thickness": 12,
+                "len": 0.5,
+            },
         )
     )
+    _write_cells(figure, cells, size=11)
     figure.update_layout(
-        height=(190 if compact else 170) + 34 * max(len(labels), 1),
-        # The days read along the top, under the title: room for both.
-        margin={"l": 10, "r": 10, "t": 110 if compact else 90, "b": 10},
+        height=200 + 40 * max(len(labels), 1),
+        margin={"l": 10, "r": 10, "t": 100, "b": 10},
+        title={
+            "text": f"Share of refreshes {words} · by bank and data type · "
+            f"{html.escape(window_words)} (UTC)",
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": 12},
+        },
+        xaxis={
+            "type": "category",
+            "side": "top",
+            # Two-word types on two lines, so no label needs tilting.
+            "tickmode": "array",
+            "tickvals": columns,
+            "ticktext": [c.replace(" ", "<br>") for c in columns],
+            "tickangle": 0,
+        },
+        yaxis={"autorange": "reversed", "type": "category"},
+        plot_bgcolor="#ffffff",
+    )
+    return figure
+
+
+def fleet_heatmap(
+    rates: Sequence[DailyRate],
+    days: Sequence[date],
+    *,
+    measure: str = "failed",
+    data_type_label: str = "all data types",
+    bank_names: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Banks (rows) × days (columns): the share of refreshes that `measure`d, labelled in each
+    cell with the rate and "n of m" refreshes; empty cells say no refresh finished.
+
+    `rates` come from `console.fleet.daily_rates`; banks are named from `bank_names`
+    (identifier → name), else by identifier, which the hover always shows. Past two weeks a
+    cell is too narrow for the counts: it shows the percentage (no sign), the hover the
+    counts. Names and
+    identifiers come from Lean, so they are escaped (plotly reads a few HTML tags in labels).
+    """
+    words = FLEET_MEASURES.get(measure, measure)
+    names = bank_names or {}
+    banks = sorted(
+        {r.bank_identifier for r in rates},
+        key=lambda b: (b is None, (names.get(b) or b) if b is not None else ""),
+    )
+    labels = _bank_labels(banks, names)
+    # A month of days leaves each cell about 20 px wide: shorter labels, the number alone.
+    compact = len(days) > 14
+    columns = [d.strftime("%m-%d") if compact else d.isoformat() for d in days]
+    by_cell = {(r.bank_identifier, r.day): r for r in rates}
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    hover: list[list[str]] = []
+    cells: list[tuple[str, str, str, str]] = []
+    for bank, label in zip(banks, labels, strict=True):
+        z_row, text_row, hover_row = [], [], []
+        who = _bank_hover(bank, label)
+        for day, column in zip(days, columns, strict=True):
+            rate = by_cell.get((bank, day))
+            share = rate.rate(measure) if rate else None
+            if rate is None or share is None:
+                z_row.append(None)
+                text_row.append("")
+                hover_row.append(f"{who}<br>{day.isoformat()}<br>no finished refresh counted")
+                continue
+            count = rate.count(measure)
+            z_row.append(round(share * 100, 1))
+            # A month of days leaves ~20 px a cell: the percentage alone, without its sign.
+            cell = f"{share * 100:.0f}" if compact else f"{share:.0%}<br>{count} of {rate.judged}"
+            text_row.append(cell)
+            cells.append((column, label, cell, _rate_fill(share)))
+            unsupported = (
+                f"<br>{rate.unsupported} unsupported, not counted" if rate.unsupported else ""
+            )
+            hover_row.append(
+                f"{who}<br>{day.isoformat()} · {html.escape(data_type_label)}<br>"
+                f"{count} of {rate.judged} refreshes {words} ({share:.0%}){unsupported}"
+            )
+        z.append(z_row)
+        text.append(text_row)
+        hover.append(hover_row)
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=labels,
+            text=text,  # drawn as annotations (below), each in its own readable colour
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            colorscale=FLEET_COLOURS,
+            zmin=0,
+            zmax=100,
+            xgap=2,
+            ygap=2,
+            # Below the grid, so the days get the whole width.
+            colorbar={
+                "title": {"text": f"% {words}", "side": "top"},
+                "ticksuffix": "%",
+                "orientation": "h",
+                "y": -0.02,
+                "yanchor": "top",
+                "thickness": 12,
+                "len": 0.5,
+            },
+        )
+    )
+    _write_cells(figure, cells, size=8 if compact else 11)
+    figure.update_layout(
+        height=(240 if compact else 220) + 34 * max(len(labels), 1),
+        # The days read along the top, under the title; the colour scale below the grid.
+        margin={"l": 10, "r": 10, "t": 110 if compact else 90, "b": 80},
         title={
             "text": f"Share of refreshes {words} · {html.escape(data_type_label)} · "
             "by bank and day finished (UTC)",

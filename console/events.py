@@ -9,7 +9,12 @@ from typing import Any
 
 from console.formatting import literal_md
 from console.store import EventFilter, StoredEvent
-from lean_api.models import ACCOUNT_DATA_TYPES, KNOWN_DATA_STATUSES, Refresh
+from lean_api.models import (
+    ACCOUNT_DATA_TYPES,
+    KNOWN_DATA_STATUSES,
+    KNOWN_REFRESH_STATUSES,
+    Refresh,
+)
 from lean_api.webhooks import KNOWN_EVENT_TYPES, WebhookEvent
 
 TIME_RANGES: dict[str, timedelta | None] = {
@@ -202,62 +207,114 @@ class EventLink:
 
 
 def event_links(event: StoredEvent) -> list[EventLink]:
-    """Where an operator goes next from this event."""
+    """Where an operator goes next from this event: its customer, its bank connection, the Data
+    refreshes screen for a refresh, and the other events of the same entity, refresh and bank."""
+    entity_query = {"entity_id": event.entity_id or ""}
+    if event.customer_id:
+        entity_query["customer_id"] = event.customer_id
+    short_entity = f"{(event.entity_id or '')[:8]}…"
+    short_refresh = f"{(event.refresh_id or '')[:8]}…"
     candidates = [
         (
             event.customer_id,
             "Customer",
             event.app_user_id or event.customer_id or "",
             "pages/customers.py",
-            "customer_id",
+            {"customer_id": event.customer_id or ""},
+        ),
+        (event.entity_id, "Bank connection", short_entity, "pages/entities.py", entity_query),
+        (
+            event.entity_id and event.refresh_id,
+            "Data refreshes: refresh",
+            short_refresh,
+            "pages/refreshes.py",
+            {**entity_query, "refresh_id": event.refresh_id or ""},
         ),
         (
             event.entity_id,
             "Events of entity",
-            f"{(event.entity_id or '')[:8]}…",
+            short_entity,
             "pages/webhooks.py",
-            "entity_id",
+            {"entity_id": event.entity_id or ""},
         ),
         (
             event.refresh_id,
             "Events of refresh",
-            f"{(event.refresh_id or '')[:8]}…",
+            short_refresh,
             "pages/webhooks.py",
-            "refresh_id",
+            {"refresh_id": event.refresh_id or ""},
         ),
         (
-            event.bank_identifier,
+            event.bank,
             "Events of bank",
-            event.bank_identifier or "",
+            event.bank or "",
             "pages/webhooks.py",
-            "bank",
+            {"bank": event.bank or ""},
         ),
     ]
     return [
-        EventLink(what, subject, page, {param: value})
-        for value, what, subject, page, param in candidates
+        EventLink(what, subject, page, query)
+        for value, what, subject, page, query in candidates
         if value
     ]
 
 
+# A data type's status as the screens write it (the Data refreshes screen uses the same words);
+# colour repeats the word. A word Lean adds later is shown as itself.
+CELL_WORDS = {
+    "SUCCESS": "success",
+    "PARTIAL": "partial",
+    "FAILED": "failed",
+    "UNSUPPORTED": "unsupported",
+    "PENDING": "pending",
+}
+NOT_REPORTED = "not reported"
+DATA_TYPE_WORDS = {name: name.replace("_", " ").capitalize() for name in ACCOUNT_DATA_TYPES}
+NOT_REPORTED_NOTE = (
+    "“not reported”: Lean's webhook carried no value there (no status for that data type, or no "
+    "transaction window yet); it says nothing about the data itself."
+)
+
+
+def cell_words(status: str | None) -> str:
+    """`SUCCESS` → "success"; nothing → "not reported"; a word the console does not know is kept."""
+    if status is None or not str(status).strip():
+        return NOT_REPORTED
+    return CELL_WORDS.get(str(status).upper(), str(status))
+
+
 def refresh_account_rows(event: StoredEvent) -> list[dict[str, Any]]:
-    """For a refresh event: one row per account, one column per data type, plus its window."""
+    """For a refresh event: one row per account (its full account_id), one column per data type in
+    words, plus the transaction window Lean reported; a blank is "not reported"."""
     parsed = parse_stored(event)
     refresh = parsed.refresh() if parsed else None
     if refresh is None or refresh.data_status is None:
         return []
     rows = []
     for account in refresh.data_status.account_data:
-        row: dict[str, Any] = {"Account": (account.account_id or "?")[:8] + "…"}
-        row.update({name: value or "" for name, value in account.statuses().items()})
-        window = account.transaction_availability
-        row["Transactions from"] = (
-            window.start.date().isoformat() if window and window.start else ""
+        row: dict[str, Any] = {"Account": account.account_id or "no account_id"}
+        row.update(
+            {DATA_TYPE_WORDS[name]: cell_words(value) for name, value in account.statuses().items()}
         )
-        row["to"] = window.end.date().isoformat() if window and window.end else ""
-        row["Complete months"] = window.complete_months if window else None
+        window = account.transaction_availability
+        start = window.start.date().isoformat() if window and window.start else None
+        end = window.end.date().isoformat() if window and window.end else None
+        months = window.complete_months if window else None
+        row["Transactions from"] = start or NOT_REPORTED
+        row["Transactions to"] = end or NOT_REPORTED
+        row["Complete months"] = NOT_REPORTED if months is None else str(months)
         rows.append(row)
     return rows
+
+
+def refresh_status_cells(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """`refresh_account_rows` one cell per row (Account, Data type, Status), accounts in order:
+    a whole account_id and every data type's words fit a screen, which seven columns do not."""
+    return [
+        {"Account": row["Account"], "Data type": label, "Status": row[label]}
+        for row in rows
+        for label in DATA_TYPE_WORDS.values()
+    ]
 
 
 def arrival_delay(event: StoredEvent) -> str:
@@ -285,20 +342,29 @@ def refresh_words(event: StoredEvent) -> str | None:
     return refresh_summary(refresh) if refresh is not None else None
 
 
+def refresh_verdict(event: StoredEvent) -> str | None:
+    """A refresh event's verdict on its data in one word (Failed, Partial, Pending, Success);
+    None for other events, or when Lean's status is one the console does not know."""
+    if event.type != "entity.data.refresh.updated":
+        return None
+    parsed = parse_stored(event)
+    refresh = parsed.refresh() if parsed else None
+    if refresh is None or (refresh.status or "").upper() not in KNOWN_REFRESH_STATUSES:
+        return None
+    summary = refresh_summary(refresh)
+    if summary.startswith("Pending"):
+        return "Pending"
+    if " failed" in summary:
+        return "Failed"
+    if " partial" in summary:
+        return "Partial"
+    return "Success"
+
+
 def status_words(event: StoredEvent) -> str:
     """The inbox's Status cell: a refresh's verdict on its data with Lean's word beside it
     ("Failed · FINISHED", "Partial · FINISHED", "Success · FINISHED"); others their status."""
-    summary = refresh_words(event)
-    if summary is None:
-        return event.status or ""
-    if " failed" in summary:
-        verdict = "Failed"
-    elif " partial" in summary:
-        verdict = "Partial"
-    elif summary.startswith("Pending"):
-        verdict = "Pending"
-    elif summary.startswith("Finished"):
-        verdict = "Success"
-    else:
+    verdict = refresh_verdict(event)
+    if verdict is None:
         return event.status or ""
     return f"{verdict} · {event.status}" if event.status else verdict

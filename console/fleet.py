@@ -18,15 +18,18 @@ from sqlalchemy import DateTime, bindparam, func, select
 
 from console.store import (
     ALL_DATA_TYPES,
+    CELL_OUTCOMES,
     NO_BANK,
     EventStore,
     _aware,
+    index_entities,
     index_refresh_cells,
     index_refresh_daily,
     index_refreshes,
 )
 
-R, CELLS, DAILY = index_refreshes, index_refresh_cells, index_refresh_daily
+R, CELLS, DAILY, E = index_refreshes, index_refresh_cells, index_refresh_daily, index_entities
+_COUNTED = ("refreshes", *CELL_OUTCOMES)
 WINDOWS = {"Last 7 days": 7, "Last 30 days": 30}
 OUTCOME_WORDS = {
     "failed": "Failed",
@@ -37,23 +40,16 @@ OUTCOME_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class DailyRate:
-    """How the refreshes that finished on one day at one bank ended, for one data type (or all).
+class _Counted:
+    """Rates over a count of refreshes by how they ended (shared by the rate dataclasses)."""
 
-    `bank_identifier` is None for refreshes whose entity the book index does not know yet.
-    """
-
-    day: date
-    bank_identifier: str | None
-    data_type: str
     refreshes: int
-    success: int = 0
-    partial: int = 0
-    failed: int = 0
-    pending: int = 0
-    unsupported: int = 0
-    unknown: int = 0
+    success: int
+    partial: int
+    failed: int
+    pending: int
+    unsupported: int
+    unknown: int
 
     @property
     def judged(self) -> int:
@@ -69,6 +65,25 @@ class DailyRate:
     def rate(self, measure: str) -> float | None:
         """Share (0–1) of the judged refreshes ending as `measure`; None when none was judged."""
         return self.count(measure) / self.judged if self.judged else None
+
+
+@dataclass(frozen=True)
+class DailyRate(_Counted):
+    """How the refreshes that finished on one day at one bank ended, for one data type (or all).
+
+    `bank_identifier` is None for refreshes whose entity the book index does not know yet.
+    """
+
+    day: date
+    bank_identifier: str | None
+    data_type: str
+    refreshes: int
+    success: int = 0
+    partial: int = 0
+    failed: int = 0
+    pending: int = 0
+    unsupported: int = 0
+    unknown: int = 0
 
 
 def window_start(days: int, now: datetime | None = None) -> date:
@@ -101,6 +116,68 @@ def daily_rates(
             pending=row["pending"],
             unsupported=row["unsupported"],
             unknown=row["unknown"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class BankTypeRate(_Counted):
+    """How the refreshes that finished in a window at one bank ended for one data type, or for
+    the refresh as a whole (`data_type` = ALL_DATA_TYPES: its worst data type).
+
+    `bank_identifier` is None for refreshes whose entity the book index does not know yet;
+    `bank_name` is the bank's name from the book index, when one is known.
+    """
+
+    bank_identifier: str | None
+    bank_name: str | None
+    data_type: str
+    refreshes: int
+    success: int = 0
+    partial: int = 0
+    failed: int = 0
+    pending: int = 0
+    unsupported: int = 0
+    unknown: int = 0
+
+
+def _bank_name(identifier: Any) -> Any:
+    """The bank's name from the book index: one indexed lookup per bank (every entity of a bank
+    carries the same name from Lean, so any one of them answers)."""
+    return (
+        select(E.c.bank_name)
+        .where(E.c.bank_identifier == identifier, E.c.bank_name.is_not(None), E.c.bank_name != "")
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def bank_type_rates(store: EventStore, since: date) -> list[BankTypeRate]:
+    """Per bank × data type (and the refresh as a whole), how the refreshes finished from `since`
+    on ended: the daily rollup summed over the window in SQL, with each bank's name."""
+    totals = (
+        select(
+            DAILY.c.bank_identifier,
+            DAILY.c.data_type,
+            *(func.sum(DAILY.c[name]).label(name) for name in _COUNTED),
+        )
+        .where(DAILY.c.day >= since)
+        .group_by(DAILY.c.bank_identifier, DAILY.c.data_type)
+        .having(func.sum(DAILY.c.refreshes) > 0)
+        .subquery("totals")
+    )
+    statement = select(totals, _bank_name(totals.c.bank_identifier).label("bank_name")).order_by(
+        totals.c.bank_identifier, totals.c.data_type
+    )
+    with store.connect() as conn:
+        rows = conn.execute(statement).mappings().all()
+    return [
+        BankTypeRate(
+            bank_identifier=row["bank_identifier"] or None,
+            bank_name=(row["bank_name"] if row["bank_identifier"] else None),
+            data_type=row["data_type"],
+            **{name: int(row[name] or 0) for name in _COUNTED},
         )
         for row in rows
     ]

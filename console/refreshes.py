@@ -53,6 +53,28 @@ def cell_word(status: str | None) -> str:
     return CELL_WORDS.get(str(status).upper(), str(status))
 
 
+# A refresh can name thousands of accounts; a screen shows the worst of them and says so.
+MAX_SHOWN_ACCOUNTS = 40
+_BADNESS = {"failed": 4, "partial": 2, "pending": 1, "success": 0, "unsupported": 0}
+
+
+def worst_accounts(refresh: Refresh, limit: int = MAX_SHOWN_ACCOUNTS) -> tuple[Refresh, int]:
+    """The refresh with at most `limit` accounts, the worst first (failed, an unknown word,
+    partial, pending), in their original order among themselves; and how many were left out."""
+    data = refresh.data_status
+    if data is None or len(data.account_data) <= limit:
+        return refresh, 0
+
+    def badness(position: int) -> tuple[int, int]:
+        words = [cell_word(v) for v in data.account_data[position].statuses().values()]
+        worst = max(_BADNESS.get(w, 3 if w != NOT_REPORTED else 0) for w in words)
+        return (-worst, position)
+
+    keep = sorted(sorted(range(len(data.account_data)), key=badness)[:limit])
+    trimmed = data.model_copy(update={"account_data": [data.account_data[i] for i in keep]})
+    return refresh.model_copy(update={"data_status": trimmed}), len(data.account_data) - limit
+
+
 def is_finished(refresh: Refresh) -> bool:
     """True once Lean says the refresh is over (`FINISHED`, or `OK`, normalised)."""
     return (refresh.status or "").upper() == "FINISHED"
@@ -259,11 +281,26 @@ def merge_refreshes(
     return items
 
 
+# Lean's refreshes began long after this; an earlier date, or one a day or more in the future,
+# is a broken clock or a forged payload and is not shown as a refresh's start or finish.
+EARLIEST_PLAUSIBLE = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def plausible(moment: datetime | None) -> datetime | None:
+    """`moment` when a refresh could have started or finished then; else None."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if aware < EARLIEST_PLAUSIBLE or aware > datetime.now(UTC) + timedelta(days=1):
+        return None
+    return moment
+
+
 def _started(api: Refresh | None, hooked: WebhookRefresh | None) -> datetime | None:
-    if api is not None and api.created_at is not None:
+    if api is not None and plausible(api.created_at) is not None:
         return api.created_at
     if hooked is not None:
-        if hooked.refresh.created_at is not None:
+        if plausible(hooked.refresh.created_at) is not None:
             return hooked.refresh.created_at
         # A webhook seen while pending marks the start; one seen only finished does not.
         if hooked.seen_pending:
@@ -275,7 +312,7 @@ def _finished(best: Refresh, api: Refresh | None, hooked: WebhookRefresh | None)
     if not is_finished(best):
         return None
     for record in (api, hooked.refresh if hooked else None):
-        if record is not None and is_finished(record) and record.updated_at is not None:
+        if record is not None and is_finished(record) and plausible(record.updated_at):
             return record.updated_at
     return hooked.finished_seen if hooked else None
 
@@ -308,6 +345,16 @@ def history_rows(items: Sequence[RefreshHistoryItem]) -> list[dict[str, Any]]:
         }
         for item in items
     ]
+
+
+# A table's text is under 6.2 px a character at 1280 px and up; a cell pads about 28 px.
+CHAR_PIXELS, CELL_PADDING = 6.2, 28
+
+
+def pixels_for(texts: Iterable[object], *, least: int = 60, most: int = 560) -> int:
+    """A table column's width in pixels that shows the longest of `texts` whole."""
+    longest = max((len(str(t)) for t in texts), default=0)
+    return min(max(round(longest * CHAR_PIXELS) + CELL_PADDING, least), most)
 
 
 def choose_refresh(items: Sequence[RefreshHistoryItem], wanted: str | None) -> int:
@@ -386,4 +433,28 @@ def status_rows(refresh: Refresh, labels: dict[str, str]) -> list[dict[str, str]
         )
         row["account_id"] = account.account_id or ""
         rows.append(row)
+    return rows
+
+
+DATA_TYPE_COLUMN = "Data type"
+
+
+def status_table(refresh: Refresh, labels: dict[str, str]) -> list[dict[str, str]]:
+    """The heatmap as a table turned on its side, so it fits a laptop screen: one row per data
+    type, one column per account (named as in the heatmap), a last row with the account_ids."""
+    accounts = refresh.data_status.account_data if refresh.data_status else []
+    columns = [
+        f"{label} (account)" if label == DATA_TYPE_COLUMN else label
+        for label in account_row_labels(refresh, labels)
+    ]
+    rows: list[dict[str, str]] = []
+    for name in ACCOUNT_DATA_TYPES:
+        row = {DATA_TYPE_COLUMN: DATA_TYPE_LABELS[name]}
+        for column, account in zip(columns, accounts, strict=True):
+            row[column] = cell_word(account.statuses().get(name))
+        rows.append(row)
+    if accounts:
+        ids = {DATA_TYPE_COLUMN: "account_id"}
+        ids.update({c: a.account_id or "" for c, a in zip(columns, accounts, strict=True)})
+        rows.append(ids)
     return rows

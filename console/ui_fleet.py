@@ -1,16 +1,19 @@
-"""The fleet view of refreshes (`/refreshes` with no entity): rates by bank × day, the slowest
-refreshes, accounts whose transactions are repeatedly partial. Every number is counted in SQL
-over the refresh index (`console.fleet`)."""
+"""The fleet view of refreshes (`/refreshes` with no entity): rates by bank × data type and by
+bank × day, the slowest refreshes, accounts whose transactions are repeatedly partial. Every
+number is counted in SQL over the refresh index (`console.fleet`). The window, data type and
+outcome live in the link, so a view can be pasted into a ticket."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
-from console.charts import FLEET_MEASURES, fleet_heatmap
+from console.charts import FLEET_MEASURES, fleet_heatmap, fleet_type_heatmap
 from console.fleet import (
     WINDOWS,
+    bank_type_rates,
     daily_rates,
     describe_seconds,
     fleet_counts,
@@ -34,6 +37,56 @@ MEASURE_LABELS = {
 }
 NOT_KNOWN = "not known"
 
+# The view's choices live in the link (`/refreshes?days=30&data_type=transactions&outcome=partial`)
+# so a view can be pasted into a ticket: (link parameter, control key, link value → control
+# value, the control's words for a value, what the values are called).
+WINDOW_CHOICES = {str(days): label for label, days in WINDOWS.items()}
+LINK_CHOICES: tuple[tuple[str, str, dict[str, str], Callable[[str], str], str], ...] = (
+    ("days", "fleet_window", WINDOW_CHOICES, str.lower, "days"),
+    (
+        "data_type",
+        "fleet_data_type",
+        {name: name for name in DATA_TYPE_LABELS},
+        lambda name: DATA_TYPE_LABELS[name].lower(),
+        "data types",
+    ),
+    (
+        "outcome",
+        "fleet_measure",
+        {name: name for name in MEASURE_LABELS},
+        lambda name: MEASURE_LABELS[name].lower(),
+        "outcomes",
+    ),
+)
+
+
+def _read_link() -> list[str]:
+    """Set each control from the link before it is drawn (absent: the default). Returns a
+    sentence for each value in the link this view does not offer, naming the default shown."""
+    notes = []
+    for param, key, values, words, what in LINK_CHOICES:
+        default = next(iter(values.values()))
+        raw = st.query_params.get(param)
+        st.session_state[key] = values.get(raw, default) if raw is not None else default
+        if raw is not None and raw not in values:
+            notes.append(
+                f"The link's {param} {literal_md(raw)} is not one this view offers "
+                f"({what}: {', '.join(values)}); showing {words(default)}."
+            )
+    return notes
+
+
+def _to_link(param: str) -> Callable[[], None]:
+    """A control's on_change: write its new value into the link."""
+
+    def write() -> None:
+        for name, key, values, _words, _what in LINK_CHOICES:
+            if name == param:
+                chosen = st.session_state[key]
+                st.query_params[param] = next(v for v, c in values.items() if c == chosen)
+
+    return write
+
 
 def render_fleet(store: EventStore) -> None:
     """The whole fleet view; says so in words when the store cannot be read."""
@@ -52,22 +105,27 @@ def _render(store: EventStore) -> None:
         "Counted from the refresh webhooks by the book indexer: each refresh as its latest event "
         "(by Lean's timestamp) left it. Pick an entity to see one refresh account by account."
     )
+    notes = _read_link()
     controls = st.columns([2, 3, 2], vertical_alignment="bottom")
     window_label = controls[0].radio(
-        "Window", list(WINDOWS), index=0, horizontal=True, key="fleet_window"
+        "Window", list(WINDOWS), horizontal=True, key="fleet_window", on_change=_to_link("days")
     )
     data_type = controls[1].selectbox(
         "Data type",
         list(DATA_TYPE_LABELS),
         format_func=DATA_TYPE_LABELS.__getitem__,
         key="fleet_data_type",
+        on_change=_to_link("data_type"),
     )
     measure = controls[2].selectbox(
         "Outcome",
         list(MEASURE_LABELS),
         format_func=MEASURE_LABELS.__getitem__,
         key="fleet_measure",
+        on_change=_to_link("outcome"),
     )
+    for note in notes:
+        st.warning(note)
     days = WINDOWS[window_label]
     now = datetime.now(UTC)
     since = window_start(days, now)
@@ -81,13 +139,29 @@ def _render(store: EventStore) -> None:
         )
         return
 
+    by_type = bank_type_rates(store, since)
+    st.plotly_chart(
+        fleet_type_heatmap(by_type, measure=measure, window_words=f"last {days} days"),
+        width="stretch",
+        key="fleet_type_heatmap",
+    )
+    st.caption(
+        f"Which bank × data type goes wrong most: each cell, of the refreshes finished in the "
+        f"last {days} days at that bank, the share whose data type ended "
+        f"{FLEET_MEASURES[measure]}, then how many of how many. “any”: the refresh as a whole, "
+        "by its worst data type; banks are sorted by it, the worst first. Unsupported data "
+        "types are not counted; the hover names each bank's identifier."
+    )
+
     rates = daily_rates(store, since, data_type=data_type)
     day_list = [since + timedelta(days=n) for n in range(days)]
+    names = {r.bank_identifier: r.bank_name for r in by_type if r.bank_identifier and r.bank_name}
     figure = fleet_heatmap(
         rates,
         day_list,
         measure=measure,
         data_type_label=DATA_TYPE_LABELS[data_type].lower(),
+        bank_names=names,
     )
     st.plotly_chart(figure, width="stretch", key="fleet_heatmap")
     scope = (
@@ -99,6 +173,12 @@ def _render(store: EventStore) -> None:
         f"Each cell: of the refreshes finished that day at that bank, the share that ended "
         f"{FLEET_MEASURES[measure]} ({scope}), then how many of how many. Unsupported data "
         "types are not counted. An empty cell: no refresh finished."
+        + (
+            " Over 30 days a cell shows the percentage alone (no % sign, to fit); its counts are "
+            "in the hover."
+            if days > 14
+            else ""
+        )
     )
 
     _slowest(store, since)

@@ -7,18 +7,21 @@ Streamlit pieces; the rules live in `console.account_data` and `console.national
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from console.access import AccessDenied
 from console.account_data import (
     OwnershipCheck,
     data_status_words,
     find_pending_refresh,
+    identity_levels_note,
     ownership_verdict,
     refresh_account_rows,
+    refresh_next_step,
     verification_rows,
     verify_ownership,
 )
@@ -27,6 +30,7 @@ from console.events import refresh_summary
 from console.formatting import literal_md, styled_table, tone_of
 from console.messages import OperatorMessage, describe_error
 from console.national_id import InvalidNationalId
+from console.refreshes import account_labels
 from console.ui import show_message
 from console.ui_access import current_actor
 from lean_api.client import LeanClient
@@ -56,6 +60,7 @@ class FollowedRefresh:
     stopped: str | None = None
     failures: int = 0
     problem: OperatorMessage | None = None
+    finished_at: float | None = None  # when the console saw it finish (time.time())
 
 
 def _key(entity_id: str) -> str:
@@ -74,11 +79,19 @@ def render_refresh_trigger(
     follow_minutes: float = FOLLOW_MINUTES,
     poll_seconds: float = POLL_SECONDS,
     on_finished: Callable[[], None] | None = None,
+    customer_id: str | None = None,
+    account_labels: Mapping[str, str] | None = None,
+    consent_status: str | None = None,
+    reveal: bool = False,
 ) -> None:
     """A "Refresh data now" button that asks for confirmation, starts a refresh at Lean and follows
     it live (every `poll_seconds`, for at most `follow_minutes`) with its progress in words.
 
     `on_finished` runs once when the followed refresh finishes (e.g. to drop cached data).
+    `customer_id` goes into the link to the Data refreshes screen. Accounts are named by
+    `account_labels` (account_id → name and masked IBAN), else by the entity's accounts read
+    from Lean once per followed refresh (masked unless `reveal`). A `consent_status` other than
+    ACTIVE is said above the button, which stays: Lean's answer is the truth.
     """
     actor = current_actor()
     if actor is None or not actor.may("trigger_refresh"):
@@ -86,6 +99,14 @@ def render_refresh_trigger(
         st.caption(f"Refreshing data needs the admin role (yours: {role}).")
         return
     key = _key(entity_id)
+    if consent_status and consent_status.upper() != "ACTIVE":
+        st.caption(
+            f":material/warning: The consent is {literal_md(consent_status)}: Lean will refuse a "
+            "refresh until the customer reconnects."
+        )
+    where = _Where(
+        customer_id, dict(account_labels) if account_labels is not None else None, reveal
+    )
     followed = followed_refresh(entity_id)
     following = followed is not None and followed.stopped is None
     ask_col, note_col = st.columns([1, 3], vertical_alignment="center")
@@ -130,10 +151,10 @@ def render_refresh_trigger(
     if followed.stopped is None:
         # While it runs the progress refreshes on its own; when it stops, the whole screen does.
         st.fragment(run_every=poll_seconds)(_follow)(
-            client, entity_id, follow_minutes, poll_seconds, on_finished
+            client, entity_id, follow_minutes, poll_seconds, on_finished, where
         )
     else:
-        _show(followed, follow_minutes, poll_seconds)
+        _show(client, followed, follow_minutes, poll_seconds, where)
         if st.button("Dismiss", key=f"{key}:dismiss"):
             st.session_state.pop(key, None)
             st.rerun()
@@ -187,6 +208,7 @@ def _follow(
     follow_minutes: float,
     poll_seconds: float,
     on_finished: Callable[[], None] | None,
+    where: _Where,
 ) -> None:
     """One check of the followed refresh (the body of a fragment that reruns on its own)."""
     key = _key(entity_id)
@@ -217,13 +239,14 @@ def _follow(
                 failures=0,
                 problem=None,
                 stopped="finished" if done else None,
+                finished_at=time.time() if done else None,
             )
     st.session_state[key] = followed
     if followed.stopped is not None:
         if followed.stopped == "finished" and on_finished is not None:
             on_finished()
         st.rerun()  # the whole screen: the fragment stops and fresh data can be shown
-    _show(followed, follow_minutes, poll_seconds)
+    _show(client, followed, follow_minutes, poll_seconds, where)
 
 
 def _elapsed_words(seconds: float) -> str:
@@ -231,11 +254,26 @@ def _elapsed_words(seconds: float) -> str:
     return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60} s"
 
 
+def _took(followed: FollowedRefresh) -> float:
+    """Seconds the refresh has run: by Lean's own clock once it finished (the panel may be
+    looked at long after), else since the console began to follow it."""
+    refresh = followed.last
+    if followed.stopped == "finished" and refresh is not None:
+        if refresh.created_at is not None and refresh.updated_at is not None:
+            seconds = (refresh.updated_at - refresh.created_at).total_seconds()
+            if 0 <= seconds < 7 * 86400:
+                return seconds
+        if followed.finished_at is not None:
+            return followed.finished_at - followed.started
+    return time.time() - followed.started
+
+
 def summary_markdown(refresh: Refresh) -> str:
     """`refresh_summary` as Markdown: the console's words as they are, an unknown Lean word literal."""
     summary = refresh_summary(refresh)
     known = (refresh.status or "").upper() in KNOWN_REFRESH_STATUSES
-    return summary if known else literal_md(summary)
+    # "Lean's word …" carries a word the console does not know: Lean's text, never Markdown.
+    return summary if known and "Lean's word" not in summary else literal_md(summary)
 
 
 def _status_md(status: str | None) -> str:
@@ -244,13 +282,61 @@ def _status_md(status: str | None) -> str:
     return words if words != status or not status else literal_md(words)
 
 
-def _show(followed: FollowedRefresh, follow_minutes: float, poll_seconds: float) -> None:
+@dataclass(frozen=True)
+class _Where:
+    """What the screen knows around the followed refresh: whose it is and its accounts' names."""
+
+    customer_id: str | None
+    account_labels: dict[str, str] | None
+    reveal: bool
+
+
+def _labels(client: LeanClient, followed: FollowedRefresh, where: _Where) -> dict[str, str]:
+    """Account names for the followed refresh: the screen's, else read from Lean once (per
+    refresh, kept in the session); on failure the rows keep their account_ids."""
+    if where.account_labels is not None:
+        return where.account_labels
+    key = f"{_key(followed.entity_id)}:accounts:{followed.refresh_id}"
+    if key not in st.session_state:
+        try:
+            st.session_state[key] = list(client.iter_accounts(followed.entity_id))
+        except LeanError:
+            st.session_state[key] = []
+    return account_labels(st.session_state[key], reveal=where.reveal)
+
+
+def _finished_notes(refresh: Refresh, followed: FollowedRefresh, where: _Where) -> None:
+    """After a finished refresh: what to do next, what the two identities mean, and a link to it."""
+    st.markdown(f"**Next:** {refresh_next_step(refresh)}")
+    if note := identity_levels_note(refresh):
+        st.caption(note)
+    query = {"entity_id": followed.entity_id, "refresh_id": followed.refresh_id}
+    if where.customer_id:
+        query["customer_id"] = where.customer_id
+    try:
+        st.page_link(
+            "pages/refreshes.py",
+            label="This refresh on the Data refreshes screen",
+            icon=":material/arrow_forward:",
+            query_params=query,
+        )
+    except StreamlitAPIException:
+        st.caption("The Data refreshes screen is not available in this console.")
+
+
+def _show(
+    client: LeanClient,
+    followed: FollowedRefresh,
+    follow_minutes: float,
+    poll_seconds: float,
+    where: _Where,
+) -> None:
     """The followed refresh: its id, progress in words, and each account's statuses."""
     with st.container(border=True):
         origin = "already running" if followed.already_running else "started from this console"
         st.markdown(f"**Refresh {literal_md(followed.refresh_id)}** ({origin})")
-        elapsed = _elapsed_words(time.time() - followed.started)
         refresh = followed.last
+        elapsed = _elapsed_words(_took(followed))
         if followed.stopped is None:
             words = (
                 summary_markdown(refresh) if refresh else "Asked Lean; waiting for its first answer"
@@ -263,6 +349,7 @@ def _show(followed: FollowedRefresh, follow_minutes: float, poll_seconds: float)
         elif followed.stopped == "finished" and refresh is not None:
             alert = _ALERT.get(tone_of(refresh_summary(refresh)) or "", st.warning)
             alert(f"**{summary_markdown(refresh)}** after {elapsed}.")
+            _finished_notes(refresh, followed, where)
         elif followed.stopped == "timeout":
             st.warning(
                 f"**Stopped following after {follow_minutes:g} minutes**; the refresh was still "
@@ -286,7 +373,11 @@ def _show(followed: FollowedRefresh, follow_minutes: float, poll_seconds: float)
                 f"Accounts list: {_status_md(status.accounts)} · "
                 f"Identity: {_status_md(status.identity)}"
             )
-            rows = refresh_account_rows(refresh)
+            rows = (
+                refresh_account_rows(refresh, _labels(client, followed, where))
+                if refresh.data_status.account_data
+                else []
+            )
             if rows:
                 st.dataframe(styled_table(rows, STATUS_COLUMNS), hide_index=True, width="stretch")
 

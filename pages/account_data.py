@@ -23,12 +23,15 @@ from console.account_data import (
     record_rows,
     transaction_rows,
 )
+from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.customers import InvalidLookup, parse_customer_query
 from console.entities import InvalidEntityId, data_account_rows, parse_entity_id
 from console.last_good import Snapshot
+from console.runtime import get_store
+from console.store import StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
-from console.ui_access import reveal_toggle
+from console.ui_access import audit_view, reveal_toggle
 from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
 from lean_api.errors import LeanError
 from lean_api.models import Account, Balance, Identity
@@ -75,6 +78,14 @@ def forget_data() -> None:
         loader.clear()
 
 
+def indexed_consent_status(entity_id: str) -> str | None:
+    """The current consent's word from the book index (None when unknown or the store is down)."""
+    try:
+        return consent_status_of(get_store(), entity_id)
+    except StoreUnavailable:
+        return None
+
+
 def link(page: str, label: str, query: dict[str, str]) -> None:
     """A link to one of the console's own screens (says so when that screen is missing)."""
     try:
@@ -115,6 +126,7 @@ try:
 except InvalidEntityId as exc:
     st.error(f"The link names an invalid entity_id. {exc}")
     st.stop()
+audit_view("view_data", "entity", entity_id)
 
 customer_id: str | None = None
 if raw_customer := st.query_params.get("customer_id"):
@@ -125,24 +137,33 @@ if raw_customer := st.query_params.get("customer_id"):
         st.stop()
 
 st.code(entity_id, language=None)
-links = st.columns(3)
+# Every link keeps the customer_id: without it the next screen has to look the customer up.
+entity_query = {"entity_id": entity_id, **({"customer_id": customer_id} if customer_id else {})}
+links = st.columns(4, vertical_alignment="top")
 with links[0]:
-    link(
-        "pages/entities.py",
-        "This bank connection",
-        {"entity_id": entity_id, **({"customer_id": customer_id} if customer_id else {})},
-    )
+    link("pages/entities.py", "This bank connection", entity_query)
 with links[1]:
-    link("pages/refreshes.py", "Its data refreshes", {"entity_id": entity_id})
+    link("pages/refreshes.py", "Its data refreshes", entity_query)
 with links[2]:
+    link("pages/webhooks.py", "Its webhooks", {"entity_id": entity_id})
+with links[3]:
     reveal = reveal_toggle(
         "Show unmasked",
         key="data_reveal",
+        subject_kind="entity",
+        subject=entity_id,
         help="IBANs, card numbers and national IDs are masked unless you need them.",
     )
 
 st.subheader("Refresh from the bank", anchor=False)
-render_refresh_trigger(client, entity_id, on_finished=forget_data)
+render_refresh_trigger(
+    client,
+    entity_id,
+    on_finished=forget_data,
+    customer_id=customer_id,
+    consent_status=indexed_consent_status(entity_id),
+    reveal=reveal,
+)
 
 
 def render_data() -> None:
@@ -174,7 +195,9 @@ def render_data() -> None:
         ids,
         index=ids.index(wanted) if wanted in by_id else 0,
         format_func=lambda i: account_label(by_id[i], reveal=reveal),
-        key="data_account",
+        # A keyed selectbox keeps the labels it was first drawn with; one key per masking mode
+        # redraws them when "Show unmasked" changes (the choice is kept in the URL).
+        key=f"data_account_{'unmasked' if reveal else 'masked'}",
     )
     if account_id != wanted:
         st.query_params["account_id"] = account_id

@@ -3,6 +3,8 @@ each consent covers (masked), and its webhook history. `/entities?entity_id=…&
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -28,13 +30,14 @@ from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop, show_error, wait_for_lean
-from console.ui_access import reveal_toggle
+from console.ui_access import audit_view, reveal_toggle
 from lean_api.errors import LeanError
 from lean_api.models import Account, Bank, Entity
 
 backend = backend_or_stop()
 client = backend.client
 HISTORY_ROWS = 50
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -53,6 +56,17 @@ def load_bank_directory(backend_key: str) -> Snapshot[dict[str, Bank]]:
 def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
     """The entity's accounts from Lean's data API."""
     return Snapshot.now(list(client.iter_accounts(entity_id)))
+
+
+def bank_badge_html(colour: str | None) -> str | None:
+    """A square in the bank's main colour, or None when Lean gave no plain hex colour (the only
+    thing from Lean put into this HTML, and only once it is known to be `#rgb` or `#rrggbb`)."""
+    if not colour or not HEX_COLOUR.fullmatch(colour.strip()):
+        return None
+    return (
+        f"<div role='img' aria-label='bank colour' style='width:44px;height:44px;"
+        f"border-radius:10px;background:{colour.strip()};border:1px solid #dadce0'></div>"
+    )
 
 
 def link(page: str, label: str, query: dict[str, str], *, missing: str) -> None:
@@ -96,6 +110,7 @@ try:
 except InvalidEntityId as exc:
     st.error(f"The link names an invalid entity_id. {exc}")
     st.stop()
+audit_view("view_entity", "entity", entity_id)
 
 raw_customer = st.query_params.get("customer_id")
 customer_id: str | None = None
@@ -173,9 +188,13 @@ bank = bank_view(entity, banks)
 consents = consent_views(entity)
 
 with st.container(border=True):
-    if bank.logo_url:
-        logo_col, name_col = st.columns([1, 11], vertical_alignment="center")
-        logo_col.image(bank.logo_url, width=56)
+    # No external logo image: the browser may not reach Lean's CDN (a broken image), and the
+    # console cannot tell. The bank's own colour, checked to be a colour, marks it instead.
+    listed = banks.get(bank.identifier)
+    badge = bank_badge_html(listed.main_color if listed else None)
+    if badge:
+        badge_col, name_col = st.columns([1, 15], vertical_alignment="center")
+        badge_col.markdown(badge, unsafe_allow_html=True)
     else:
         name_col = st.container()
     name_col.subheader(literal_md(bank.name) or "Unknown bank", anchor=False)
@@ -194,43 +213,81 @@ with st.container(border=True):
     c1.metric("Connected", f"{entity.created_at:%Y-%m-%d}" if entity.created_at else "not given")
     c2.metric("Consents", len(consents))
     c3.metric("Account identifiers (current consent)", current.accounts if current else 0)
-    links = st.columns(4)
-    with links[0]:
-        link(
-            "pages/customers.py",
-            "The customer",
-            {"customer_id": customer_id},
-            missing="",
-        )
-    with links[1]:
+    # Two rows of three, short labels: at 1280 px four in a row wrapped and cut the words.
+    entity_query = {"entity_id": entity.id, "customer_id": customer_id}
+    row1 = st.columns(3)
+    with row1[0]:
+        link("pages/customers.py", "The customer", {"customer_id": customer_id}, missing="")
+    with row1[1]:
         link(
             "pages/banks.py",
             f"The bank {literal_md(bank.identifier)}",
             {"bank": bank.identifier},
             missing="The Banks screen is not available yet.",
         )
-    with links[2]:
+    with row1[2]:
         link(
-            "pages/webhooks.py",
-            "This entity's webhooks",
-            {"entity_id": entity.id},
-            missing="",
+            "pages/account_data.py",
+            "Accounts & data",
+            entity_query,
+            missing="The Accounts & data screen is not available yet.",
         )
-    with links[3]:
+    row2 = st.columns(3)
+    with row2[0]:
+        link(
+            "pages/refreshes.py",
+            "Its data refreshes",
+            entity_query,
+            missing="The Data refreshes screen is not available yet.",
+        )
+    with row2[1]:
+        link("pages/webhooks.py", "Its webhooks", {"entity_id": entity.id}, missing="")
+    with row2[2]:
         link(
             "pages/webhooks.py",
-            "This entity's data refreshes",
+            "Its refresh webhooks",
             {"entity_id": entity.id, "type": "entity.data.refresh.updated"},
             missing="",
         )
 
 st.subheader("Consents", anchor=False)
 if consents:
+    rows = consent_rows(entity)
+    # Five columns that fit whole at 1280 px ("Active · ACTIVE", "expires in 74 days"); the
+    # dates and ids of each consent are one click away.
     st.dataframe(
-        styled_table(consent_rows(entity), ["Status"]),
+        styled_table(rows, ["Status"]),
         hide_index=True,
         width="stretch",
+        column_order=[
+            "Consent",
+            "Status",
+            "Time left",
+            "Transactions from – to",
+            "Account identifiers",
+        ],
+        column_config={
+            "Consent": st.column_config.TextColumn(width=220),
+            "Status": st.column_config.TextColumn(width=150),
+            "Time left": st.column_config.TextColumn(width=150),
+            "Transactions from – to": st.column_config.TextColumn("Transactions", width=190),
+            "Account identifiers": st.column_config.NumberColumn("Accounts", width=80),
+        },
     )
+    with st.expander("Dates and ids of each consent"):
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            column_order=[
+                "Consent",
+                "Created",
+                "Status updated",
+                "Expires",
+                "consent id",
+                "bank consent id",
+            ],
+        )
 else:
     st.info("Lean lists no consent for this bank connection.")
 
@@ -249,6 +306,8 @@ st.subheader("Accounts each consent covers", anchor=False)
 reveal = reveal_toggle(
     "Show full identifiers",
     key="entity_reveal",
+    subject_kind="entity",
+    subject=entity_id,
     help="IBANs, account and card numbers and national IDs are masked unless you need them.",
 )
 ordered = ordered_consents(entity)

@@ -4,6 +4,8 @@ and each account's transaction window against the consent. Without an entity: th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -18,10 +20,16 @@ from console.entities import (
     time_left_words,
 )
 from console.formatting import literal_md, styled_table
-from console.insights.transaction_windows import GAP, window_findings
+from console.insights.transaction_windows import (
+    GAP,
+    account_windows,
+    window_findings,
+)
 from console.last_good import Snapshot
 from console.refreshes import (
+    DATA_TYPE_COLUMN,
     DATA_TYPE_LABELS,
+    MAX_SHOWN_ACCOUNTS,
     REFRESH_EVENT_TYPE,
     WebhookRefresh,
     account_labels,
@@ -30,13 +38,17 @@ from console.refreshes import (
     fetch_refreshes,
     history_rows,
     merge_refreshes,
+    pixels_for,
     refresh_option,
     status_rows,
+    status_table,
     webhook_refreshes,
+    worst_accounts,
 )
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui_access import audit_view
 from console.ui_fleet import render_fleet
 from console.ui_refresh_actions import render_refresh_trigger
 from lean_api.errors import LeanError, NotFoundError
@@ -112,6 +124,7 @@ try:
 except InvalidEntityId as exc:
     st.error(f"The link names an invalid entity_id. {exc}")
     st.stop()
+audit_view("view_refreshes", "entity", entity_id)
 
 raw_customer = st.query_params.get("customer_id")
 customer_id: str | None = None
@@ -182,26 +195,33 @@ with st.container(border=True):
             "webhook names it), so the consent's window is not shown. Add customer_id to the link."
         )
     links = st.columns(3)
+    # Every screen finds the entity faster (and Lean finds it at all) with its customer.
+    entity_query = {"entity_id": entity_id}
+    if customer_id:
+        entity_query["customer_id"] = customer_id
     with links[0]:
-        entity_query = {"entity_id": entity_id}
-        if customer_id:
-            entity_query["customer_id"] = customer_id
         link("pages/entities.py", "The bank connection", entity_query)
     with links[1]:
         link(
             "pages/account_data.py",
             "Accounts & data",
-            {"entity_id": entity_id},
+            entity_query,
             missing="The Accounts & data screen is not available yet.",
         )
     with links[2]:
         link(
             "pages/webhooks.py",
             "Refresh webhooks of this entity",
-            {"entity_id": entity_id, "type": REFRESH_EVENT_TYPE},
+            {**entity_query, "type": REFRESH_EVENT_TYPE},
         )
     # A refresh the operator starts here drops the cached list when it finishes.
-    render_refresh_trigger(client, entity_id, on_finished=load_refreshes.clear)
+    render_refresh_trigger(
+        client,
+        entity_id,
+        on_finished=load_refreshes.clear,
+        customer_id=customer_id,
+        consent_status=consent.effective_status() if consent else None,
+    )
 
 if entity_error is not None:
     show_error(entity_error, "entity")
@@ -245,10 +265,31 @@ elif not items:
 
 st.subheader("Refreshes over time", anchor=False)
 st.plotly_chart(refresh_history_chart(items), width="stretch", key="refresh_history")
+history = history_rows(items)
 st.dataframe(
-    styled_table(history_rows(items), ["Outcome"]),
+    styled_table(history, ["Outcome"]),
     hide_index=True,
     width="stretch",
+    # The outcome sentence first and wide enough to read whole; the rest scroll beside it.
+    column_order=[
+        "Started (UTC)",
+        "Outcome",
+        "Duration",
+        "Lean status",
+        "Entity level",
+        "Source",
+        "Finished (UTC)",
+        "refresh_id",
+    ],
+    column_config={
+        "Started (UTC)": st.column_config.TextColumn(width=150),
+        "Outcome": st.column_config.TextColumn(width=pixels_for(r["Outcome"] for r in history)),
+        "Duration": st.column_config.TextColumn(width=95),
+        "Lean status": st.column_config.TextColumn(width=100),
+        "Entity level": st.column_config.TextColumn(
+            width=pixels_for(r["Entity level"] for r in history)
+        ),
+    },
 )
 st.caption(
     "Source: Lean's refresh list (API), the stored webhooks, or both. Outcome words count the "
@@ -291,6 +332,15 @@ link(
     {"refresh_id": chosen.refresh_id},
 )
 
+shown, left_out = worst_accounts(chosen.refresh)
+if left_out:
+    kept = MAX_SHOWN_ACCOUNTS
+    st.warning(
+        f"This refresh names {kept + left_out:,} accounts: the {kept} worst are shown below and "
+        f"{left_out:,} are left out. The outcome above counts them all."
+    )
+    chosen = replace(chosen, refresh=shown)
+
 labels: dict[str, str] = {}
 if chosen.refresh.data_status is not None and chosen.refresh.data_status.account_data:
     try:
@@ -312,30 +362,46 @@ if chosen.refresh.data_status is None:
     )
 else:
     data = chosen.refresh.data_status
-    figure_col, entity_col = st.columns([5, 1])
-    with figure_col:
-        st.plotly_chart(
-            refresh_heatmap(chosen.refresh, labels), width="stretch", key="refresh_heatmap"
-        )
-    with entity_col:
-        st.markdown("**Entity level**")
-        st.dataframe(
-            styled_table(
-                [
-                    {"Data": "Accounts list", "Status": cell_word(data.accounts)},
-                    {"Data": "Identity", "Status": cell_word(data.identity)},
-                ],
-                ["Status"],
+    st.markdown("**Entity level** (Lean's accounts list and identity, for the whole connection)")
+    st.dataframe(
+        styled_table(
+            [
+                {"Data": "Accounts list", "Status": cell_word(data.accounts)},
+                {"Data": "Identity", "Status": cell_word(data.identity)},
+            ],
+            ["Status"],
+        ),
+        hide_index=True,
+        width="content",
+        column_config={
+            "Data": st.column_config.TextColumn(width=120),
+            "Status": st.column_config.TextColumn(
+                width=pixels_for([cell_word(data.accounts), cell_word(data.identity), "Status"])
             ),
-            hide_index=True,
-            width="stretch",
-        )
+        },
+    )
+    st.plotly_chart(refresh_heatmap(chosen.refresh, labels), width="stretch", key="refresh_heatmap")
     rows = status_rows(chosen.refresh, labels)
+    table = status_table(chosen.refresh, labels)
     if rows:
+        # Data types down, accounts across: seven rows fit a laptop screen where seven columns
+        # did not. Each column as wide as its longest word, so none is cut.
+        account_columns = [c for c in table[0] if c != DATA_TYPE_COLUMN]
         st.dataframe(
-            styled_table(rows, list(DATA_TYPE_LABELS.values())),
+            styled_table(table, account_columns),
             hide_index=True,
             width="stretch",
+            column_config={
+                DATA_TYPE_COLUMN: st.column_config.TextColumn(
+                    width=pixels_for([DATA_TYPE_COLUMN, *DATA_TYPE_LABELS.values()]), pinned=True
+                ),
+                **{
+                    column: st.column_config.TextColumn(
+                        width=pixels_for([column, *(r[column] for r in table)])
+                    )
+                    for column in account_columns
+                },
+            },
         )
 
     # -- Transaction windows --------------------------------------------------------------------
@@ -355,19 +421,47 @@ else:
         width="stretch",
         key="transaction_windows",
     )
+    names = dict(
+        zip(
+            [a.account_id for a in data.account_data],
+            [r["Account"] for r in rows],
+            strict=True,
+        )
+    )
+    windows = account_windows(chosen.refresh, consent, refreshed_at=chosen.started)
+    if windows:
+        window_rows = [
+            {
+                "Account": names.get(w.account_id, w.account_id or ""),
+                "Transactions": cell_word(w.transactions),
+                "Last transaction date": w.data_ends,
+            }
+            for w in windows
+        ]
+        st.caption(
+            "Where each account's transactions stop: the end of the window the bank reported, "
+            "against the day the refresh ran."
+        )
+        st.dataframe(
+            styled_table(window_rows, ["Transactions"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Account": st.column_config.TextColumn(
+                    width=pixels_for(r["Account"] for r in window_rows)
+                ),
+                "Transactions": st.column_config.TextColumn(width=110),
+                "Last transaction date": st.column_config.TextColumn(
+                    width=pixels_for(r["Last transaction date"] for r in window_rows)
+                ),
+            },
+        )
     findings = window_findings(chosen.refresh, consent, refreshed_at=chosen.started)
     if entity is None:
         # The consent was not asked for, so "no consent" would be the console's gap, not Lean's.
         findings = [f for f in findings if f.account_id is not None]
     gaps = sum(f.kind == GAP for f in findings)
     if findings:
-        names = dict(
-            zip(
-                [a.account_id for a in data.account_data],
-                [r["Account"] for r in rows],
-                strict=True,
-            )
-        )
         (st.warning if gaps else st.success)(
             f"{gaps} gap{'s' if gaps != 1 else ''} in the transaction windows."
             if gaps
@@ -384,4 +478,10 @@ else:
             ],
             hide_index=True,
             width="stretch",
+            column_config={
+                "Account": st.column_config.TextColumn(
+                    width=pixels_for(names.get(f.account_id, "Consent") for f in findings)
+                ),
+                "Kind": st.column_config.TextColumn(width=60),
+            },
         )

@@ -6,7 +6,10 @@ import json
 
 import streamlit as st
 
+from console.book_queries import bank_of
 from console.events import (
+    NOT_REPORTED,
+    NOT_REPORTED_NOTE,
     TIME_RANGES,
     TYPE_LABELS,
     arrival_delay,
@@ -14,6 +17,8 @@ from console.events import (
     event_links,
     inbox_rows,
     refresh_account_rows,
+    refresh_status_cells,
+    refresh_verdict,
     refresh_words,
     time_window,
 )
@@ -22,9 +27,13 @@ from console.runtime import get_receiver, get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import backend_or_stop
 from console.webhooks import WEBHOOK_PATH
-from lean_api.models import ACCOUNT_DATA_TYPES
 
 PAGE_SIZE = 50
+LINKS_PER_ROW = 3
+REFRESH_TYPE = "entity.data.refresh.updated"
+WINDOW_COLUMNS = ("Transactions from", "Transactions to", "Complete months")
+LEAN_REFRESH_WORDS = ("PENDING", "FINISHED", "OK")
+DELTA_COLOURS = {"bad": "red", "warn": "orange", "good": "green"}
 
 
 def store_unavailable(exc: StoreUnavailable) -> None:
@@ -66,10 +75,28 @@ def show_event(event_id: str) -> None:
     with st.container(border=True):
         st.subheader(TYPE_LABELS.get(event.type) or literal_md(event.type), anchor=False)
         st.code(event.event_id, language=None)
+        verdict = refresh_verdict(event)
+        outcome = refresh_words(event)
+        tone = tone_of(outcome) if outcome else None
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Signature verified", "Yes" if event.verified else "No")
         c2.metric("Deliveries", event.delivery_count)
-        c3.metric("Status", literal_md(event.status) or "—")
+        if verdict:
+            # A refresh's status is the console's verdict on its data; Lean's word is beside it,
+            # in the same colour (FINISHED alone reads as success when data types failed).
+            c3.metric(
+                "Status",
+                verdict,
+                # Plain text: the delta is only Lean's word when it is one the console knows.
+                delta=f"Lean: {(event.status or '').upper()}"
+                if (event.status or "").upper() in LEAN_REFRESH_WORDS
+                else None,
+                delta_color=DELTA_COLOURS.get(tone or "", "gray"),
+                delta_arrow="off",
+                help="The console's verdict on the refreshed data, then Lean's status word",
+            )
+        else:
+            c3.metric("Status", literal_md(event.status) or "—")
         c4.metric(
             "Arrived after", arrival_delay(event), help="First receipt minus Lean's timestamp"
         )
@@ -83,10 +110,19 @@ def show_event(event_id: str) -> None:
             f"**From** {literal_md(event.source_ip or '?')} · "
             f"**Size** {event.size:,} bytes"
         )
+        if event.type == REFRESH_TYPE:
+            # Refresh events name no bank: the book index knows the entity's.
+            bank = bank_of(store, entity_id=event.entity_id, refresh_id=event.refresh_id)
+            st.markdown(
+                f"**Bank** {literal_md(bank.identifier)}"
+                + (f" · {literal_md(bank.name)}" if bank.name else "")
+                if bank
+                else "**Bank** not known yet: the book index has not seen this entity"
+            )
         links = event_links(event)
-        if links:
-            cols = st.columns(len(links))
-            for col, link in zip(cols, links, strict=True):
+        for start in range(0, len(links), LINKS_PER_ROW):
+            row = links[start : start + LINKS_PER_ROW]
+            for col, link in zip(st.columns(LINKS_PER_ROW), row, strict=False):
                 with col:
                     st.page_link(
                         link.page,
@@ -94,20 +130,40 @@ def show_event(event_id: str) -> None:
                         icon=":material/arrow_forward:",
                         query_params=link.query,
                     )
-        outcome = refresh_words(event)
         if outcome:
             # Words first; the colour repeats them (a finished refresh with failures is not green).
             show_outcome = {"bad": st.error, "warn": st.warning, "good": st.success}.get(
-                tone_of(outcome) or "", st.info
+                tone or "", st.info
             )
-            show_outcome(f"**Outcome:** {literal_md(outcome)}")
+            status = f"{verdict} · Lean's status {literal_md(event.status)}" if verdict else ""
+            show_outcome(f"**{status or 'Outcome'}** — {literal_md(outcome)}")
         account_rows = refresh_account_rows(event)
         if account_rows:
-            st.markdown("**Per-account status**")
-            status_columns = [c for c in account_rows[0] if c in ACCOUNT_DATA_TYPES]
+            st.markdown("**Each account, data type by data type**")
+            cells = refresh_status_cells(account_rows)
             st.dataframe(
-                styled_table(account_rows, status_columns), hide_index=True, width="stretch"
+                styled_table(cells, ["Status"]),
+                hide_index=True,
+                width="stretch",
+                height=min(36 + 35 * len(cells), 600),
+                column_config={
+                    "Account": st.column_config.TextColumn(width=310),
+                    "Data type": st.column_config.TextColumn(width=170),
+                    "Status": st.column_config.TextColumn(width=150),
+                },
             )
+            st.markdown("**Transaction window Lean reported per account**")
+            st.dataframe(
+                [
+                    {"Account": row["Account"], **{k: row[k] for k in WINDOW_COLUMNS}}
+                    for row in account_rows
+                ],
+                hide_index=True,
+                width="stretch",
+                column_config={"Account": st.column_config.TextColumn(width=310)},
+            )
+            if any(NOT_REPORTED in row.values() for row in account_rows):
+                st.caption(NOT_REPORTED_NOTE)
         try:
             st.json(json.loads(event.payload), expanded=2)
         except ValueError:

@@ -27,7 +27,7 @@ import requests
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
 from sandbox import incidents
 from sandbox import seed as seedlib
-from sandbox.app import SandboxState, iso, refresh_view
+from sandbox.app import SandboxState, consent_status_at, iso, refresh_view
 from sandbox.seed import SeedCustomer, SeedEntity, SeedRefresh
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,12 @@ def entity_event(
     return envelope(
         event_type, payload, at, event_id_for(event_type, entity.entity_id, at.isoformat())
     )
+
+
+def consent_allows_refresh(entity: SeedEntity, at: datetime) -> bool:
+    """True when Lean would start a refresh of `entity` at `at`: its current consent is ACTIVE
+    then (the trigger route answers 403 CONSENT_EXPIRED otherwise)."""
+    return consent_status_at(entity.current_consent, at) == "ACTIVE"
 
 
 def refresh_event(refresh: SeedRefresh, at: datetime) -> dict[str, Any]:
@@ -338,6 +344,12 @@ class WebhookEmitter:
     def _on_sandbox_change(self, kind: str, obj: Any) -> None:
         if kind == "refresh.created":
             refresh: SeedRefresh = obj
+            entity = self.state.data.entities.get(refresh.entity_id)
+            if entity is None or not consent_allows_refresh(entity, refresh.created_at):
+                # Lean refuses a refresh without an active consent (403 CONSENT_EXPIRED), so
+                # nothing about one is ever announced.
+                log.warning("refresh %s of an entity without an active consent", refresh.refresh_id)
+                return
             self.send(refresh_event(refresh, refresh.created_at))
             if refresh.finishes_at is not None:
                 delay = max(0.0, (refresh.finishes_at - datetime.now(UTC)).total_seconds())
@@ -389,23 +401,29 @@ class WebhookEmitter:
         now = datetime.now(UTC)
         roll = rng.random()
         if roll < 0.7:
+            # Only what Lean would accept: an active consent (not expired by now, not revoked or
+            # suspended) and no refresh still running.
             candidates = [
                 e
                 for e in data.entities.values()
-                if e.current_consent.status == "ACTIVE"
-                and e.current_consent.expires > now
+                if consent_allows_refresh(e, now)
                 and all(
                     r.finishes_at is not None and r.finishes_at <= now for r in e.refreshes[-1:]
                 )
             ]
+            if not candidates:
+                return "nothing"
             state.start_refresh(rng.choice(candidates), now, rng)
             return "refresh"
         if roll < 0.85:
+            # A consent that ran out (EXPIRED, or ACTIVE past its expiry) or was revoked.
             lapsed = [
                 e
                 for e in data.entities.values()
-                if e.current_consent.status in ("EXPIRED", "REVOKED")
+                if consent_status_at(e.current_consent, now) in ("EXPIRED", "REVOKED")
             ]
+            if not lapsed:
+                return "nothing"
             entity = rng.choice(lapsed)
             with state.lock:
                 old = entity.current_consent

@@ -125,6 +125,8 @@ def test_show_unmasked_reveals_ibans_and_the_national_id(
     entity = entities(sandbox)[0]
     at = open_data(screen, entity.entity_id)
     at.toggle(key="data_reveal").set_value(True).run()
+    # A reveal needs a reason (it goes to the audit log).
+    at.text_input(key="data_reveal:reason").set_value("ticket 4521").run()
     shown = "\n".join(str(f.value.to_dict()) for f in at.dataframe)
     assert entity.accounts[0].iban in shown
     assert owner_id(sandbox, entity) in shown

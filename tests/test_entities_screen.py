@@ -99,12 +99,17 @@ def test_found_shows_bank_consents_matrix_and_masked_accounts(
     markdown = texts(at.markdown)
     assert seeded.bank.arabic_name in markdown and seeded.bank.identifier in markdown
     assert seeded.entity_id in texts(at.code)
-    assert at.get("image"), "the https logo from Lean's bank list is shown"
+    # No external logo (a broken image when the browser cannot reach Lean's CDN): the bank's
+    # colour from Lean's bank list marks it beside its name.
+    assert not at.get("image")
+    assert f"background:{seeded.bank.color}" in markdown
     consents = at.dataframe[0].value
     assert len(consents) == len(seeded.consents)
     assert any(s.startswith("Active · ACTIVE") for s in consents["Status"])
     assert all("expire" in t for t in consents["Time left"])
-    matrix = at.dataframe[1].value
+    details = at.dataframe[1].value  # dates and ids, in an expander
+    assert set(details["consent id"]) == {c.id for c in seeded.consents}
+    matrix = at.dataframe[2].value
     assert list(matrix["Permission"])[:4] == [
         "Identity (the account holder) · identity",
         "Accounts · accounts",
@@ -112,7 +117,7 @@ def test_found_shows_bank_consents_matrix_and_masked_accounts(
         "Transactions · transactions",
     ]
     assert set(matrix["Entity (now)"]) <= {"Granted", "Not granted"}
-    accounts = at.dataframe[2].value
+    accounts = at.dataframe[3].value
     ibans = accounts[accounts["Lean scheme"] == "IBAN"]["Identifier"]
     assert len(ibans) == len(seeded.accounts)
     for account in seeded.accounts:
@@ -126,7 +131,9 @@ def test_identifiers_are_shown_in_full_only_on_request(
     seeded = seeded_entity(sandbox)
     at = open_entity(screen, seeded.entity_id, seeded.customer_id)
     at.toggle(key="entity_reveal").set_value(True).run()
-    assert seeded.accounts[0].iban in set(at.dataframe[2].value["Identifier"])
+    # A reveal needs a reason (it goes to the audit log).
+    at.text_input(key="entity_reveal:reason").set_value("ticket 4521").run()
+    assert seeded.accounts[0].iban in set(at.dataframe[3].value["Identifier"])
 
 
 def test_customer_is_found_from_stored_webhooks(
@@ -231,7 +238,7 @@ def test_large_entity_with_unknown_words(screen: AppTest, large_entity: Entity) 
         consents["Status"]
     )
     assert literal_md(status_words("RECONNECT_REQUIRED")) in texts(at.markdown)
-    matrix = at.dataframe[1].value
+    matrix = at.dataframe[2].value
     assert "Not known to the console · payments_initiation" in set(matrix["Permission"])
     assert len(matrix.columns) == 1 + 5 + 1
     assert len(at.tabs) == 5
@@ -291,6 +298,12 @@ def test_links_to_the_customer_the_bank_and_the_entitys_webhooks(
         and q == f"entity_id={seeded.entity_id}&type=entity.data.refresh.updated"
         for p, q in links
     )
+    both = f"entity_id={seeded.entity_id}&customer_id={seeded.customer_id}"
+    labels = {link.proto.label: link.proto.page for link in at.get("page_link")}
+    # "Its data refreshes" opens the Data refreshes screen, not the webhooks inbox.
+    assert labels["Its data refreshes"].endswith("refreshes")
+    assert any(p.endswith("refreshes") and q == both for p, q in links)
+    assert any(p.endswith("data") and q == both for p, q in links)
     if Path(APP).with_name("pages").joinpath("banks.py").exists():
         assert any(p.endswith("banks") and q == f"bank={seeded.bank.identifier}" for p, q in links)
 

@@ -78,8 +78,14 @@ def test_fleet_view_shows_rates_slowest_and_repeatedly_partial(
     assert "4 refreshes finished in the last 7 days; 1 of them (25%) have no known bank" in texts(
         at.markdown
     )
-    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert heatmap["y"] == ["SNB", "Bank not known"]
+    # Bank × data type first: SNB by its name from the book index, its identifier in the hover.
+    by_type = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert by_type["y"] == ["Al Rajhi Bank", "Bank not known"]
+    assert by_type["x"][:2] == ["any", "balance"]
+    assert by_type["text"][0][:2] == ["33%<br>1 of 3", "33%<br>1 of 3"]
+    assert by_type["customdata"][0][0].startswith("Al Rajhi Bank · SNB")
+    heatmap = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert heatmap["y"] == ["Al Rajhi Bank", "Bank not known"]
     assert "100%<br>1 of 1" in json.dumps(heatmap["text"])  # the day balance failed
 
     slowest, partial = at.dataframe[0].value, at.dataframe[1].value
@@ -94,12 +100,47 @@ def test_fleet_view_shows_rates_slowest_and_repeatedly_partial(
 
     at.selectbox(key="fleet_data_type").set_value("transactions").run()
     at.selectbox(key="fleet_measure").set_value("partial").run()
-    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert heatmap["y"] == ["SNB"]  # the unknown entity's refresh reported no transactions
+    heatmap = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert heatmap["y"] == ["Al Rajhi Bank"]  # the unknown entity's refresh had no transactions
     assert json.dumps(heatmap["text"]).count("100%<br>1 of 1") == 3
     at.radio(key="fleet_window").set_value("Last 30 days").run()
     assert not at.exception
     assert "in the last 30 days" in texts(at.markdown)
+    # Every choice is in the link, so the view can be pasted into a ticket.
+    link = (at.query_params["days"], at.query_params["data_type"], at.query_params["outcome"])
+    assert link == ("30", "transactions", "partial")
+    # A month of days: the rate alone in each cell, the counts in the hover.
+    month = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert month["text"][0].count("100") == 3 and "<br>" not in json.dumps(month["text"])
+
+
+def test_a_pasted_link_opens_the_same_view_and_bad_values_are_said(
+    db: EventStore, screen: AppTest
+) -> None:
+    fill(db)
+    screen.query_params["days"] = "30"
+    screen.query_params["data_type"] = "transactions"
+    screen.query_params["outcome"] = "partial"
+    at = screen.run()
+    assert not at.exception and not at.warning
+    assert at.radio(key="fleet_window").value == "Last 30 days"
+    assert at.selectbox(key="fleet_data_type").value == "transactions"
+    assert at.selectbox(key="fleet_measure").value == "partial"
+    assert "in the last 30 days" in texts(at.markdown)
+
+    at.query_params["days"] = "90"
+    at.query_params["outcome"] = "<b>worst</b>"
+    at.run()
+    assert not at.exception
+    assert at.radio(key="fleet_window").value == "Last 7 days"
+    assert at.selectbox(key="fleet_measure").value == "failed"
+    assert at.selectbox(key="fleet_data_type").value == "transactions"
+    warnings = texts(at.warning)
+    assert (
+        "The link's days ` 90 ` is not one this view offers (days: 7, 30); showing last 7 days."
+    ) in warnings
+    assert "outcome ` <b>worst</b> ` is not one" in warnings  # shown literally
+    assert "showing failure rate" in warnings
 
 
 def test_fleet_view_with_nothing_indexed_says_so(screen: AppTest) -> None:

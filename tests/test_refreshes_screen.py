@@ -118,22 +118,46 @@ def test_a_refresh_with_a_failed_account_reads_failed_in_words_and_cells(
     assert len(specs) == 3  # history, heatmap, transaction windows
     heat = next(t for t in specs[1]["data"] if t["type"] == "heatmap")
     assert any("failed" in row for row in heat["text"])
+    # Every word drawn on its cell, in a colour of its own.
+    notes = specs[1]["layout"]["annotations"]
+    assert {n["font"]["color"] for n in notes if n["text"] == "failed"} == {"#ffffff"}
+    # Data types down, accounts across.
     cells = at.dataframe[2].value
-    assert len(cells) == len(failing.account_statuses)
-    assert "failed" in set(cells.drop(columns=["Account", "account_id"]).values.ravel())
+    accounts = [c for c in cells.columns if c != "Data type"]
+    assert len(accounts) == len(failing.account_statuses)
+    assert list(cells["Data type"])[-1] == "account_id"
+    assert "failed" in set(cells[cells["Data type"] != "account_id"][accounts].values.ravel())
     for account in seeded.accounts:
         masked = f"{account.iban[:4]} •••• •••• •• {account.iban[-2:]}"
-        assert any(masked in label for label in cells["Account"])
-        assert all(account.iban not in label for label in cells["Account"])
+        assert any(masked in label for label in accounts)
+        assert all(account.iban not in label for label in accounts)
     entity_level = at.dataframe[1].value
     assert list(entity_level["Data"]) == ["Accounts list", "Identity"]
-    # Transaction windows: the consent lane, and the findings in words.
+    # Transaction windows: the consent lane, each account's last transaction date, findings.
     assert "Consent allows" in specs[2]["layout"]["yaxis"]["categoryarray"]
-    findings = at.dataframe[3].value
+    windows = at.dataframe[3].value
+    assert len(windows) == len(failing.account_statuses)
+    assert all(
+        text.startswith(("data ends ", "no end date reported"))
+        for text in windows["Last transaction date"]
+    )
+    findings = at.dataframe[4].value
     assert set(findings["Kind"]) <= {"Gap", "Note"} and len(findings)
+    failed_windows = [
+        row for row in failing.account_statuses
+        if row.get("transactions") == "FAILED" and row.get("transaction_availability")
+    ]  # fmt: skip
+    if failed_windows:
+        assert "not data held" in " ".join(findings["Finding"])
+    # Links to the other screens carry the customer, so they open at once.
     links = {(link.proto.label, link.proto.query_string) for link in at.get("page_link")}
     assert ("This refresh's webhooks", f"refresh_id={failing.refresh_id}") in links
-    assert ("Accounts & data", f"entity_id={seeded.entity_id}") in links
+    known = f"entity_id={seeded.entity_id}&customer_id={seeded.customer_id}"
+    assert ("Accounts & data", known) in links
+    assert (
+        "Refresh webhooks of this entity",
+        f"{known}&type=entity.data.refresh.updated",
+    ) in links
 
 
 def test_the_newest_refresh_is_chosen_by_default(screen: AppTest, sandbox: SandboxServer) -> None:
@@ -224,8 +248,8 @@ def test_lean_failing_still_shows_the_stored_webhook_refreshes(
     assert list(history["Duration"]) == ["30 s"]
     assert list(history["Outcome"]) == ["Finished — 1 of 7 data types failed on 1 of 1 account"]
     assert "Lean did not give the accounts" in texts(at.caption)
-    cells = at.dataframe[2].value
-    assert list(cells["Account"]) == ["acc-w"] and list(cells["transactions"]) == ["failed"]
+    cells = at.dataframe[2].value.set_index("Data type")
+    assert list(cells.columns) == ["acc-w"] and cells.loc["transactions", "acc-w"] == "failed"
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
@@ -266,3 +290,30 @@ def test_without_entity_id_the_fleet_view_is_shown(screen: AppTest, sandbox: San
     assert not at.exception and not at.error
     assert "refresh_pick" not in at.session_state, "no entity, so no refresh to pick"
     assert not any("/data/v2/refreshes" in path for _, path in sandbox.state.request_log)
+
+
+def test_a_refresh_with_ten_thousand_accounts_shows_the_worst_and_says_so(
+    screen: AppTest, db: EventStore
+) -> None:
+    accounts = [
+        {"account_id": f"acc-{i:05d}", "balance": "FAILED" if i % 1000 == 7 else "OK"}
+        for i in range(10_000)
+    ]
+    body = {
+        "refresh_id": "r-huge",
+        "status": "FINISHED",
+        "data_status": {"accounts": "OK", "identity": "OK", "account_data": accounts},
+    }
+    store_refresh(db, UNKNOWN_UUID, body, datetime.now(UTC), "ev-huge")
+    at = open_entity(screen, UNKNOWN_UUID)
+    assert not at.exception
+    assert "the 40 worst are shown below and 9,960 are left out" in " ".join(
+        w.value for w in at.warning
+    )
+    heat = next(
+        t
+        for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
+        if t["type"] == "heatmap"
+    )
+    assert len(heat["y"]) == 40
+    assert sum("failed" in row for row in heat["text"]) == 10  # every failing account kept

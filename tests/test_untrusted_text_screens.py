@@ -182,7 +182,8 @@ def test_event_page_shows_every_webhook_field_literally(
         event.bank_identifier,
     )
     labels = [link.value for link in webhooks.get("page_link")]
-    assert len(labels) == 4
+    # Customer, bank connection, Data refreshes, and events of the entity, refresh and bank.
+    assert len(labels) == 6
     assert all(label.count("`") >= 2 for label in labels)
 
 

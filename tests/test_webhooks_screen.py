@@ -11,7 +11,6 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from console.formatting import literal_md
 from console.store import EventRecord, EventStore
 from sandbox.server import SandboxServer
 
@@ -135,16 +134,22 @@ def test_one_event_in_full(screen: AppTest, db: EventStore) -> None:
     screen.run()
     assert not screen.exception
     metrics = {m.label: m.value for m in screen.metric}
-    assert (
-        metrics["Signature verified"] == "Yes"
-        and metrics["Deliveries"] == "1"
-        and metrics["Status"] == literal_md("FINISHED")
-    )
-    per_account = screen.dataframe[0].value
-    assert per_account.iloc[0]["transactions"] == "FAILED"
+    # Lean's FINISHED alone would read as success: the verdict on the data comes first, Lean's
+    # word beside it in the same (red) colour.
+    assert metrics["Signature verified"] == "Yes" and metrics["Deliveries"] == "1"
+    (status,) = [m for m in screen.metric if m.label == "Status"]
+    assert status.value == "Failed" and status.delta == "Lean: FINISHED"
+    assert status.proto.color == status.proto.MetricColor.RED
+    cells = screen.dataframe[0].value
+    by_type = dict(zip(cells["Data type"], cells["Status"], strict=True))
+    assert set(cells["Account"]) == {"acc-1"}
+    assert by_type["Transactions"] == "failed" and by_type["Balance"] == "success"
+    assert by_type["Standing orders"] == "not reported"
+    assert "not reported" in texts(screen.caption)
     assert "entity.data.refresh.updated" in texts(screen.markdown)
     # A finished refresh whose data failed reads as a failure, in words and in red, never green.
     assert "1 of 7 data types failed on 1 of 1 account" in texts(screen.error)
+    assert "Failed · Lean's status" in texts(screen.error)
     assert not screen.success
 
 

@@ -27,6 +27,10 @@ ENDED_STATUSES = {
     "REJECTED": "rejected",
     "SUSPENDED": "suspended by the bank",
 }
+# A window reported with failed transactions is the bank's word on what it has, not data held.
+FAILED_WINDOW_WORDS = (
+    "transactions failed — this window is what the bank last reported, not data held"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,13 @@ class WindowFinding:
     account_id: str | None  # None: about the consent, not one account
     kind: FindingKind
     text: str
+
+
+def complete_months_words(months: int | None) -> str:
+    """`1 complete month`, `17 complete months`, or that the bank did not say."""
+    if months is None:
+        return "complete months not reported"
+    return f"{months} complete month" if months == 1 else f"{months} complete months"
 
 
 def _day(value: datetime | date) -> date:
@@ -131,6 +142,8 @@ def account_findings(
         return [WindowFinding(who, GAP, "no transaction window reported")]
 
     found: list[WindowFinding] = []
+    if status == "FAILED":
+        found.append(WindowFinding(who, GAP, FAILED_WINDOW_WORDS))
     start = _day(window.start) if window.start else None
     end = _day(window.end) if window.end else None
     allowed_from = (
@@ -192,7 +205,8 @@ def account_findings(
                 WindowFinding(
                     who,
                     GAP,
-                    f"only {window.complete_months} complete months in a window spanning {spans}",
+                    f"only {complete_months_words(window.complete_months)} in a window "
+                    f"spanning {spans}",
                 )
             )
     if status == "PARTIAL":
@@ -215,3 +229,81 @@ def window_findings(
     for account in accounts:
         found.extend(account_findings(account, consent, refreshed_at or refresh.created_at))
     return found
+
+
+@dataclass(frozen=True)
+class AccountWindow:
+    """One account's transaction window in a refresh, as the summary table shows it."""
+
+    account_id: str | None
+    transactions: str | None  # Lean's status word for the account's transactions
+    start: date | None
+    end: date | None
+    complete_months: int | None
+    data_ends: str  # "data ends 2026-06-30 — 5 months before the refresh"
+
+
+def data_ends_words(
+    end: date | None,
+    refreshed: date | None,
+    *,
+    failed: bool = False,
+    allowed_to: date | None = None,
+) -> str:
+    """Where the account's transactions stop, against the refresh, in words.
+
+    "data ends 2026-06-30 — 5 months before the refresh"; "… — up to the refresh"; "… — where
+    the consent's window ends". With failed transactions the date is the bank's last word.
+    """
+    if end is None:
+        return "no end date reported" + (" — transactions failed" if failed else "")
+    if refreshed is None:
+        words = f"data ends {end:%Y-%m-%d}"
+    elif (
+        allowed_to is not None
+        and allowed_to < refreshed
+        and abs((allowed_to - end).days) <= TOLERANCE_DAYS
+    ):
+        words = f"data ends {end:%Y-%m-%d} — where the consent's window ends"
+    elif abs((refreshed - end).days) <= TOLERANCE_DAYS:
+        words = f"data ends {end:%Y-%m-%d} — up to the refresh"
+    elif end < refreshed:
+        words = f"data ends {end:%Y-%m-%d} — {span_words(end, refreshed)} before the refresh"
+    else:
+        words = f"data ends {end:%Y-%m-%d} — {span_words(refreshed, end)} after the refresh"
+    if failed:
+        words += " (as last reported; not data held)"
+    return words
+
+
+def account_windows(
+    refresh: Refresh, consent: Consent | None, refreshed_at: datetime | None = None
+) -> list[AccountWindow]:
+    """Each account's window in the refresh's order, with where its transactions stop in words.
+
+    `refreshed_at` defaults to the refresh's `created_at` (webhooks may not carry it).
+    """
+    refreshed_at = refreshed_at or refresh.created_at
+    refreshed = _day(refreshed_at) if refreshed_at else None
+    allowed_to = (
+        _day(consent.transaction_to_date_time)
+        if consent and consent.transaction_to_date_time
+        else None
+    )
+    result = []
+    for account in refresh.data_status.account_data if refresh.data_status else []:
+        window = account.transaction_availability
+        start = _day(window.start) if window and window.start else None
+        end = _day(window.end) if window and window.end else None
+        failed = (account.transactions or "").upper() == "FAILED"
+        result.append(
+            AccountWindow(
+                account_id=account.account_id,
+                transactions=account.transactions,
+                start=start,
+                end=end,
+                complete_months=window.complete_months if window else None,
+                data_ends=data_ends_words(end, refreshed, failed=failed, allowed_to=allowed_to),
+            )
+        )
+    return result

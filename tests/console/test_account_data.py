@@ -408,7 +408,9 @@ def test_refresh_account_rows_in_words_with_unknown_words_kept() -> None:
           "identity": "WEIRD_NEW", "transactionAvailability": {"start": "2026-01-01", "end": "2026-11-27"}}],
     )  # fmt: skip
     (row,) = refresh_account_rows(r)
-    assert row["Account"] == "01234567…"
+    assert row["Account"] == "0123456789abcdef"  # the whole id when no name is known
+    (named,) = refresh_account_rows(r, {"0123456789abcdef": "Current · SA04 •••• 0I"})
+    assert named["Account"] == "Current · SA04 •••• 0I"
     assert row["Balance"] == "Success" and row["Transactions"] == "Partial"
     assert row["Identity"] == "WEIRD_NEW" and row["Beneficiaries"] == "—"
     assert (row["Transactions from"], row["to"]) == ("2026-01-01", "2026-11-27")

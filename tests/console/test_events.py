@@ -108,6 +108,10 @@ def test_links_go_to_the_customer_and_related_events() -> None:
     links = {link.label: (link.page, link.query) for link in event_links(event)}
     assert links == {
         "Customer usr_1": ("pages/customers.py", {"customer_id": "c-1"}),
+        "Bank connection 01234567…": (
+            "pages/entities.py",
+            {"entity_id": "0123456789ab", "customer_id": "c-1"},
+        ),
         "Events of entity 01234567…": ("pages/webhooks.py", {"entity_id": "0123456789ab"}),
         "Events of bank RJHI": ("pages/webhooks.py", {"bank": "RJHI"}),
     }

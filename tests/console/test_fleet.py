@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -40,11 +42,19 @@ def finished(
     return events
 
 
+def named(event: EventRecord, name: str) -> EventRecord:
+    """The entity event with the bank's name Lean gives beside its identifier."""
+    body = json.loads(event.payload)
+    body["payload"]["bank_details"]["name"] = name
+    text = json.dumps(body)
+    return replace(event, payload=text, size=len(text))
+
+
 @pytest.fixture
 def history(index: EventStore) -> EventStore:  # noqa: F811
     index.write_events(
         [
-            entity_event("snb", "entity.created", D2 - timedelta(days=3), entity_id=SNB_ENTITY, bank="SNB"),
+            named(entity_event("snb", "entity.created", D2 - timedelta(days=3), entity_id=SNB_ENTITY, bank="SNB"), "Saudi National Bank"),
             entity_event("rjhi", "entity.created", D2 - timedelta(days=3), entity_id=RJHI_ENTITY, bank="RJHI"),
             *finished("A", SNB_ENTITY, D1, timedelta(minutes=30), balance="FAILED", transactions="PARTIAL"),
             *finished("B", SNB_ENTITY, D1 + timedelta(hours=1), balance="OK", transactions="SUCCESS"),
@@ -145,3 +155,33 @@ def test_accounts_whose_transactions_are_repeatedly_partial(index: EventStore) -
     assert [a.partial for a in fleet.repeatedly_partial(index, since, at_least=4, of_last=6)] == [4]
     longer = fleet.repeatedly_partial(index, (NOW - timedelta(days=40)).date(), at_least=3)
     assert {a.account_id for a in longer} == {"acc-x", "acc-y"}
+
+
+def test_rates_by_bank_and_data_type_over_the_window_are_summed_in_sql(
+    history: EventStore,
+) -> None:
+    rates = {(r.bank_identifier, r.data_type): r for r in fleet.bank_type_rates(history, D2.date())}
+    counted = ("refreshes", "success", "partial", "failed", "pending", "unsupported", "unknown")
+    numbers = {key: tuple(getattr(rate, n) for n in counted) for key, rate in rates.items()}
+    assert numbers == {
+        # SNB: A failed balance and partial transactions, B all fine, C partial transactions
+        # with balance unsupported (the day before).
+        ("SNB", "all"): (3, 1, 1, 1, 0, 0, 0),
+        ("SNB", "balance"): (3, 1, 0, 1, 0, 1, 0),
+        ("SNB", "transactions"): (3, 1, 2, 0, 0, 0, 0),
+        ("RJHI", "all"): (1, 1, 0, 0, 0, 0, 0),
+        ("RJHI", "balance"): (1, 1, 0, 0, 0, 0, 0),
+        (None, "all"): (1, 1, 0, 0, 0, 0, 0),
+        (None, "balance"): (1, 1, 0, 0, 0, 0, 0),
+    }
+    assert rates[("SNB", "balance")].rate("failed") == 0.5  # the unsupported one not judged
+    assert rates[("SNB", "all")].rate("failed_or_partial") == pytest.approx(2 / 3)
+    names = {key: rate.bank_name for key, rate in rates.items() if key[1] == "all"}
+    assert names == {
+        ("SNB", "all"): "Saudi National Bank",
+        ("RJHI", "all"): "Al Rajhi Bank",
+        (None, "all"): None,
+    }
+    one_day = fleet.bank_type_rates(history, D1.date())
+    assert {(r.bank_identifier, r.data_type): r.refreshes for r in one_day}[("SNB", "all")] == 2
+    assert fleet.bank_type_rates(history, NOW.date() + timedelta(days=1)) == []

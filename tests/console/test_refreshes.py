@@ -8,6 +8,9 @@ from typing import Any
 
 from console.refreshes import (
     BOTH,
+    CELL_PADDING,
+    CHAR_PIXELS,
+    DATA_TYPE_LABELS,
     NOT_REPORTED,
     WEBHOOK,
     account_labels,
@@ -18,9 +21,12 @@ from console.refreshes import (
     history_rows,
     merge_refreshes,
     outcome_word,
+    pixels_for,
     refresh_option,
     status_rows,
+    status_table,
     webhook_refreshes,
+    worst_accounts,
 )
 from console.store import StoredEvent
 from lean_api.models import Account, Refresh
@@ -242,3 +248,57 @@ def test_status_rows_have_a_word_in_every_cell() -> None:
             "account_id": "acc-1",
         }
     ]
+
+
+def test_status_table_has_data_types_down_and_accounts_across() -> None:
+    second = {"account_id": "acc-2", "balance": "THROTTLED"}
+    model = Refresh.model_validate(refresh(accounts=[FAILED_ACCOUNT, second]))
+    table = status_table(model, {"acc-1": "Salary · SA04 •••• •••• •• 34", "acc-2": "Data type"})
+    assert [row["Data type"] for row in table] == [
+        "balance", "identity", "transactions", "beneficiaries", "direct debits",
+        "scheduled payments", "standing orders", "account_id",
+    ]  # fmt: skip
+    assert list(table[0]) == ["Data type", "Salary · SA04 •••• •••• •• 34", "Data type (account)"]
+    assert table[0]["Data type (account)"] == "THROTTLED"
+    assert table[6]["Salary · SA04 •••• •••• •• 34"] == "failed"
+    assert table[2]["Data type (account)"] == NOT_REPORTED
+    assert table[-1] == {
+        "Data type": "account_id",
+        "Salary · SA04 •••• •••• •• 34": "acc-1",
+        "Data type (account)": "acc-2",
+    }
+    assert status_table(Refresh.model_validate(refresh(accounts=[])), {}) == [
+        {"Data type": label} for label in DATA_TYPE_LABELS.values()
+    ]
+
+
+def test_a_column_is_sized_to_show_its_longest_text_whole() -> None:
+    assert pixels_for(["Outcome", "x" * 50]) == round(50 * CHAR_PIXELS) + CELL_PADDING
+    assert pixels_for([]) == 60 and pixels_for(["ok"]) == 60
+    assert pixels_for(["x" * 500]) == 560
+
+
+def test_the_worst_accounts_are_kept_in_their_order_and_the_rest_counted() -> None:
+    rows = [{"account_id": f"a{i}", "balance": "OK"} for i in range(6)]
+    rows[4]["balance"] = "FAILED"
+    rows[1]["transactions"] = "PARTIAL"
+    rows[5]["balance"] = "WEIRD"
+    full = Refresh.model_validate(refresh(accounts=rows))
+    kept, left_out = worst_accounts(full, limit=3)
+    assert left_out == 3
+    assert [a.account_id for a in kept.data_status.account_data] == ["a1", "a4", "a5"]
+    assert worst_accounts(full, limit=10) == (full, 0)
+
+
+def test_impossible_dates_are_not_a_start_or_a_finish() -> None:
+    api = [
+        Refresh.model_validate(refresh("r-old", created_at="0001-01-01T00:00:00Z")),
+        Refresh.model_validate(
+            refresh("r-far", created_at="9999-12-31T23:59:59Z", updated_at="0001-01-01T00:00:00Z")
+        ),
+        Refresh.model_validate(refresh("r-ok", created_at="2026-11-20T09:00:00Z")),
+    ]
+    items = {i.refresh_id: i for i in merge_refreshes(api, {})}
+    assert items["r-old"].started is None and items["r-far"].started is None
+    assert items["r-far"].finished is None and items["r-far"].duration is None
+    assert next(iter(merge_refreshes(api, {}))).refresh_id == "r-ok"  # newest real one first

@@ -11,8 +11,11 @@ from console.insights.transaction_windows import (
     GAP,
     NOTE,
     account_findings,
+    account_windows,
     complete_months_in,
+    complete_months_words,
     consent_findings,
+    data_ends_words,
     months_between,
     span_words,
     window_findings,
@@ -222,3 +225,83 @@ def test_month_and_day_arithmetic() -> None:
     assert complete_months_in(date(2024, 11, 28), date(2026, 11, 28)) == 23
     assert complete_months_in(date(2025, 1, 1), date(2025, 1, 31)) == 1
     assert complete_months_in(date(2025, 1, 2), date(2025, 1, 30)) == 0
+
+
+def test_a_window_reported_with_failed_transactions_is_not_data_held() -> None:
+    found = account_findings(
+        account(
+            {"start": "2025-01-01", "end": "2026-11-27", "complete_months": 22},
+            transactions="FAILED",
+        ),
+        consent(),
+        REFRESHED,
+    )
+    assert gaps(found) == [
+        "transactions failed — this window is what the bank last reported, not data held"
+    ]
+
+
+def test_one_complete_month_is_singular() -> None:
+    assert complete_months_words(1) == "1 complete month"
+    assert complete_months_words(0) == "0 complete months"
+    assert complete_months_words(None) == "complete months not reported"
+    found = account_findings(
+        account({"start": "2025-01-01", "end": "2026-11-27", "complete_months": 1}),
+        consent(),
+        REFRESHED,
+    )
+    assert gaps(found) == ["only 1 complete month in a window spanning 22"]
+
+
+@pytest.mark.parametrize(
+    ("end", "refreshed", "allowed_to", "failed", "words"),
+    [
+        (date(2026, 6, 30), date(2026, 11, 30), None, False,
+         "data ends 2026-06-30 — 5 months before the refresh"),
+        (date(2026, 11, 20), date(2026, 11, 27), None, False,
+         "data ends 2026-11-20 — 7 days before the refresh"),
+        (date(2026, 11, 26), date(2026, 11, 27), None, False,
+         "data ends 2026-11-26 — up to the refresh"),
+        (date(2026, 9, 30), date(2026, 11, 27), date(2026, 9, 30), False,
+         "data ends 2026-09-30 — where the consent's window ends"),
+        (date(2026, 11, 27), date(2026, 11, 27), None, True,
+         "data ends 2026-11-27 — up to the refresh (as last reported; not data held)"),
+        (date(2026, 6, 30), None, None, False, "data ends 2026-06-30"),
+        (None, date(2026, 11, 27), None, False, "no end date reported"),
+    ],
+)  # fmt: skip
+def test_where_the_data_ends_in_words(
+    end: date | None, refreshed: date | None, allowed_to: date | None, failed: bool, words: str
+) -> None:
+    assert data_ends_words(end, refreshed, failed=failed, allowed_to=allowed_to) == words
+
+
+def test_each_accounts_last_transaction_date_against_the_refresh() -> None:
+    refresh = Refresh.model_validate(
+        {
+            "refresh_id": "r1",
+            "status": "FINISHED",
+            "created_at": "2026-11-30T10:00:00Z",
+            "data_status": {
+                "account_data": [
+                    {
+                        "account_id": "a1",
+                        "transactions": "OK",
+                        "transaction_availability": {
+                            "start": "2025-01-01",
+                            "end": "2026-06-30",
+                            "complete_months": 18,
+                        },
+                    },
+                    {"account_id": "a2", "transactions": "FAILED"},
+                ]
+            },
+        }
+    )
+    first, second = account_windows(refresh, consent())
+    assert (first.account_id, first.start, first.end, first.complete_months) == (
+        "a1", date(2025, 1, 1), date(2026, 6, 30), 18,
+    )  # fmt: skip
+    assert first.data_ends == "data ends 2026-06-30 — 5 months before the refresh"
+    assert (second.transactions, second.end) == ("FAILED", None)
+    assert second.data_ends == "no end date reported — transactions failed"

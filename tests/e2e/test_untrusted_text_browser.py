@@ -113,7 +113,8 @@ def test_hostile_webhook_is_plain_text_in_the_browser(
         assert HOSTILE["refresh_id"][:8] in shown
         assert page.get_by_text(HOSTILE["status"]).first.is_visible()
         links = page.get_by_test_id("stPageLink").all()
-        assert len(links) == 4
+        # Customer, bank connection, Data refreshes, and events of the entity, refresh and bank.
+        assert len(links) == 6
 
         # The inbox, filtered by a hostile refresh_id from the URL, and the dead letters.
         page.goto(f"{console_url}/webhooks?refresh_id={quote(HOSTILE['refresh_id'])}")
