@@ -37,18 +37,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.client_secret:
         config.client_secret = args.client_secret
-    server = SandboxServer(config, host=args.host, port=args.port).start()
-    state = server.state
-    print(
-        f"Lean sandbox on {server.url}: {len(state.data.customers)} customers, "
-        f"{len(state.data.entities)} entities, {len(state.data.banks)} banks (seed {args.seed})."
-    )
-    print("Point the console at it with:")
-    for key, value in server.env().items():
-        print(f"  export {key}={value}")
+    # Handlers first: a stop that arrives as soon as the server answers still ends cleanly.
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = SandboxServer(config, host=args.host, port=args.port).start()
+    state = server.state
+    lines = [
+        f"Lean sandbox on {server.url}: {len(state.data.customers)} customers, "
+        f"{len(state.data.entities)} entities, {len(state.data.banks)} banks (seed {args.seed}).",
+        "Point the console at it with:",
+        *(f"  export {key}={value}" for key, value in server.env().items()),
+    ]
+    print("\n".join(lines), flush=True)
     stop.wait()
     server.stop()
 
