@@ -39,7 +39,7 @@ action_names = ["", *ACTIONS]
 preset_action = params.get("action", "")
 with st.form("audit_filters", border=False):
     who_col, what_col, subject_col, days_col, button_col = st.columns(
-        [3, 3, 3, 2, 1], vertical_alignment="bottom"
+        [3, 3, 3, 2, 2], vertical_alignment="bottom"
     )
     who = who_col.text_input("Who (e-mail)", value=params.get("actor", ""))
     action = what_col.selectbox(
