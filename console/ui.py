@@ -6,7 +6,10 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
+from console.customers import InvalidLookup, parse_customer_query
+from console.entities import InvalidEntityId, parse_entity_id
 from console.formatting import literal_md
 from console.last_good import Snapshot, last_good, stale_notice
 from console.messages import OperatorMessage, describe_error
@@ -91,3 +94,68 @@ def show_stale(snapshot: Snapshot[object], subject: str = "record") -> None:
     st.warning(stale_notice(snapshot, subject=subject), icon=":material/history:")
     if snapshot.error is not None:
         show_error(snapshot.error, subject)
+
+
+def own_page_link(page: str, label: str, query: dict[str, str], *, missing: str = "") -> None:
+    """A link to one of the console's own screens; `missing` is said when that screen is not
+    in this console (nothing when it is empty)."""
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
+    except StreamlitAPIException:
+        if missing:
+            st.caption(missing)
+
+
+def entity_lookup_form(
+    form_key: str, *, customer_help: str, entity_help: str | None = None
+) -> None:
+    """The entity_id / customer_id form of a connection's screens; what it opens is put in the
+    URL, so the view can be pasted into a ticket."""
+    with st.form(form_key, border=False):
+        entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
+        typed_entity = entity_col.text_input(
+            "entity_id",
+            value=st.query_params.get("entity_id", ""),
+            key=f"{form_key}_entity",
+            help=entity_help,
+        )
+        typed_customer = customer_col.text_input(
+            "customer_id (optional)",
+            value=st.query_params.get("customer_id", ""),
+            help=customer_help,
+            key=f"{form_key}_customer",
+        )
+        if button_col.form_submit_button("Open", type="primary", width="stretch"):
+            st.query_params.clear()
+            if typed_entity.strip():
+                st.query_params["entity_id"] = typed_entity.strip()
+            if typed_customer.strip():
+                st.query_params["customer_id"] = typed_customer.strip()
+
+
+def entity_id_from_url() -> str | None:
+    """The URL's entity_id, checked (None when it names none); an invalid one stops the screen
+    with the reason."""
+    raw_entity = st.query_params.get("entity_id")
+    if not raw_entity:
+        return None
+    try:
+        return parse_entity_id(raw_entity)
+    except InvalidEntityId as exc:
+        st.error(f"The link names an invalid entity_id. {exc}")
+        st.stop()
+    raise AssertionError("unreachable: st.stop() ends the run")
+
+
+def customer_id_from_url() -> str | None:
+    """The URL's customer_id, checked (None when it names none); an invalid one stops the
+    screen with the reason."""
+    raw_customer = st.query_params.get("customer_id")
+    if not raw_customer:
+        return None
+    try:
+        return parse_customer_query("customer_id", raw_customer).value
+    except InvalidLookup as exc:
+        st.error(f"The link names an invalid customer_id. {exc}")
+        st.stop()
+    raise AssertionError("unreachable: st.stop() ends the run")

@@ -5,7 +5,6 @@ monthly cash flow), identity and other records; "Refresh data now" and ownership
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from console.account_data import (
     RECORD_TYPES,
@@ -25,12 +24,20 @@ from console.account_data import (
 )
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
-from console.customers import InvalidLookup, parse_customer_query
-from console.entities import InvalidEntityId, data_account_rows, parse_entity_id
+from console.entities import data_account_rows
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
-from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
+from console.ui import (
+    backend_or_stop,
+    customer_id_from_url,
+    entity_id_from_url,
+    entity_lookup_form,
+    own_page_link,
+    show_error,
+    show_message,
+    wait_for_lean,
+)
 from console.ui_access import audit_view, reveal_toggle
 from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
 from lean_api.errors import LeanError
@@ -88,10 +95,7 @@ def indexed_consent_status(entity_id: str) -> str | None:
 
 def link(page: str, label: str, query: dict[str, str]) -> None:
     """A link to one of the console's own screens (says so when that screen is missing)."""
-    try:
-        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
-    except StreamlitAPIException:
-        st.caption("That screen is not available in this console.")
+    own_page_link(page, label, query, missing="That screen is not available in this console.")
 
 
 st.title("Accounts & data")
@@ -100,41 +104,16 @@ st.caption(
     "holder's identity and saved payments. Refresh it from the bank, or verify who owns it."
 )
 
-with st.form("data_lookup", border=False):
-    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
-    typed_entity = entity_col.text_input(
-        "entity_id", value=st.query_params.get("entity_id", ""), key="data_lookup_entity"
-    )
-    typed_customer = customer_col.text_input(
-        "customer_id (optional)",
-        value=st.query_params.get("customer_id", ""),
-        help="Only for the link back to the bank connection; the data needs the entity_id alone.",
-        key="data_lookup_customer",
-    )
-    if button_col.form_submit_button("Open", type="primary", width="stretch"):
-        st.query_params.clear()
-        st.query_params["entity_id"] = typed_entity.strip()
-        if typed_customer.strip():
-            st.query_params["customer_id"] = typed_customer.strip()
-
-raw_entity = st.query_params.get("entity_id")
-if not raw_entity:
+entity_lookup_form(
+    "data_lookup",
+    customer_help="Only for the link back to the bank connection; the data needs the entity_id alone.",
+)
+entity_id = entity_id_from_url()
+if entity_id is None:
     st.info("Open a bank connection's data from its screen, or enter its entity_id above.")
     st.stop()
-try:
-    entity_id = parse_entity_id(raw_entity)
-except InvalidEntityId as exc:
-    st.error(f"The link names an invalid entity_id. {exc}")
-    st.stop()
 audit_view("view_data", "entity", entity_id)
-
-customer_id: str | None = None
-if raw_customer := st.query_params.get("customer_id"):
-    try:
-        customer_id = parse_customer_query("customer_id", raw_customer).value
-    except InvalidLookup as exc:
-        st.error(f"The link names an invalid customer_id. {exc}")
-        st.stop()
+customer_id = customer_id_from_url()
 
 st.code(entity_id, language=None)
 # Every link keeps the customer_id: without it the next screen has to look the customer up.

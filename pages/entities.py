@@ -6,13 +6,11 @@ from __future__ import annotations
 import re
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from console.book_queries import customer_of_entity
-from console.customers import InvalidLookup, bank_directory, parse_customer_query
+from console.customers import bank_directory
 from console.entities import (
     ENTITY_COLUMN,
-    InvalidEntityId,
     account_rows,
     bank_view,
     consent_rows,
@@ -20,7 +18,6 @@ from console.entities import (
     customer_from_events,
     data_account_rows,
     ordered_consents,
-    parse_entity_id,
     permission_matrix,
     status_words,
 )
@@ -29,7 +26,15 @@ from console.formatting import literal_md, styled_table
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
-from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui import (
+    backend_or_stop,
+    customer_id_from_url,
+    entity_id_from_url,
+    entity_lookup_form,
+    own_page_link,
+    show_error,
+    wait_for_lean,
+)
 from console.ui_access import audit_view, reveal_toggle
 from lean_api.errors import LeanError
 from lean_api.models import Account, Bank, Entity
@@ -69,57 +74,22 @@ def bank_badge_html(colour: str | None) -> str | None:
     )
 
 
-def link(page: str, label: str, query: dict[str, str], *, missing: str) -> None:
-    """A link to one of the console's own screens; says so when that screen is not there yet."""
-    try:
-        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
-    except StreamlitAPIException:
-        st.caption(missing)
-
-
 st.title("Bank connection")
 st.caption(
     "One customer's connection to one bank (Lean's entity): its consents, what they allow, "
     "the accounts they cover and the webhooks Lean sent about it."
 )
 
-with st.form("entity_lookup", border=False):
-    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
-    typed_entity = entity_col.text_input(
-        "entity_id", value=st.query_params.get("entity_id", ""), key="entity_lookup_entity"
-    )
-    typed_customer = customer_col.text_input(
-        "customer_id (optional)",
-        value=st.query_params.get("customer_id", ""),
-        help="Without it the console looks the customer up in the stored webhooks.",
-        key="entity_lookup_customer",
-    )
-    if button_col.form_submit_button("Open", type="primary", width="stretch"):
-        st.query_params.clear()
-        st.query_params["entity_id"] = typed_entity.strip()
-        if typed_customer.strip():
-            st.query_params["customer_id"] = typed_customer.strip()
-
-raw_entity = st.query_params.get("entity_id")
-if not raw_entity:
+entity_lookup_form(
+    "entity_lookup",
+    customer_help="Without it the console looks the customer up in the stored webhooks.",
+)
+entity_id = entity_id_from_url()
+if entity_id is None:
     st.info("Open a bank connection from a customer's bank row, or enter its entity_id above.")
     st.stop()
-
-try:
-    entity_id = parse_entity_id(raw_entity)
-except InvalidEntityId as exc:
-    st.error(f"The link names an invalid entity_id. {exc}")
-    st.stop()
 audit_view("view_entity", "entity", entity_id)
-
-raw_customer = st.query_params.get("customer_id")
-customer_id: str | None = None
-if raw_customer:
-    try:
-        customer_id = parse_customer_query("customer_id", raw_customer).value
-    except InvalidLookup as exc:
-        st.error(f"The link names an invalid customer_id. {exc}")
-        st.stop()
+customer_id = customer_id_from_url()
 
 if customer_id is None:
     # Lean finds an entity only under its customer: the book index, else the stored webhooks,
@@ -142,7 +112,7 @@ if customer_id is None:
             "under its customer.  \n"
             "Open it from the customer's bank row, or add customer_id to the link."
         )
-        link(
+        own_page_link(
             "pages/customers.py",
             "Find the customer",
             {},
@@ -164,7 +134,7 @@ try:
     ).value
 except LeanError as exc:
     show_error(exc, "entity")
-    link(
+    own_page_link(
         "pages/customers.py",
         "Open the customer",
         {"customer_id": customer_id},
@@ -217,16 +187,18 @@ with st.container(border=True):
     entity_query = {"entity_id": entity.id, "customer_id": customer_id}
     row1 = st.columns(3)
     with row1[0]:
-        link("pages/customers.py", "The customer", {"customer_id": customer_id}, missing="")
+        own_page_link(
+            "pages/customers.py", "The customer", {"customer_id": customer_id}, missing=""
+        )
     with row1[1]:
-        link(
+        own_page_link(
             "pages/banks.py",
             f"The bank {literal_md(bank.identifier)}",
             {"bank": bank.identifier},
             missing="The Banks screen is not available yet.",
         )
     with row1[2]:
-        link(
+        own_page_link(
             "pages/account_data.py",
             "Accounts & data",
             entity_query,
@@ -234,16 +206,16 @@ with st.container(border=True):
         )
     row2 = st.columns(3)
     with row2[0]:
-        link(
+        own_page_link(
             "pages/refreshes.py",
             "Its data refreshes",
             entity_query,
             missing="The Data refreshes screen is not available yet.",
         )
     with row2[1]:
-        link("pages/webhooks.py", "Its webhooks", {"entity_id": entity.id}, missing="")
+        own_page_link("pages/webhooks.py", "Its webhooks", {"entity_id": entity.id}, missing="")
     with row2[2]:
-        link(
+        own_page_link(
             "pages/webhooks.py",
             "Its refresh webhooks",
             {"entity_id": entity.id, "type": "entity.data.refresh.updated"},

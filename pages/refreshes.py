@@ -7,15 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from console.book_queries import customer_of_entity
 from console.charts import refresh_heatmap, refresh_history_chart, transaction_windows_chart
-from console.customers import InvalidLookup, parse_customer_query
 from console.entities import (
-    InvalidEntityId,
     customer_from_events,
-    parse_entity_id,
     status_words,
     time_left_words,
 )
@@ -47,7 +43,15 @@ from console.refreshes import (
 )
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
-from console.ui import backend_or_stop, show_error, wait_for_lean
+from console.ui import (
+    backend_or_stop,
+    customer_id_from_url,
+    entity_id_from_url,
+    entity_lookup_form,
+    own_page_link,
+    show_error,
+    wait_for_lean,
+)
 from console.ui_access import audit_view
 from console.ui_fleet import render_fleet
 from console.ui_refresh_actions import render_refresh_trigger
@@ -78,62 +82,23 @@ def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
     return Snapshot.now(list(client.iter_accounts(entity_id)))
 
 
-def link(page: str, label: str, query: dict[str, str], *, missing: str = "") -> None:
-    """A link to one of the console's own screens; says so when that screen is not there yet."""
-    try:
-        st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query)
-    except StreamlitAPIException:
-        if missing:
-            st.caption(missing)
-
-
 st.title("Data refreshes")
 st.caption(
     "What Lean's data refreshes fetched for one bank connection: each refresh's outcome, which "
     "account and data type failed, and how far back transactions go against the consent."
 )
 
-with st.form("refresh_lookup", border=False):
-    entity_col, customer_col, button_col = st.columns([3, 3, 1], vertical_alignment="bottom")
-    typed_entity = entity_col.text_input(
-        "entity_id",
-        value=st.query_params.get("entity_id", ""),
-        key="refresh_lookup_entity",
-        help="Leave empty for every bank connection's refreshes.",
-    )
-    typed_customer = customer_col.text_input(
-        "customer_id (optional)",
-        value=st.query_params.get("customer_id", ""),
-        help="Needed for the consent's window; without it the console looks it up.",
-        key="refresh_lookup_customer",
-    )
-    if button_col.form_submit_button("Open", type="primary", width="stretch"):
-        st.query_params.clear()
-        if typed_entity.strip():
-            st.query_params["entity_id"] = typed_entity.strip()
-        if typed_customer.strip():
-            st.query_params["customer_id"] = typed_customer.strip()
-
-raw_entity = st.query_params.get("entity_id")
-if not raw_entity:
+entity_lookup_form(
+    "refresh_lookup",
+    customer_help="Needed for the consent's window; without it the console looks it up.",
+    entity_help="Leave empty for every bank connection's refreshes.",
+)
+entity_id = entity_id_from_url()
+if entity_id is None:
     render_fleet(get_store())
     st.stop()
-
-try:
-    entity_id = parse_entity_id(raw_entity)
-except InvalidEntityId as exc:
-    st.error(f"The link names an invalid entity_id. {exc}")
-    st.stop()
 audit_view("view_refreshes", "entity", entity_id)
-
-raw_customer = st.query_params.get("customer_id")
-customer_id: str | None = None
-if raw_customer:
-    try:
-        customer_id = parse_customer_query("customer_id", raw_customer).value
-    except InvalidLookup as exc:
-        st.error(f"The link names an invalid customer_id. {exc}")
-        st.stop()
+customer_id = customer_id_from_url()
 
 # -- The stored webhooks: read first, so they are shown whatever Lean does ----------------------
 stored: dict[str, WebhookRefresh] = {}
@@ -200,16 +165,16 @@ with st.container(border=True):
     if customer_id:
         entity_query["customer_id"] = customer_id
     with links[0]:
-        link("pages/entities.py", "The bank connection", entity_query)
+        own_page_link("pages/entities.py", "The bank connection", entity_query)
     with links[1]:
-        link(
+        own_page_link(
             "pages/account_data.py",
             "Accounts & data",
             entity_query,
             missing="The Accounts & data screen is not available yet.",
         )
     with links[2]:
-        link(
+        own_page_link(
             "pages/webhooks.py",
             "Refresh webhooks of this entity",
             {**entity_query, "type": REFRESH_EVENT_TYPE},
@@ -326,7 +291,7 @@ st.markdown(
     f"Refresh {literal_md(chosen.refresh_id)} · Lean says {literal_md(chosen.lean_status)} · "
     f"from {chosen.source}"
 )
-link(
+own_page_link(
     "pages/webhooks.py",
     "This refresh's webhooks",
     {"refresh_id": chosen.refresh_id},
