@@ -181,6 +181,40 @@ def _scale_colour(scale: Sequence[Sequence[Any]], fraction: float) -> str:
     return str(scale[-1][1])
 
 
+def _rate_grid(
+    z: list[list[float | None]],
+    columns: list[str],
+    labels: list[str],
+    text: list[list[str]],
+    hover: list[list[str]],
+    words: str,
+) -> go.Heatmap:
+    """The fleet's rate grid: percent cells on the fleet colour scale, the hover per cell, and
+    the colour scale below the grid so the columns get the whole width."""
+    return go.Heatmap(
+        z=z,
+        x=columns,
+        y=labels,
+        text=text,  # drawn as annotations (see `_write_cells`), each in its own readable colour
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        colorscale=FLEET_COLOURS,
+        zmin=0,
+        zmax=100,
+        xgap=2,
+        ygap=2,
+        colorbar={
+            "title": {"text": f"% {words}", "side": "top"},
+            "ticksuffix": "%",
+            "orientation": "h",
+            "y": -0.02,
+            "yanchor": "top",
+            "thickness": 12,
+            "len": 0.5,
+        },
+    )
+
+
 def _write_cells(
     figure: go.Figure,
     cells: Iterable[tuple[str, str, str, str]],
@@ -784,30 +818,7 @@ def fleet_type_heatmap(
         z.append(z_row)
         text.append(text_row)
         hover.append(hover_row)
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=columns,
-            y=labels,
-            text=text,  # drawn as annotations (below), each in its own readable colour
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
-            colorscale=FLEET_COLOURS,
-            zmin=0,
-            zmax=100,
-            xgap=2,
-            ygap=2,
-            colorbar={
-                "title": {"text": f"% {words}", "side": "top"},
-                "ticksuffix": "%",
-                "orientation": "h",
-                "y": -0.02,
-                "yanchor": "top",
-                "thickness": 12,
-                "len": 0.5,
-            },
-        )
-    )
+    figure = go.Figure(_rate_grid(z, columns, labels, text, hover, words))
     _write_cells(figure, cells, size=11)
     figure.update_layout(
         height=200 + 40 * max(len(labels), 1),
@@ -894,31 +905,7 @@ def fleet_heatmap(
         z.append(z_row)
         text.append(text_row)
         hover.append(hover_row)
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=columns,
-            y=labels,
-            text=text,  # drawn as annotations (below), each in its own readable colour
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
-            colorscale=FLEET_COLOURS,
-            zmin=0,
-            zmax=100,
-            xgap=2,
-            ygap=2,
-            # Below the grid, so the days get the whole width.
-            colorbar={
-                "title": {"text": f"% {words}", "side": "top"},
-                "ticksuffix": "%",
-                "orientation": "h",
-                "y": -0.02,
-                "yanchor": "top",
-                "thickness": 12,
-                "len": 0.5,
-            },
-        )
-    )
+    figure = go.Figure(_rate_grid(z, columns, labels, text, hover, words))
     _write_cells(figure, cells, size=8 if compact else 11)
     figure.update_layout(
         height=(240 if compact else 220) + 34 * max(len(labels), 1),
