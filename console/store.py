@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -132,6 +132,9 @@ dead_letters = Table(
     Column("body_digest", String(80)),
     Column("delivery_count", Integer, nullable=False, server_default=text("1")),
     Column("last_received_at", DateTime(timezone=True)),
+    # Reprocessing from the screen once the cause is fixed (schema 6): when, and what came of it.
+    Column("reprocessed_at", DateTime(timezone=True)),
+    Column("reprocess_outcome", String(300)),
 )
 
 Index("uq_webhook_dead_letters_body_digest", dead_letters.c.body_digest, unique=True)
@@ -315,6 +318,32 @@ audit_log = Table(
     Column("outcome", String(20), nullable=False),  # ok · denied · failed
     Column("detail", String(500)),
     Column("reason", String(500)),
+)
+
+
+# The request log (schema 6): every call the console made to Lean, so support can see the calls
+# behind a screen and triage can put them on a customer's timeline. Ids are taken from the path
+# (and the body of the few POSTs that carry them); no personal data is kept.
+lean_calls = Table(
+    "lean_calls",
+    metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("method", String(10), nullable=False),
+    Column("endpoint", String(300), nullable=False),  # the path as sent, ids included
+    Column("route", String(200), nullable=False, index=True),  # the path with ids as {names}
+    Column("status", Integer, index=True),  # None: no answer (timeout, connection refused)
+    Column("outcome", String(40), nullable=False, index=True),
+    Column("lean_code", String(100)),
+    Column("results_id", String(100)),
+    Column("latency_ms", Integer, nullable=False),
+    Column("retries", Integer, nullable=False, server_default=text("0")),
+    Column("screen", String(100), index=True),
+    Column("actor", String(256)),
+    Column("customer_id", String(64), index=True),
+    Column("entity_id", String(64), index=True),
+    Column("refresh_id", String(64)),
+    Column("message", String(300)),
 )
 
 
@@ -1133,12 +1162,23 @@ def _schema_5(conn: Connection) -> None:
             )
 
 
+def _schema_6(conn: Connection) -> None:
+    """The request log of Lean calls; dead letters remember being reprocessed."""
+    metadata.create_all(conn, tables=[lean_calls], checkfirst=True)
+    existing = {c["name"] for c in inspect(conn).get_columns("webhook_dead_letters")}
+    stamp = "TIMESTAMP" + (" WITH TIME ZONE" if conn.dialect.name == "postgresql" else "")
+    for column, ddl in (("reprocessed_at", stamp), ("reprocess_outcome", "VARCHAR(300)")):
+        if column not in existing:
+            conn.execute(text(f"ALTER TABLE webhook_dead_letters ADD COLUMN {column} {ddl}"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _schema_1),
     (2, _schema_2),
     (3, _schema_3),
     (4, _schema_4),
     (5, _schema_5),
+    (6, _schema_6),
 ]
 
 
