@@ -116,6 +116,12 @@ rejections = Table(
     Column("reason", String(300), nullable=False),
     Column("size", Integer, nullable=False),
     Column("signature", String(300)),
+    # What a refused body said it was (schema 6), unverified: lets triage show "a delivery
+    # claiming to be this customer's entity.created was refused". Never trusted, never the body.
+    Column("claimed_type", String(100)),
+    Column("claimed_event_id", String(200)),
+    Column("claimed_customer_id", String(64), index=True),
+    Column("claimed_entity_id", String(64), index=True),
 )
 
 dead_letters = Table(
@@ -345,6 +351,9 @@ lean_calls = Table(
     Column("refresh_id", String(64)),
     Column("message", String(300)),
 )
+
+
+CLAIM_COLUMNS = ("claimed_type", "claimed_event_id", "claimed_customer_id", "claimed_entity_id")
 
 
 # What the screens read of an event (everything but the surrogate key), and when it happened:
@@ -690,6 +699,7 @@ class EventStore:
                     "reason": item["reason"],
                     "size": min(max(int(item.get("size") or 0), 0), MAX_INT32),
                     "signature": item.get("signature") or None,
+                    **{key: item.get(key) for key in CLAIM_COLUMNS},
                 },
             )
             for item in items
@@ -1165,11 +1175,28 @@ def _schema_5(conn: Connection) -> None:
 def _schema_6(conn: Connection) -> None:
     """The request log of Lean calls; dead letters remember being reprocessed."""
     metadata.create_all(conn, tables=[lean_calls], checkfirst=True)
-    existing = {c["name"] for c in inspect(conn).get_columns("webhook_dead_letters")}
     stamp = "TIMESTAMP" + (" WITH TIME ZONE" if conn.dialect.name == "postgresql" else "")
-    for column, ddl in (("reprocessed_at", stamp), ("reprocess_outcome", "VARCHAR(300)")):
-        if column not in existing:
-            conn.execute(text(f"ALTER TABLE webhook_dead_letters ADD COLUMN {column} {ddl}"))
+    added = {
+        "webhook_dead_letters": [("reprocessed_at", stamp), ("reprocess_outcome", "VARCHAR(300)")],
+        "webhook_rejections": [
+            ("claimed_type", "VARCHAR(100)"),
+            ("claimed_event_id", "VARCHAR(200)"),
+            ("claimed_customer_id", "VARCHAR(64)"),
+            ("claimed_entity_id", "VARCHAR(64)"),
+        ],
+    }
+    for table, columns in added.items():
+        existing = {c["name"] for c in inspect(conn).get_columns(table)}
+        for column, ddl in columns:
+            if column not in existing:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+    for column in ("claimed_customer_id", "claimed_entity_id"):
+        conn.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS ix_webhook_rejections_{column} "
+                f"ON webhook_rejections ({column})"
+            )
+        )
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [

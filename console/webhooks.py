@@ -46,6 +46,7 @@ from lean_api.webhooks import (
     SIGNATURE_HEADER,
     SignatureVerificationError,
     WebhookPayloadError,
+    claimed_identity,
     parse_event,
     verify_signature,
 )
@@ -324,7 +325,9 @@ class WebhookReceiver:
             try:
                 verify_signature(body, signature, self.config.secret)
             except SignatureVerificationError as exc:
-                return self._reject(401, exc.reason, source_ip, len(body), signature)
+                return self._reject(
+                    401, exc.reason, source_ip, len(body), signature, claims=claimed_identity(body)
+                )
             verified = True
 
         try:
@@ -428,6 +431,7 @@ class WebhookReceiver:
         signature: str | None,
         *,
         close: bool = False,
+        claims: dict[str, str | None] | None = None,
     ) -> JSONResponse:
         log.warning("webhook rejected (%d) from %s: %s", status, source_ip, reason)
         self.rejections.add(
@@ -437,6 +441,7 @@ class WebhookReceiver:
             reason=reason,
             size=size,
             signature=clean_text(signature),
+            **{key: clean_text(value) for key, value in (claims or {}).items()},
         )
         # A body still arriving (too large, too slow) is not read further: the connection closes.
         headers = {"Connection": "close"} if close else None

@@ -178,6 +178,38 @@ def _text(value: Any) -> str | None:
     return text[:200] or None
 
 
+def claimed_identity(payload: bytes) -> dict[str, str | None]:
+    """What an unverified body says it is (type, event id, customer, entity), or nothing.
+
+    For refused deliveries only: the answer is a claim, never trusted, and reading it never
+    raises. Bodies that are not a JSON object of Lean's shape claim nothing.
+    """
+    claims: dict[str, str | None] = {
+        "claimed_type": None,
+        "claimed_event_id": None,
+        "claimed_customer_id": None,
+        "claimed_entity_id": None,
+    }
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        return claims
+    if not isinstance(data, dict):
+        return claims
+    event_type = _text(data.get("type"))
+    body = data.get("payload") if isinstance(data.get("payload"), dict) else {}
+    entity_id = body.get("entity_id")
+    if entity_id is None and (event_type or "").startswith("entity.") and "refresh_id" not in body:
+        entity_id = body.get("id")
+    claims.update(
+        claimed_type=event_type,
+        claimed_event_id=_text(data.get("event_id")),
+        claimed_customer_id=_text(body.get("customer_id")),
+        claimed_entity_id=_text(entity_id),
+    )
+    return claims
+
+
 def body_digest(payload: bytes) -> str:
     """A stable id for a body without an `event_id`."""
     return "sha256:" + hashlib.sha256(payload).hexdigest()[:40]

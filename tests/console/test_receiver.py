@@ -73,6 +73,10 @@ def test_forged_or_missing_signature_is_401_and_recorded(
     rejection = receiver.store.list_rejections()[0]
     assert rejection["status_code"] == 401 and reason in rejection["reason"]
     assert rejection["source_ip"] == "127.0.0.1" and rejection["size"] == len(event())
+    # What the refused body claimed to be is kept for triage, marked as a claim.
+    assert rejection["claimed_type"] == "entity.created"
+    assert rejection["claimed_event_id"] == "ev-1"
+    assert (rejection["claimed_customer_id"], rejection["claimed_entity_id"]) == ("c1", "e1")
 
 
 def test_same_event_twice_is_stored_once(receiver: Receiver) -> None:

@@ -129,3 +129,27 @@ def test_index_fields_for_each_type() -> None:
         b'{"type": "payment_source.created", "payload": {"customer_id": "c", "nested": {"x": 1}}}'
     )
     assert not unknown.is_known_type and unknown.index_fields()["customer_id"] == "c"
+
+
+def test_a_refused_body_claims_only_what_it_says() -> None:
+    from lean_api.webhooks import claimed_identity
+
+    body = json.dumps(
+        {
+            "type": "entity.created",
+            "event_id": "ev-1",
+            "payload": {"id": "ent-1", "customer_id": "cus-1"},
+        }
+    ).encode()
+    assert claimed_identity(body) == {
+        "claimed_type": "entity.created",
+        "claimed_event_id": "ev-1",
+        "claimed_customer_id": "cus-1",
+        "claimed_entity_id": "ent-1",
+    }
+    refresh = json.dumps(
+        {"type": "entity.data.refresh.updated", "payload": {"id": "r-1", "refresh_id": "r-1"}}
+    ).encode()
+    assert claimed_identity(refresh)["claimed_entity_id"] is None
+    for hostile in (b"", b"[1,2]", b"\xff\xfe", b"[" * 100_000, b'{"payload": [1]}'):
+        assert set(claimed_identity(hostile).values()) <= {None}
