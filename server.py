@@ -17,15 +17,19 @@ from typing import Any
 
 import anyio
 import streamlit as st
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 from streamlit import config as streamlit_config
 from streamlit.runtime.pages_manager import PagesManager
 
 from console.access import REFUSE
 from console.book import start_book_service
 from console.health import health_response
+from console.log_masking import install as install_log_masking
+from console.metrics import metrics_route
 from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
 from console.serving import install_request_deadlines
 from console.store import StoreUnavailable
@@ -34,6 +38,9 @@ from console.webhooks import WEBHOOK_PATH, WebhookReceiver
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
+# Every log line of the process, whoever writes it, with IBANs, card numbers, national IDs,
+# e-mail addresses and phone numbers masked (console/log_masking.py).
+install_log_masking()
 
 # `pages/` holds our screens, but Streamlit treats a `pages/` folder beside the main script as a
 # legacy (v1) multipage app until some session calls st.navigation: the first visitor after a
@@ -92,6 +99,23 @@ async def webhook(request: Request) -> Response:
             headers={"Retry-After": "60"},
         )
     return await receiver.handle(request)
+
+
+class WebhookFastPath:
+    """`POST /webhooks/lean` straight to the receiver, ahead of Streamlit's session, path
+    security and gzip middleware: the receiver needs none of them, and under load they cost
+    the event loop a share the screens want (see the README's performance section). Every
+    other request, the webhook path's other methods included, goes the usual way."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            response = await webhook(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -166,7 +190,9 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
             flush=True,
         )
     else:
-        await resolve_receiver()
+        receiver = await resolve_receiver()
+        if receiver is not None:
+            receiver.rejections.start()  # retention prunes even while nothing is refused
         announce(backend)
         # The book index: webhooks applied in the background, a sync with Lean every 6 h (at once
         # in embedded mode, whose seed dates move with the day it starts).
@@ -203,7 +229,10 @@ app = st.App(
     routes=[
         Route(WEBHOOK_PATH, webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        # Loopback or bearer token only (console/metrics.py); a route, so no Streamlit sign-in.
+        metrics_route(),
     ],
+    middleware=[Middleware(WebhookFastPath)],
     lifespan=lifespan,
 )
 

@@ -245,7 +245,9 @@ def parse_event(payload: bytes) -> WebhookEvent:
         raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
         raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
-    if json_depth(data) > MAX_JSON_DEPTH:
+    # A body cannot nest deeper than it has opening brackets; counting them is far cheaper than
+    # walking the parsed value, and a real Lean event has a few dozen at most.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
         raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise WebhookPayloadError("body is JSON but not an object")

@@ -107,7 +107,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with store.engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE webhook_events, webhook_rejections, webhook_dead_letters RESTART IDENTITY"
+                "TRUNCATE webhook_events, webhook_rejections, webhook_rejection_counts, "
+                "webhook_dead_letters, lean_calls RESTART IDENTITY"
             )
         )
         conn.execute(text("DELETE FROM console_meta WHERE key <> 'schema_version'"))

@@ -62,6 +62,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             "PYTHONPATH": str(ROOT),
             "DATABASE_URL": f"sqlite:///{workdir / 'console.db'}",
             "LEAN_SANDBOX_WEBHOOK_INTERVAL": "1",
+            # A source edit during a run would reload the console's modules and start a second
+            # embedded sandbox with fresh state; tests want the code they started with.
+            "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
         }
     )
     log = workdir / "console.log"
