@@ -630,8 +630,18 @@ def latest_sync(store: EventStore, *, finished: bool = False) -> SyncProgress | 
 
 
 def sync_client(settings: LeanSettings) -> LeanClient:
-    """A client for the sync: it does its own waiting (rate limits, outages), so no retries here."""
-    return LeanClient(settings, max_retries=0, call_budget=max(settings.call_budget, 30.0))
+    """A client for the sync: it does its own waiting (rate limits, outages), so no retries here.
+    Its calls go to the request log as the "book sync"'s, and to the metrics."""
+    from console.metrics import observe_lean_call
+    from console.request_log import record_calls
+    from console.runtime import get_store
+
+    client = LeanClient(
+        settings, max_retries=0, call_budget=max(settings.call_budget, 30.0), caller="book sync"
+    )
+    record_calls(client, get_store)
+    client.add_observer(observe_lean_call)
+    return client
 
 
 _SYNC_LOCK = threading.Lock()

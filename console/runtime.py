@@ -159,6 +159,14 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
         )
         environment = Environment("embedded", sandbox.url)
     backend = Backend(LeanClient(client_settings), environment, client_settings)
+    # Every call the screens make goes to the request log of the database in use at the time.
+    from console.request_log import record_calls
+
+    record_calls(backend.client, get_store)
+    # …and to /metrics (calls by route and outcome, latency, token renewals).
+    from console.metrics import observe_lean_call
+
+    backend.client.add_observer(observe_lean_call)
     with _lock:
         return _backends.setdefault(settings, backend)
 

@@ -33,6 +33,7 @@ from console.national_id import InvalidNationalId
 from console.refreshes import account_labels
 from console.ui import show_message
 from console.ui_access import current_actor
+from lean_api.calls import keep_caller
 from lean_api.client import LeanClient
 from lean_api.errors import LeanError, NotFoundError, RateLimitError
 from lean_api.models import ACCOUNT_DATA_TYPES, KNOWN_REFRESH_STATUSES, Refresh
@@ -150,7 +151,7 @@ def render_refresh_trigger(
         return
     if followed.stopped is None:
         # While it runs the progress refreshes on its own; when it stops, the whole screen does.
-        st.fragment(run_every=poll_seconds)(_follow)(
+        st.fragment(run_every=poll_seconds)(keep_caller(_follow))(
             client, entity_id, follow_minutes, poll_seconds, on_finished, where
         )
     else:

@@ -7,18 +7,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import jwt
 import requests
 from pydantic import SecretStr, ValidationError
 
+from lean_api.calls import LeanCall, token_call
 from lean_api.errors import (
     APIResponseValidationError,
     AuthenticationError,
     error_from_response,
 )
 from lean_api.models import AccessToken
-from lean_api.retry import CallBudget, RetryPolicy, connection_error, retryable_status
+from lean_api.retry import CallBudget, Retries, RetryPolicy, connection_error, retryable_status
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,13 @@ def token_expiry(token: AccessToken, issued_at: float) -> float:
     return min(candidates) if candidates else issued_at + 3599
 
 
+class _FetchTrace:
+    """What a token fetch went through (for its report)."""
+
+    status: int | None = None
+    retries: Retries | None = None
+
+
 class TokenProvider:
     """Hands out bearer tokens per scope, renewing each once for all concurrent callers.
 
@@ -77,6 +86,7 @@ class TokenProvider:
         renew_margin: float = 60.0,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        on_call: Callable[[LeanCall], None] | None = None,
     ) -> None:
         self._token_url = f"{auth_url.rstrip('/')}/oauth2/token"
         self._client_id = client_id
@@ -90,6 +100,8 @@ class TokenProvider:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.fetch_count = 0
+        # Told of every token fetch (never of the secret): the client's observers.
+        self._on_call = on_call
 
     def __repr__(self) -> str:
         return f"TokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
@@ -138,13 +150,47 @@ class TokenProvider:
             cached = self._cache.get(scope)
             if self._usable(cached, min_lifetime):
                 return cached  # type: ignore[return-value]
-            fresh = self._fetch(scope, budget)
+            fresh = self._fetch_reported(scope, budget)
             self._cache[scope] = fresh
             return fresh
         finally:
             lock.release()
 
-    def _fetch(self, scope: str, budget: CallBudget) -> CachedToken:
+    def _fetch_reported(self, scope: str, budget: CallBudget) -> CachedToken:
+        """`_fetch`, reported to `on_call` as one call: route, status, retries, no secret."""
+        if self._on_call is None:
+            return self._fetch(scope, budget)
+        at, started, trace = datetime.now(UTC), time.monotonic(), _FetchTrace()
+        error: BaseException | None = None
+        try:
+            return self._fetch(scope, budget, trace)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._report(scope, at, started, trace, error)
+
+    def _report(
+        self,
+        scope: str,
+        at: datetime,
+        started: float,
+        trace: _FetchTrace,
+        error: BaseException | None,
+    ) -> None:
+        if self._on_call is None:
+            return
+        retries = trace.retries.used if trace.retries else 0
+        try:
+            call = token_call(scope, at, started, trace.status, retries, error)
+        except Exception:  # describing a fetch must never fail it
+            log.exception("token fetch for scope %s: not reported to the observers", scope)
+            return
+        self._on_call(call)
+
+    def _fetch(
+        self, scope: str, budget: CallBudget, trace: _FetchTrace | None = None
+    ) -> CachedToken:
         form = {
             "client_id": self._client_id,
             "client_secret": self._client_secret.get_secret_value(),
@@ -153,6 +199,8 @@ class TokenProvider:
         }
         # Issuing a token has no side effect, so connection errors, 429 and 5xx are retried.
         retries = self._retry.start(budget, f"token {scope}")
+        if trace is not None:
+            trace.retries = retries
         while True:
             issued_at = self._clock()
             timeout = budget.clip(self._timeout, method="POST", url=self._token_url)
@@ -165,6 +213,8 @@ class TokenProvider:
                     headers={"Accept": "application/json"},
                 )
             except requests.RequestException as exc:
+                if trace is not None:
+                    trace.status = None  # no answer this time, whatever an earlier attempt got
                 error = connection_error(
                     exc,
                     method="POST",
@@ -174,6 +224,8 @@ class TokenProvider:
                 )
                 retries.wait_or_raise(error, retry=True, cause=exc)
                 continue
+            if trace is not None:
+                trace.status = response.status_code
             if response.ok:
                 return self._parse(response, scope, issued_at)
             refused = error_from_response(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -14,6 +15,17 @@ from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 
 from lean_api.auth import API_SCOPE, CachedToken, TokenProvider
+from lean_api.calls import (
+    LeanCall,
+    Observers,
+    current_caller,
+    endpoint_of,
+    ids_answered,
+    ids_in,
+    outcome_of_error,
+    route_of,
+    safe_message,
+)
 from lean_api.config import LeanSettings
 from lean_api.errors import (
     APIResponseValidationError,
@@ -36,7 +48,7 @@ from lean_api.models import (
     RefreshTrigger,
     unwrap_page,
 )
-from lean_api.retry import RetryPolicy, connection_error, retryable_status
+from lean_api.retry import Retries, RetryPolicy, connection_error, retryable_status
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +70,8 @@ class LeanClient:
     total: attempts are clipped to it, and a wait that would overrun it is not slept; the error is
     raised instead (a `RateLimitError` carrying `retry_after` for a long `Retry-After`).
     Token fetches follow the same `retry` policy and spend the budget of the call that needed them.
+    `add_observer` tells a function of every call (see `lean_api.calls`); `caller` names who the
+    calls are made for when no `calling_as` context does (a background job).
     """
 
     def __init__(
@@ -71,6 +85,7 @@ class LeanClient:
         call_budget: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        caller: str | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ConfigurationError("LEAN_CLIENT_ID and LEAN_CLIENT_SECRET are required.")
@@ -85,6 +100,9 @@ class LeanClient:
             sleep=sleep,
         )
         self._session = session or _pooled_session()
+        # Who the calls are recorded as when no `calling_as` names anyone (a background job).
+        self.caller = caller
+        self.observers = Observers()
         self.tokens = TokenProvider(
             settings.auth_url,
             settings.client_id or "",
@@ -92,6 +110,7 @@ class LeanClient:
             session=self._session,
             timeout=(timeout[0], min(timeout[1], 15.0)),
             retry=self.retry,
+            on_call=self._token_fetched,
         )
 
     def __repr__(self) -> str:
@@ -101,9 +120,21 @@ class LeanClient:
         """Release the pooled connections."""
         self._session.close()
 
+    def _token_fetched(self, call: LeanCall) -> None:
+        if self.observers:
+            if call.caller is None and self.caller is not None:
+                call = replace(call, caller=self.caller)
+            self.observers.report(call)
+
     # ---------------------------------------------------------------------------------------
     # Transport
     # ---------------------------------------------------------------------------------------
+
+    def add_observer(self, fn: Callable[[LeanCall], None]) -> None:
+        """Tell `fn` of every call this client makes, token fetches included: one `LeanCall` per
+        logical call, after its last attempt. `fn` runs in the caller's thread, so it must be
+        quick (hand the call to a queue); its exceptions are swallowed and never fail the call."""
+        self.observers.add(fn)
 
     def request(
         self,
@@ -116,14 +147,53 @@ class LeanClient:
     ) -> Any:
         """Send one API call and return its decoded JSON body, or raise a `LeanError`.
 
-        The whole call (token fetch, attempts and waits) stays within the client's call budget.
+        The whole call (token fetch, attempts and waits) stays within the client's call budget;
+        the observers hear of it once, when it is over.
         """
         method = method.upper()
-        url = f"{self.settings.api_url}{path}"
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        trace = _Trace()
+        try:
+            body = self._send(method, path, params, json, timeout, trace)
+        except BaseException as exc:
+            self._report(method, path, params, json, trace, error=exc)
+            raise
+        self._report(method, path, params, json, trace, body=body)
+        return body
+
+    def _report(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        json: Any,
+        trace: _Trace,
+        *,
+        body: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        if not self.observers:
+            return
+        try:
+            call = self._call(method, path, params, json, trace, body=body, error=error)
+        except Exception:  # describing a call must never fail it
+            log.exception("lean %s %s: not reported to the observers", method, path)
+            return
+        self.observers.report(call)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        json: Any,
+        timeout: tuple[float, float] | None,
+        trace: _Trace,
+    ) -> Any:
+        url = f"{self.settings.api_url}{path}"
         safe = method in SAFE_METHODS
         budget = self.retry.budget()
-        retries = self.retry.start(budget, f"{method} {path}")
+        retries = trace.retries = self.retry.start(budget, f"{method} {path}")
         reauthenticated = False
         while True:
             token = self.tokens.token(API_SCOPE, budget=budget)
@@ -138,16 +208,18 @@ class LeanClient:
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 )
             except requests.RequestException as exc:
+                trace.status = None  # this attempt got no answer, whatever an earlier one got
                 error = connection_error(exc, method=method, url=url, budget=budget)
                 retries.wait_or_raise(error, retry=safe or not error.request_sent, cause=exc)
                 continue
             elapsed_ms = (time.monotonic() - started) * 1000
+            trace.status = response.status_code
             log.info("lean %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
 
             if response.status_code == 401 and not reauthenticated:
                 # The token may have been revoked or expired early: renew once and retry once.
                 self.tokens.invalidate(API_SCOPE, token)
-                reauthenticated = True
+                reauthenticated = trace.reauthenticated = True
                 continue
             if response.ok:
                 return _decode(response, url)
@@ -159,6 +231,43 @@ class LeanClient:
                 retry_after=response.headers.get("Retry-After"),
             )
             retries.wait_or_raise(error, retry=safe and retryable_status(response.status_code))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        json: Any,
+        trace: _Trace,
+        *,
+        body: Any = None,
+        error: BaseException | None = None,
+    ) -> LeanCall:
+        """The record of a finished call: ids from its path, query and body's ids only."""
+        ids = ids_in(path, params, json if method == "POST" else None)
+        answered = ids_answered(body) if error is None else {}
+        for name in ("customer_id", "entity_id", "refresh_id"):
+            ids[name] = ids[name] or answered.get(name)
+        caller, on_behalf_of = current_caller()
+        lean_error = error if isinstance(error, LeanAPIError) else None
+        return LeanCall(
+            at=trace.at,
+            method=method,
+            path=endpoint_of(path, params),
+            route=route_of(path),
+            status=trace.status,
+            outcome="ok" if error is None else outcome_of_error(error),
+            lean_code=lean_error.code if lean_error else None,
+            results_id=lean_error.results_id if lean_error else answered.get("results_id"),
+            latency_ms=(time.monotonic() - trace.started) * 1000,
+            retries=trace.retries_used,
+            caller=caller or self.caller,
+            on_behalf_of=on_behalf_of,
+            customer_id=ids["customer_id"],
+            entity_id=ids["entity_id"],
+            refresh_id=ids["refresh_id"],
+            message=None if error is None else safe_message(_reason(error)),
+        )
 
     def _get_page(
         self,
@@ -359,6 +468,26 @@ class LeanClient:
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
+
+
+class _Trace:
+    """What one call went through, filled in as its attempts happen."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+        self.started = time.monotonic()
+        self.status: int | None = None
+        self.retries: Retries | None = None
+        self.reauthenticated = False
+
+    @property
+    def retries_used(self) -> int:
+        return (self.retries.used if self.retries else 0) + int(self.reauthenticated)
+
+
+def _reason(error: BaseException) -> str:
+    message = getattr(error, "message", None)
+    return str(message) if message else (str(error) or type(error).__name__)
 
 
 def _pooled_session() -> requests.Session:

@@ -37,6 +37,7 @@ from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from console.ui_access import audit_view, current_actor
+from lean_api.calls import keep_caller
 from lean_api.errors import ConflictError, LeanError
 from lean_api.models import Bank, Customer, Entity
 
@@ -241,7 +242,7 @@ def sync_controls(state: IndexStatus) -> None:
         running = True
     with note_col:
         # While a sync runs, its progress refreshes on its own; when it ends, the whole tab does.
-        st.fragment(run_every=2 if running else None)(sync_note)()
+        st.fragment(run_every=2 if running else None)(keep_caller(sync_note))()
 
 
 def sync_note() -> None:
