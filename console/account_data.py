@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,7 +20,17 @@ from typing import Any
 
 from console.access import Actor, require
 from console.actions import audited
-from console.masking import mask_card, mask_identifier, mask_tail
+from console.masking import (
+    ascii_digits,
+    mask_address,
+    mask_email,
+    mask_identifier,
+    mask_name,
+    mask_payload,
+    mask_phone,
+    mask_tail,
+    redact_names,
+)
 from console.messages import OperatorMessage, describe_error
 from console.national_id import NationalId, parse_national_id
 from console.refreshes import (
@@ -83,11 +93,6 @@ RECORD_TYPES: dict[str, str] = {
 }
 TRANSACTION_LIMIT = 2000
 RECORD_LIMIT = 500
-_IDENTIFIER_KEYS = ("identification", "iban")
-_NATIONAL_ID_KEYS = ("national_id",)
-_CARD_KEYS = ("pan", "card_number")
-# A bank's own code names the bank, not the customer: shown as it is.
-_PUBLIC_SCHEMES = frozenset({"BICFI", "BIC", "SWIFT"})
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}", re.ASCII)
 
 
@@ -268,8 +273,12 @@ def _newest_first(transactions: Iterable[Transaction]) -> list[Transaction]:
     )
 
 
-def transaction_rows(transactions: Iterable[Transaction]) -> list[dict[str, Any]]:
-    """The table of transactions, newest first."""
+def transaction_rows(
+    transactions: Iterable[Transaction], *, holder_names: Iterable[str | None] = ()
+) -> list[dict[str, Any]]:
+    """The table of transactions, newest first; the account holder's names (`holder_names`) are
+    masked where a description repeats them ("Mae Zulauf Savings Account")."""
+    names = [n for n in holder_names if n]
     rows = []
     for tx in _newest_first(transactions):
         when = transaction_when(tx)
@@ -277,7 +286,7 @@ def transaction_rows(transactions: Iterable[Transaction]) -> list[dict[str, Any]
         rows.append(
             {
                 "Date": f"{when:%Y-%m-%d %H:%M}" if when else "",
-                "Description": tx.transaction_information or "",
+                "Description": redact_names(tx.transaction_information, names),
                 "Amount": _as_float(transaction_amount(tx)),
                 "Currency": tx.amount.currency or "",
                 "Status": (tx.status or "not given").title(),
@@ -513,69 +522,101 @@ def _address_words(address: Any) -> str:
     return ", ".join(parts)
 
 
-def identity_rows(identity: Identity, *, reveal: bool = False) -> list[dict[str, str]]:
-    """The account holder as the bank knows them; the national ID masked unless `reveal`."""
+def identity_item(person: int, field_name: str) -> str:
+    """The reveal item of one identity field (`identity:0:National ID`)."""
+    return f"identity:{person}:{field_name}"
+
+
+def _identity_fields(identity: Identity) -> list[tuple[str, Any, str]]:
+    """(field, value as the bank gave it, value masked); masked == value when nothing is hidden."""
+    address = field_of(identity, "address")
     national = identity.national_id or ""
-    fields_shown = [
-        ("Full legal name", identity.full_legal_name),
-        ("Name", identity.name),
-        ("National ID", national if reveal else mask_tail(national) if national else ""),
-        ("Birth date", _day(identity.birth_date)),
-        ("Gender", identity.gender),
-        ("Email", identity.email_address),
-        ("Mobile", identity.mobile_number),
-        ("Address", _address_words(field_of(identity, "address"))),
-        ("Party type", field_of(identity, "party_type")),
-        ("Account role", field_of(identity, "account_role")),
+    return [
+        ("Full legal name", identity.full_legal_name, mask_name(identity.full_legal_name)),
+        ("Name", identity.name, mask_name(identity.name)),
+        ("National ID", national, mask_tail(ascii_digits(national)) if national else ""),
+        ("Birth date", _day(identity.birth_date), _day(identity.birth_date)),
+        ("Gender", identity.gender, identity.gender),
+        ("Email", identity.email_address, mask_email(identity.email_address)),
+        ("Mobile", identity.mobile_number, mask_phone(identity.mobile_number)),
+        ("Address", _address_words(address), mask_address(address)),
+        ("Party type", field_of(identity, "party_type"), field_of(identity, "party_type")),
+        ("Account role", field_of(identity, "account_role"), field_of(identity, "account_role")),
     ]
-    return [{"Field": k, "Value": str(v) if v else "not given"} for k, v in fields_shown]
 
 
-def _mask_value(key: str, value: Any, scheme: str | None, reveal: bool) -> Any:
-    if reveal or not isinstance(value, str) or not value:
-        return value
-    last = key.rsplit(".", 1)[-1].lower()
-    if last in _NATIONAL_ID_KEYS:
-        return mask_tail(value)
-    if last in _CARD_KEYS:
-        return mask_card(value)
-    if last in _IDENTIFIER_KEYS and (scheme or "").upper() not in _PUBLIC_SCHEMES:
-        return mask_identifier(scheme, value)
-    return value
+def identity_rows(
+    identity: Identity, *, reveal: bool = False, revealed: Container[str] = (), person: int = 0
+) -> list[dict[str, str]]:
+    """The account holder as the bank knows them. Names, the national ID, e-mail, mobile and
+    address are masked unless `reveal`, or their item (`identity_item`) is in `revealed`."""
+    rows = []
+    for name, value, masked in _identity_fields(identity):
+        shown = value if reveal or identity_item(person, name) in revealed else masked
+        rows.append({"Field": name, "Value": str(shown) if shown else "not given"})
+    return rows
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any], reveal: bool) -> None:
+def identity_choices(identity: Identity, person: int = 0) -> dict[str, str]:
+    """The identity's masked fields as "Reveal a row" offers them: item → `Email: y•••@h•••.com`."""
+    return {
+        identity_item(person, name): f"{name}: {masked}"
+        for name, value, masked in _identity_fields(identity)
+        if value and masked != value
+    }
+
+
+def record_item(data_type: str, index: int) -> str:
+    """The reveal item of one saved payment (`beneficiaries:0`)."""
+    return f"{data_type}:{index}"
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
-        scheme = value.get("scheme_name")
         for key, inner in value.items():
             name = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(inner, Mapping | list):
-                _flatten(name, inner, out, reveal)
+                _flatten(name, inner, out)
             else:
-                out[name] = _mask_value(name, inner, scheme, reveal)
+                out[name] = inner
     elif isinstance(value, list):
         if all(not isinstance(v, Mapping | list) for v in value):
             out[prefix] = ", ".join(str(v) for v in value)
         else:
             for n, inner in enumerate(value):
-                _flatten(f"{prefix}[{n}]", inner, out, reveal)
+                _flatten(f"{prefix}[{n}]", inner, out)
     else:
         out[prefix] = value
 
 
-def record_rows(items: Iterable[Any], *, reveal: bool = False) -> list[dict[str, Any]]:
+def _record_data(item: Any) -> dict[str, Any]:
+    data = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
+    data.pop("entity_id", None)
+    data.pop("account_id", None)
+    return data
+
+
+def record_rows(
+    items: Iterable[Any],
+    *,
+    reveal: bool = False,
+    revealed: Container[str] = (),
+    data_type: str = "",
+) -> list[dict[str, Any]]:
     """Beneficiaries, direct debits, standing or scheduled payments as flat rows.
 
-    Nested objects become `creditor_account.identification` columns; account identifiers, card
-    numbers and national IDs are masked unless `reveal`. Values are text (tables show it literally).
+    Nested objects become `creditor_account.identification` columns. Personal data (account
+    identifiers, card numbers, national IDs, people's names, phones, e-mail and addresses; see
+    `console.masking.mask_payload`) is masked unless `reveal` or the row's item
+    (`record_item(data_type, n)`) is in `revealed`. Values are text (tables show it literally).
     """
     rows = []
-    for item in items:
-        data = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
-        data.pop("entity_id", None)
-        data.pop("account_id", None)
+    for index, item in enumerate(items):
+        data = _record_data(item)
+        if not (reveal or record_item(data_type, index) in revealed):
+            data = mask_payload(data)
         flat: dict[str, Any] = {}
-        _flatten("", data, flat, reveal)
+        _flatten("", data, flat)
         rows.append(
             {
                 k: ("" if v is None else v if isinstance(v, int | float | str) else json.dumps(v))
@@ -583,6 +624,20 @@ def record_rows(items: Iterable[Any], *, reveal: bool = False) -> list[dict[str,
             }
         )
     return rows
+
+
+def record_choices(items: Iterable[Any], data_type: str) -> dict[str, str]:
+    """Each saved payment as "Reveal a row" offers it: `1 · 196784 · M•••• · SA50 •••• …`."""
+    choices = {}
+    for index, item in enumerate(items):
+        masked = mask_payload(_record_data(item))
+        flat: dict[str, Any] = {}
+        _flatten("", masked, flat)
+        ident = next((str(v) for k, v in flat.items() if k.endswith("_id") and v), "")
+        people = [str(v) for k, v in flat.items() if k.endswith(("name", "identification")) and v]
+        label = " · ".join(p for p in (f"Row {index + 1}", ident, *people[:2]) if p)
+        choices[record_item(data_type, index)] = label
+    return choices
 
 
 # ---------------------------------------------------------------------------------------------

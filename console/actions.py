@@ -32,15 +32,17 @@ def audited(
     *,
     store: EventStore | None = None,
     detail: Callable[[T], str] | None = None,
+    reason: str | None = None,
 ) -> T:
     """Check the role, run the action, and audit what happened (denied, failed with Lean's code,
-    or done); the outcome is re-raised or returned unchanged."""
+    or done) with the operator's `reason` when one was asked; the outcome is re-raised or
+    returned unchanged."""
     book = store or get_store()
     try:
         require(actor, action)
     except AccessDenied:
         audit.record(book, actor, action, subject_kind=subject_kind, subject=subject,
-                     outcome="denied")  # fmt: skip
+                     outcome="denied", reason=reason)  # fmt: skip
         raise
     try:
         result = run()
@@ -49,10 +51,10 @@ def audited(
         if exc.results_id:
             words += f" · results_id {exc.results_id}"
         audit.record(book, actor, action, subject_kind=subject_kind, subject=subject,
-                     outcome="failed", detail=words)  # fmt: skip
+                     outcome="failed", detail=words, reason=reason)  # fmt: skip
         raise
     audit.record(book, actor, action, subject_kind=subject_kind, subject=subject,
-                 detail=detail(result) if detail else None)  # fmt: skip
+                 detail=detail(result) if detail else None, reason=reason)  # fmt: skip
     return result
 
 

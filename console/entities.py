@@ -7,13 +7,19 @@ Pure shaping over `lean_api` models and stored events; no Streamlit, no calls to
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.formatting import literal_md
-from console.masking import mask_identifier, scheme_label
+from console.masking import (
+    mask_account_name,
+    mask_identifier,
+    mask_name,
+    redact_names,
+    scheme_label,
+)
 from console.store import StoredEvent
 from lean_api.models import PERMISSIONS, Account, Bank, Consent, Entity
 
@@ -230,20 +236,40 @@ def permission_matrix(entity: Entity) -> list[dict[str, str]]:
     return rows
 
 
-def account_rows(consent: Consent, *, reveal: bool = False) -> list[dict[str, str]]:
-    """The accounts a consent covers, one identifier a row, masked unless `reveal`."""
+def consent_account_item(consent: Consent, index: int) -> str:
+    """The reveal item of one identifier a consent covers (`consent:<id>:0`)."""
+    return f"consent:{consent.id or ''}:{index}"
+
+
+def account_rows(
+    consent: Consent, *, reveal: bool = False, revealed: Container[str] = ()
+) -> list[dict[str, str]]:
+    """The accounts a consent covers, one identifier a row; the identifier and the account's name
+    (banks name accounts after their holder) masked unless `reveal` or the row's item
+    (`consent_account_item`) is in `revealed`."""
     rows = []
-    for account in consent.accounts:
+    for index, account in enumerate(consent.accounts):
         raw = account.identification or ""
+        shown = reveal or consent_account_item(consent, index) in revealed
+        name = account.name or ""
         rows.append(
             {
-                "Account": account.name or "(no name given)",
+                "Account": (name if shown else mask_account_name(name)) or "(no name given)",
                 "Scheme": scheme_label(account.scheme_name),
-                "Identifier": raw if reveal else mask_identifier(account.scheme_name, raw),
+                "Identifier": raw if shown else mask_identifier(account.scheme_name, raw),
                 "Lean scheme": account.scheme_name or "",
             }
         )
     return rows
+
+
+def account_choices(consent: Consent) -> dict[str, str]:
+    """The consent's identifiers as "Reveal a row" offers them: `IBAN SA04 •••• •••• •• 0I`."""
+    return {
+        consent_account_item(consent, index): f"{scheme_label(account.scheme_name)} "
+        f"{mask_identifier(account.scheme_name, account.identification) or '(none)'}"
+        for index, account in enumerate(consent.accounts)
+    }
 
 
 @dataclass(frozen=True)
@@ -275,22 +301,37 @@ def bank_view(entity: Entity, banks: dict[str, Bank]) -> BankView:
     )
 
 
-def data_account_rows(accounts: Iterable[Account], *, reveal: bool = False) -> list[dict[str, Any]]:
-    """The entity's accounts as Lean's data API describes them, identifiers masked unless `reveal`."""
+def data_account_item(account_id: str) -> str:
+    """The reveal item of one account of Lean's data API (`account:<account_id>`)."""
+    return f"account:{account_id}"
+
+
+def data_account_rows(
+    accounts: Iterable[Account], *, reveal: bool = False, revealed: Container[str] = ()
+) -> list[dict[str, Any]]:
+    """The entity's accounts as Lean's data API describes them; identifiers and the holder's
+    name masked unless `reveal` or the account's item (`data_account_item`) is in `revealed`."""
     rows = []
     for account in accounts:
+        shown = reveal or data_account_item(account.account_id) in revealed
+        holders = [
+            account.account_holder_name,
+            field_of_extra(account, "account_holder_short_name"),
+        ]
         identifiers = {
             scheme_label(i.scheme_name): (
                 i.identification or ""
-                if reveal
+                if shown
                 else mask_identifier(i.scheme_name, i.identification)
             )
             for i in account.account
         }
+        name = account.nickname or account.description or "(no name given)"
+        holder = account.account_holder_name or ""
         rows.append(
             {
-                "Account": account.nickname or account.description or "(no name given)",
-                "Holder": account.account_holder_name or "(not given)",
+                "Account": name if shown else redact_names(name, holders),
+                "Holder": (holder if shown else mask_name(holder)) or "(not given)",
                 "Type": " / ".join(
                     t for t in (account.account_type, account.account_sub_type) if t
                 ),
@@ -302,3 +343,27 @@ def data_account_rows(accounts: Iterable[Account], *, reveal: bool = False) -> l
             }
         )
     return rows
+
+
+def data_account_choices(accounts: Iterable[Account]) -> dict[str, str]:
+    """The accounts as "Reveal a row" offers them: `Current Account · SA04 •••• •••• •• 0I`."""
+    choices = {}
+    for account in accounts:
+        holders = [
+            account.account_holder_name,
+            field_of_extra(account, "account_holder_short_name"),
+        ]
+        name = redact_names(account.nickname or account.description or "Account", holders)
+        iban = account.iban
+        choices[data_account_item(account.account_id)] = " · ".join(
+            p for p in (name, mask_identifier("IBAN", iban) if iban else "") if p
+        )
+    return choices
+
+
+def field_of_extra(model: Any, name: str) -> str | None:
+    """A field the model names, or one it kept among its extras (Lean's newer keys)."""
+    value = getattr(model, name, None)
+    if value is None:
+        value = (getattr(model, "model_extra", None) or {}).get(name)
+    return str(value) if value else None

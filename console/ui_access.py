@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import streamlit as st
 
@@ -14,12 +15,14 @@ from console.access import (
     PROXY,
     REFUSE,
     AccessConfigError,
+    AccessDenied,
     Actor,
     RolePolicy,
     behind_sign_in,
     gate_mode,
     proxy_user_header,
 )
+from console.actions import audited
 from console.formatting import literal_md
 from console.runtime import get_store, has_lean_credentials
 
@@ -146,37 +149,127 @@ def sidebar_user(actor: Actor) -> None:
         st.button("Sign out", icon=":material/logout:", on_click=st.logout, width="stretch")
 
 
-def reveal_toggle(
-    label: str,
+# Per subject (kind, id): the items revealed in this session, and the last reason given.
+REVEALED_KEY = "console_revealed"
+REASONS_KEY = "console_reveal_reasons"
+REVEAL_FORMS_KEY = "console_reveal_forms"
+MIN_REASON = 4
+
+
+def may_reveal() -> bool:
+    """True when the signed-in person's role may reveal personal data (support, admin)."""
+    actor = current_actor()
+    return actor is not None and actor.may("reveal")
+
+
+def revealed(subject_kind: str, subject: str) -> frozenset[str]:
+    """The items of `subject` revealed in this session (see `reveal_row`)."""
+    shown = st.session_state.get(REVEALED_KEY, {}).get((subject_kind, subject), ())
+    return frozenset(shown)
+
+
+def reveal_note(subject_kind: str, subject: str, *, key: str) -> None:
+    """One line per screen on masking: what the role may do, and "Mask again" once something of
+    `subject` is shown unmasked."""
+    if not may_reveal():
+        st.caption("Personal data stays masked for your role.")
+        return
+    shown = revealed(subject_kind, subject)
+    if not shown:
+        st.caption(
+            ":material/visibility_off: Personal data is masked. Use **Reveal a row** where you "
+            "need one: it asks why, and each reveal goes to the audit log."
+        )
+        return
+    words = "1 row is" if len(shown) == 1 else f"{len(shown)} rows are"
+    note_col, button_col = st.columns([3, 1], vertical_alignment="center")
+    note_col.caption(f":material/visibility: {words} shown unmasked for you (audited).")
+    button_col.button(
+        "Mask again",
+        key=f"{key}:mask",
+        icon=":material/visibility_off:",
+        on_click=_mask_again,
+        args=(subject_kind, subject),
+    )
+
+
+def reveal_row(
+    what: str,
+    choices: Mapping[str, str],
     *,
     key: str,
-    help: str,
-    subject_kind: str | None = None,
-    subject: str | None = None,
-) -> bool:
-    """A switch that shows personal data unmasked, for roles that may reveal, once a reason is
-    given; the reveal and its reason go to the audit log. False otherwise."""
-    actor = current_actor()
-    if actor is None or not actor.may("reveal"):
-        st.caption("Personal data stays masked for your role.")
-        return False
-    if not st.toggle(label, value=False, key=key, help=help):
-        return False
-    reason = st.text_input(
-        "Why do you need it unmasked?",
-        key=f"{key}:reason",
-        placeholder="e.g. ticket 4521: the customer disputes the IBAN",
-        max_chars=300,
-    ).strip()
-    if len(reason) < 4:
-        st.caption("Give a reason (a ticket number will do) to show it: it goes to the audit log.")
-        return False
-    done = st.session_state.setdefault(AUDITED_KEY, set())
-    if ("reveal", subject, reason) not in done:
-        audit.record(get_store(), actor, "reveal", subject_kind=subject_kind, subject=subject,
-                     reason=reason)  # fmt: skip
-        done.add(("reveal", subject, reason))
-    return True
+    subject_kind: str,
+    subject: str,
+) -> frozenset[str]:
+    """A small "Reveal a row" popover over a table: pick one row (`choices`: item → its masked
+    label), say why, and that row is shown unmasked for the rest of the session. Each reveal is
+    one audit line (action "reveal", the subject, which row, the reason). The reason is
+    remembered per subject, so revealing a second field of the same customer needs no retyping.
+
+    Returns the revealed items of `subject`. Nothing is drawn for a role that may not reveal.
+    """
+    shown = revealed(subject_kind, subject)
+    hidden = [item for item in choices if item not in shown]
+    if not may_reveal() or not hidden:
+        return shown
+    remembered = st.session_state.get(REASONS_KEY, {}).get((subject_kind, subject), "")
+    st.session_state.setdefault(REVEAL_FORMS_KEY, {}).setdefault(
+        (subject_kind, subject), set()
+    ).add(key)
+    with st.popover("Reveal a row", icon=":material/visibility:"):
+        st.selectbox(what, hidden, format_func=lambda item: choices[item], key=f"{key}:item")
+        st.text_input(
+            "Why do you need it unmasked?",
+            # Once the session holds the field, it already carries the remembered reason (set
+            # by `_reveal`); giving a default as well would make Streamlit warn.
+            value="" if f"{key}:reason" in st.session_state else remembered,
+            key=f"{key}:reason",
+            placeholder="e.g. ticket 4521: the customer disputes the IBAN",
+            max_chars=300,
+        )
+        st.button(
+            "Reveal",
+            key=f"{key}:go",
+            type="primary",
+            on_click=_reveal,
+            args=(key, what, dict(choices), subject_kind, subject),
+        )
+        problem = st.session_state.pop(f"{key}:problem", None)
+        if problem:
+            st.error(problem)
+    return revealed(subject_kind, subject)
+
+
+def _reveal(key: str, what: str, choices: dict[str, str], subject_kind: str, subject: str) -> None:
+    """The "Reveal" button: check the reason, audit, then remember the item as revealed."""
+    item = st.session_state.get(f"{key}:item")
+    reason = str(st.session_state.get(f"{key}:reason") or "").strip()
+    if item not in choices:
+        return
+    if len(reason) < MIN_REASON:
+        st.session_state[f"{key}:problem"] = (
+            "Give a reason (a ticket number will do): it goes to the audit log with the reveal."
+        )
+        return
+    try:
+        audited(
+            current_actor(), "reveal", subject_kind, subject, lambda: True,
+            detail=lambda _: f"{what}: {choices[item]}", reason=reason,
+        )  # fmt: skip
+    except AccessDenied as exc:
+        st.session_state[f"{key}:problem"] = str(exc)
+        return
+    st.session_state.setdefault(REVEALED_KEY, {}).setdefault((subject_kind, subject), set()).add(
+        item
+    )
+    st.session_state.setdefault(REASONS_KEY, {})[(subject_kind, subject)] = reason
+    # Every other "Reveal a row" of the same subject offers the same reason from now on.
+    for form in st.session_state.get(REVEAL_FORMS_KEY, {}).get((subject_kind, subject), ()):
+        st.session_state[f"{form}:reason"] = reason
+
+
+def _mask_again(subject_kind: str, subject: str) -> None:
+    st.session_state.get(REVEALED_KEY, {}).pop((subject_kind, subject), None)
 
 
 def audit_view(action: str, subject_kind: str, subject: str) -> None:

@@ -1,6 +1,7 @@
 """Accounts & data: one bank connection's accounts, balances, transactions (with a balance line and
 monthly cash flow), identity and other records; "Refresh data now" and ownership verification.
-`/data?entity_id=…&customer_id=…&account_id=…`. Identifiers are masked unless asked for."""
+`/data?entity_id=…&customer_id=…&account_id=…`. Personal data is masked; support reveals one row
+at a time, with a reason that goes to the audit log."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ from console.account_data import (
     fetch_balances,
     fetch_records,
     fetch_transactions,
+    identity_choices,
     identity_rows,
     monthly_cash_flow,
+    record_choices,
     record_rows,
     transaction_rows,
 )
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
-from console.entities import data_account_rows
+from console.entities import data_account_choices, data_account_rows
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
@@ -38,7 +41,7 @@ from console.ui import (
     show_message,
     wait_for_lean,
 )
-from console.ui_access import audit_view, reveal_toggle
+from console.ui_access import audit_view, reveal_note, reveal_row
 from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
 from lean_api.errors import LeanError
 from lean_api.models import Account, Balance, Identity
@@ -118,21 +121,14 @@ customer_id = customer_id_from_url()
 st.code(entity_id, language=None)
 # Every link keeps the customer_id: without it the next screen has to look the customer up.
 entity_query = {"entity_id": entity_id, **({"customer_id": customer_id} if customer_id else {})}
-links = st.columns(4, vertical_alignment="top")
+links = st.columns(3, vertical_alignment="top")
 with links[0]:
     link("pages/entities.py", "This bank connection", entity_query)
 with links[1]:
     link("pages/refreshes.py", "Its data refreshes", entity_query)
 with links[2]:
     link("pages/webhooks.py", "Its webhooks", {"entity_id": entity_id})
-with links[3]:
-    reveal = reveal_toggle(
-        "Show unmasked",
-        key="data_reveal",
-        subject_kind="entity",
-        subject=entity_id,
-        help="IBANs, card numbers and national IDs are masked unless you need them.",
-    )
+reveal_note("entity", entity_id, key="data_reveal")
 
 st.subheader("Refresh from the bank", anchor=False)
 render_refresh_trigger(
@@ -141,7 +137,6 @@ render_refresh_trigger(
     on_finished=forget_data,
     customer_id=customer_id,
     consent_status=indexed_consent_status(entity_id),
-    reveal=reveal,
 )
 
 
@@ -164,7 +159,11 @@ def render_data() -> None:
             "Lean returned no account for this bank connection. Trigger a refresh if it is new."
         )
         return
-    st.dataframe(data_account_rows(accounts, reveal=reveal), hide_index=True, width="stretch")
+    shown = reveal_row(
+        "Account", data_account_choices(accounts), key="data_reveal_account",
+        subject_kind="entity", subject=entity_id,
+    )  # fmt: skip
+    st.dataframe(data_account_rows(accounts, revealed=shown), hide_index=True, width="stretch")
 
     by_id = {a.account_id: a for a in accounts}
     wanted = st.query_params.get("account_id")
@@ -173,10 +172,9 @@ def render_data() -> None:
         "Account",
         ids,
         index=ids.index(wanted) if wanted in by_id else 0,
-        format_func=lambda i: account_label(by_id[i], reveal=reveal),
-        # A keyed selectbox keeps the labels it was first drawn with; one key per masking mode
-        # redraws them when "Show unmasked" changes (the choice is kept in the URL).
-        key=f"data_account_{'unmasked' if reveal else 'masked'}",
+        # Masked always: a revealed account shows in full in the table above.
+        format_func=lambda i: account_label(by_id[i]),
+        key="data_account",
     )
     if account_id != wanted:
         st.query_params["account_id"] = account_id
@@ -232,7 +230,14 @@ def render_data() -> None:
                 st.plotly_chart(monthly_cash_flow_chart(flow, currency), width="stretch")
             for note in flow.notes:
                 st.caption(note)
-        rows = transaction_rows(transactions.items)
+        chosen = by_id[account_id]
+        rows = transaction_rows(
+            transactions.items,
+            holder_names=(
+                chosen.account_holder_name,
+                (chosen.model_extra or {}).get("account_holder_short_name"),
+            ),
+        )
         if rows:
             shown = f"{len(rows):,} transactions, newest first"
             if transactions.truncated:
@@ -264,8 +269,21 @@ def render_data() -> None:
         show_error(exc, "identity")
     else:
         if identity:
-            for person in identity:
-                st.dataframe(identity_rows(person, reveal=reveal), hide_index=True, width="stretch")
+            choices = {
+                item: (f"Person {n + 1} · {label}" if len(identity) > 1 else label)
+                for n, person in enumerate(identity)
+                for item, label in identity_choices(person, n).items()
+            }
+            shown = reveal_row(
+                "Field", choices, key="data_reveal_identity",
+                subject_kind="entity", subject=entity_id,
+            )  # fmt: skip
+            for n, person in enumerate(identity):
+                st.dataframe(
+                    identity_rows(person, revealed=shown, person=n),
+                    hide_index=True,
+                    width="stretch",
+                )
         else:
             st.info("Lean returned no identity for this bank connection.")
 
@@ -294,7 +312,14 @@ def render_data() -> None:
             if found.problem is not None:
                 show_message(found.problem)
             elif found.items:
-                st.dataframe(record_rows(found.items, reveal=reveal), hide_index=True)
+                shown = reveal_row(
+                    "Row", record_choices(found.items, data_type),
+                    key=f"data_reveal_{data_type}", subject_kind="entity", subject=entity_id,
+                )  # fmt: skip
+                st.dataframe(
+                    record_rows(found.items, revealed=shown, data_type=data_type),
+                    hide_index=True,
+                )
             else:
                 st.caption(f"Lean lists no {words.lower()} for this account.")
 
@@ -306,4 +331,4 @@ st.caption(
     "Does the person with this national ID or iqama number own this bank connection's accounts? "
     "Lean compares it with what the bank holds."
 )
-render_ownership_verification(client, entity_id, reveal=reveal)
+render_ownership_verification(client, entity_id)

@@ -3,13 +3,16 @@ outcome. `/audit?actor=…&action=…&subject=…&days=…`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
+from console import audit
 from console.access import AccessDenied, require
 from console.audit import ACTIONS, audit_csv, audit_rows, search
 from console.formatting import literal_md
+from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreUnavailable
 from console.ui_access import audit_view, current_actor
@@ -76,6 +79,16 @@ except StoreUnavailable as exc:
     st.stop()
 audit_view("view_audit_log", "audit_log", f"{who or '*'} {action or '*'} {subject or '*'}")
 
+# A reason or subject may quote a customer's e-mail, phone or IBAN: masked here and in the CSV.
+entries = [
+    replace(
+        e,
+        subject=mask_text(e.subject) if e.subject else e.subject,
+        detail=mask_text(e.detail) if e.detail else e.detail,
+        reason=mask_text(e.reason) if e.reason else e.reason,
+    )
+    for e in entries
+]
 if not entries:
     st.info("Nothing in the audit log matches.")
 else:
@@ -87,4 +100,9 @@ else:
         file_name="audit-log.csv",
         mime="text/csv",
         icon=":material/download:",
+        on_click=lambda: audit.record(
+            get_store(), current_actor(), "export", subject_kind="csv", subject="audit-log.csv"
+        ),
+        help="Exports are always masked: customers' e-mail addresses, phone numbers, IBANs and "
+        "national IDs quoted in a reason are masked as on screen. The download is audited.",
     )

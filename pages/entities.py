@@ -11,11 +11,13 @@ from console.book_queries import customer_of_entity
 from console.customers import bank_directory
 from console.entities import (
     ENTITY_COLUMN,
+    account_choices,
     account_rows,
     bank_view,
     consent_rows,
     consent_views,
     customer_from_events,
+    data_account_choices,
     data_account_rows,
     ordered_consents,
     permission_matrix,
@@ -35,7 +37,7 @@ from console.ui import (
     show_error,
     wait_for_lean,
 )
-from console.ui_access import audit_view, reveal_toggle
+from console.ui_access import audit_view, reveal_note, reveal_row
 from lean_api.errors import LeanError
 from lean_api.models import Account, Bank, Entity
 
@@ -275,13 +277,7 @@ st.dataframe(
 )
 
 st.subheader("Accounts each consent covers", anchor=False)
-reveal = reveal_toggle(
-    "Show full identifiers",
-    key="entity_reveal",
-    subject_kind="entity",
-    subject=entity_id,
-    help="IBANs, account and card numbers and national IDs are masked unless you need them.",
-)
+reveal_note("entity", entity_id, key="entity_reveal")
 ordered = ordered_consents(entity)
 if ordered:
     # Tab labels are Markdown: the console's own words only (the consent ids are in the table).
@@ -291,9 +287,14 @@ if ordered:
             for n, view in enumerate(consents)
         ]
     )
-    for tab, consent in zip(tabs, ordered, strict=True):
+    for position, (tab, consent) in enumerate(zip(tabs, ordered, strict=True)):
         with tab:
-            rows = account_rows(consent, reveal=reveal)
+            # Keyed by position: consent ids come from Lean and need not be unique or tame.
+            shown = reveal_row(
+                "Identifier", account_choices(consent), key=f"entity_reveal:{position}",
+                subject_kind="entity", subject=entity_id,
+            )  # fmt: skip
+            rows = account_rows(consent, revealed=shown)
             if rows:
                 st.dataframe(rows, hide_index=True, width="stretch")
             else:
@@ -315,8 +316,12 @@ if st.toggle("Also load account details from Lean", value=False, key="entity_dat
         show_error(exc, "accounts")
     else:
         if details:
+            shown = reveal_row(
+                "Account", data_account_choices(details), key="entity_reveal_accounts",
+                subject_kind="entity", subject=entity_id,
+            )  # fmt: skip
             st.dataframe(
-                data_account_rows(details, reveal=reveal), hide_index=True, width="stretch"
+                data_account_rows(details, revealed=shown), hide_index=True, width="stretch"
             )
         else:
             st.info("Lean returned no account for this bank connection.")

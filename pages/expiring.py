@@ -3,10 +3,12 @@ CSV for a reconnect campaign. Read from the book index: no call to Lean."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 import streamlit as st
 
+from console import audit
 from console.book_queries import (
     expiring_consents,
     expiry_by_bank,
@@ -15,9 +17,11 @@ from console.book_queries import (
     index_status,
 )
 from console.formatting import literal_md
+from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import show_error
+from console.ui_access import current_actor
 
 ALL_BANKS = "All banks"
 
@@ -89,14 +93,25 @@ bank = st.selectbox("Bank", [ALL_BANKS, *banks], key="expiring_bank")
 chosen = (
     items if bank == ALL_BANKS else [i for i in items if (i.bank_identifier or "unknown") == bank]
 )
+# Personal data is masked here and in the CSV: an app_user_id that is an e-mail address or a
+# phone number keeps only its first letters or last two digits (ids stay whole).
+chosen = [
+    replace(i, app_user_id=mask_text(i.app_user_id) if i.app_user_id else None) for i in chosen
+]
+file_name = f"consents-expiring-within-{days}-days.csv"
 
 st.download_button(
     "Download CSV for a reconnect campaign",
     expiry_csv(chosen),
-    file_name=f"consents-expiring-within-{days}-days.csv",
+    file_name=file_name,
     mime="text/csv",
     icon=":material/download:",
     key="expiring_csv",
+    on_click=lambda: audit.record(
+        get_store(), current_actor(), "export", subject_kind="csv", subject=file_name
+    ),
+    help="Exports are always masked: an app_user_id that is an e-mail address or a phone number "
+    "is masked as on screen. Each download goes to the audit log.",
 )
 if bank != ALL_BANKS:
     st.caption(f"{len(chosen):,} connections at {literal_md(bank)}.")

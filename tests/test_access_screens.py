@@ -109,6 +109,8 @@ def test_a_viewer_reads_masked_and_cannot_act(
     assert "Personal data stays masked for your role." in words
     assert not [b for b in at.button if b.label == "Refresh data now"]
     assert not at.toggle
+    assert not [b for b in at.button if b.label in ("Reveal", "Mask again")]
+    assert not [s for s in at.selectbox if str(s.key).startswith("data_reveal")]
 
 
 def test_support_verifies_and_reveals_but_does_not_refresh(
@@ -120,7 +122,8 @@ def test_support_verifies_and_reveals_but_does_not_refresh(
     at.query_params["entity_id"] = entity.entity_id
     at = at.run()
     assert not at.exception
-    assert [t.label for t in at.toggle] == ["Show unmasked"]
+    assert "Reveal a row" in texts(at)
+    assert at.selectbox(key="data_reveal_account:item")  # the per-row reveal is offered
     assert [b for b in at.button if b.label == "Verify ownership"]
     assert "Refreshing data needs the admin role (yours: support)." in texts(at)
 

@@ -4,6 +4,7 @@ unknown entity and Lean failing."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console import audit
 from console.last_good import last_good
 from console.national_id import luhn_valid
 from console.store import EventStore
@@ -119,17 +121,43 @@ def test_an_entity_shows_accounts_balances_transactions_identity_masked(
     assert entity.entity_id in texts(at)
 
 
-def test_show_unmasked_reveals_ibans_and_the_national_id(
+def reveal(at: AppTest, key: str, item: str, reason: str | None = "ticket 4521") -> AppTest:
+    """Reveal one row through its "Reveal a row" popover."""
+    at.selectbox(key=f"{key}:item").set_value(item)
+    if reason is not None:
+        at.text_input(key=f"{key}:reason").set_value(reason)
+    return at.button(key=f"{key}:go").click().run()
+
+
+def test_support_reveals_one_account_and_one_identity_field(
     screen: AppTest, sandbox: SandboxServer
 ) -> None:
     entity = entities(sandbox)[0]
+    person = sandbox.state.data.customers[entity.customer_id].person
     at = open_data(screen, entity.entity_id)
-    at.toggle(key="data_reveal").set_value(True).run()
-    # A reveal needs a reason (it goes to the audit log).
-    at.text_input(key="data_reveal:reason").set_value("ticket 4521").run()
     shown = "\n".join(str(f.value.to_dict()) for f in at.dataframe)
-    assert entity.accounts[0].iban in shown
-    assert owner_id(sandbox, entity) in shown
+    for secret in (person.name_en, person.email, person.national_id, person.mobile.lstrip("+")):
+        assert secret not in shown
+    at = reveal(at, "data_reveal_account", f"account:{entity.accounts[0].account_id}")
+    accounts = at.dataframe[0].value
+    assert entity.accounts[0].iban in accounts.iloc[0]["Identifiers"]
+    assert person.name_en in set(accounts["Holder"])
+    for other in entity.accounts[1:]:
+        assert other.iban not in "\n".join(accounts["Identifiers"])
+    identity = next(f.value for f in at.dataframe if list(f.value.columns) == ["Field", "Value"])
+    assert person.national_id not in set(identity["Value"])
+    # The reason given for the account is remembered for this connection.
+    at = reveal(at, "data_reveal_identity", "identity:0:National ID", reason=None)
+    identity = next(f.value for f in at.dataframe if list(f.value.columns) == ["Field", "Value"])
+    values = dict(zip(identity["Field"], identity["Value"], strict=True))
+    assert values["National ID"] == person.national_id
+    assert values["Email"] != person.email and values["Email"].endswith(".com")
+    lines = audit.search(EventStore(os.environ["DATABASE_URL"]), action="reveal")
+    assert [(line.reason, line.detail.split(":")[0]) for line in lines] == [
+        ("ticket 4521", "Field"),
+        ("ticket 4521", "Account"),
+    ]
+    assert "Refreshing data needs" not in texts(at)  # admin here: everything else still there
 
 
 def test_refresh_is_confirmed_then_followed_until_finished(

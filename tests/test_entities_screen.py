@@ -11,6 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console import audit
 from console.entities import status_words
 from console.formatting import literal_md
 from console.last_good import last_good
@@ -125,15 +126,42 @@ def test_found_shows_bank_consents_matrix_and_masked_accounts(
         assert f"{account.iban[:4]} •••• •••• •• {account.iban[-2:]}" in set(ibans)
 
 
-def test_identifiers_are_shown_in_full_only_on_request(
-    screen: AppTest, sandbox: SandboxServer
+def test_one_identifier_is_revealed_with_a_reason_and_audited(
+    screen: AppTest, sandbox: SandboxServer, db: EventStore
 ) -> None:
     seeded = seeded_entity(sandbox)
     at = open_entity(screen, seeded.entity_id, seeded.customer_id)
-    at.toggle(key="entity_reveal").set_value(True).run()
-    # A reveal needs a reason (it goes to the audit log).
-    at.text_input(key="entity_reveal:reason").set_value("ticket 4521").run()
-    assert seeded.accounts[0].iban in set(at.dataframe[3].value["Identifier"])
+    consent_id = seeded.current_consent.id
+    key = "entity_reveal:0"  # the current consent's tab
+    first, second = f"consent:{consent_id}:0", f"consent:{consent_id}:1"
+    # No reason: nothing is shown, nothing audited, and the popover says why.
+    at.selectbox(key=f"{key}:item").set_value(first)
+    at = at.button(key=f"{key}:go").click().run()
+    assert "Give a reason" in texts(at.error)
+    assert seeded.accounts[0].iban not in set(at.dataframe[3].value["Identifier"])
+    assert not audit.search(db, action="reveal")
+
+    at.selectbox(key=f"{key}:item").set_value(first)
+    at.text_input(key=f"{key}:reason").set_value("ticket 4521")
+    at = at.button(key=f"{key}:go").click().run()
+    identifiers = list(at.dataframe[3].value["Identifier"])
+    assert identifiers[0] == seeded.accounts[0].iban  # that row only
+    assert all("••" in shown for shown in identifiers[1:])
+    (line,) = audit.search(db, action="reveal")
+    assert (line.subject_kind, line.subject, line.reason) == ("entity", seeded.entity_id,
+                                                              "ticket 4521")  # fmt: skip
+    assert (
+        line.detail.startswith("Identifier: IBAN SA") and seeded.accounts[0].iban not in line.detail
+    )
+    # The reason is remembered for this bank connection: the next reveal needs no retyping.
+    assert at.text_input(key=f"{key}:reason").value == "ticket 4521"
+    assert first not in at.selectbox(key=f"{key}:item").options
+    at.selectbox(key=f"{key}:item").set_value(second)
+    at = at.button(key=f"{key}:go").click().run()
+    assert len(audit.search(db, action="reveal")) == 2
+    assert "2 rows are shown unmasked" in texts(at.caption)
+    at = at.button(key="entity_reveal:mask").click().run()
+    assert all("••" in shown for shown in at.dataframe[3].value["Identifier"])
 
 
 def test_customer_is_found_from_stored_webhooks(

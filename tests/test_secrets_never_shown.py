@@ -75,7 +75,14 @@ def test_no_screen_and_no_log_line_shows_a_secret(
         ("pages/webhooks.py", {}),
         ("pages/banks.py", {}),
         ("pages/audit.py", {}),
+        ("pages/triage.py", {"q": entity.customer_id}),
+        ("pages/request_log.py", {}),
+        ("pages/connect.py", {"customer_id": entity.customer_id}),
     ]
+    # A new screen cannot be left out of this walk.
+    assert {page for page, _ in visits} == {
+        f"pages/{path.name}" for path in (Path(APP).parent / "pages").glob("*.py")
+    }
     pages: list[str] = []
     at = screens.run()
     for failing in (False, True):

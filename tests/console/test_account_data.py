@@ -16,10 +16,12 @@ from console.account_data import (
     credit_line_words,
     currency_words,
     field_of,
+    identity_choices,
     identity_rows,
     monthly_cash_flow,
     newest_pending,
     ownership_verdict,
+    record_choices,
     record_rows,
     refresh_account_rows,
     signed,
@@ -320,17 +322,49 @@ def test_cash_flow_counts_what_it_cannot_place() -> None:
 # --- identity and records -----------------------------------------------------------------------
 
 
-def test_identity_masks_the_national_id_unless_revealed() -> None:
+def test_identity_masks_names_ids_contacts_and_address_unless_revealed() -> None:
     person = Identity.model_validate(
-        {"full_legal_name": "Sara Al-Qahtani", "national_id": "1234567897",
-         "address": {"town_name": "Riyadh", "country": "Saudi Arabia", "street": None}}
+        {"full_legal_name": "Sara Al-Qahtani", "name": "سارة القحطاني", "national_id": "1234567897",
+         "mobile_number": "966512345678", "email_address": "sara.q@example.com", "gender": "F",
+         "address": {"address_line": "4187 King Fahd Road", "town_name": "Riyadh",
+                     "country": "Saudi Arabia", "street": None}}
     )  # fmt: skip
     masked = {r["Field"]: r["Value"] for r in identity_rows(person)}
-    assert masked["National ID"] == "•••• •••• 97"
-    assert masked["Address"] == "Riyadh, Saudi Arabia"
-    assert masked["Email"] == "not given"
+    assert masked == {
+        "Full legal name": "S•••• A••••",
+        "Name": "س•••• ا••••",
+        "National ID": "•••• •••• 97",
+        "Birth date": "not given",
+        "Gender": "F",
+        "Email": "s•••@e•••.com",
+        "Mobile": "+966 •••• ••78",
+        "Address": "•••• · Riyadh, Saudi Arabia",
+        "Party type": "not given",
+        "Account role": "not given",
+    }
     shown = {r["Field"]: r["Value"] for r in identity_rows(person, reveal=True)}
     assert shown["National ID"] == "1234567897"
+    assert shown["Address"] == "4187 King Fahd Road, Saudi Arabia"
+
+
+def test_identity_reveals_one_field_at_a_time() -> None:
+    person = Identity.model_validate(
+        {"full_legal_name": "Sara Al-Qahtani", "national_id": "1234567897",
+         "email_address": "sara.q@example.com", "gender": "F"}
+    )  # fmt: skip
+    choices = identity_choices(person, 1)
+    assert choices == {
+        "identity:1:Full legal name": "Full legal name: S•••• A••••",
+        "identity:1:National ID": "National ID: •••• •••• 97",
+        "identity:1:Email": "Email: s•••@e•••.com",
+    }
+    rows = identity_rows(person, revealed={"identity:1:Email"}, person=1)
+    shown = {r["Field"]: r["Value"] for r in rows}
+    assert shown["Email"] == "sara.q@example.com"
+    assert shown["National ID"] == "•••• •••• 97"
+    # Another person's item reveals nothing here.
+    other = identity_rows(person, revealed={"identity:0:Email"}, person=1)
+    assert {r["Field"]: r["Value"] for r in other}["Email"] == "s•••@e•••.com"
 
 
 def test_records_are_flattened_with_identifiers_masked() -> None:
@@ -349,8 +383,19 @@ def test_records_are_flattened_with_identifiers_masked() -> None:
     assert row["card.pan"] == "•••• •••• •••• 1111"
     assert row["amounts[0].amount"] == 1 and row["tags"] == "a, b"
     assert row["regional_data"] == ""
+    assert row["account_holder_name"] == "F••••"
+    assert row["creditor_account.name"] == "F••••"
     assert record_rows([beneficiary], reveal=True)[0]["creditor_account.identification"] == IBAN
     assert record_rows([]) == []
+    # One row revealed by its item; the other stays masked.
+    rows = record_rows([beneficiary, beneficiary], revealed={"beneficiaries:1"},
+                       data_type="beneficiaries")  # fmt: skip
+    assert rows[0]["creditor_account.identification"] == "SA03 •••• •••• •• 19"
+    assert rows[1]["creditor_account.identification"] == IBAN
+    assert rows[1]["account_holder_name"] == "Fahad"
+    labels = record_choices([beneficiary], "beneficiaries")
+    assert list(labels) == ["beneficiaries:0"] and IBAN not in labels["beneficiaries:0"]
+    assert "Fahad" not in labels["beneficiaries:0"]
 
 
 # --- ownership and refreshes --------------------------------------------------------------------
@@ -434,7 +479,7 @@ def test_the_banks_one_line_address_is_not_repeated() -> None:
                      "street": "Al Madinah Road", "town_name": "Jeddah",
                      "region": "Makkah Region", "country": "Saudi Arabia"}}
     )  # fmt: skip
-    address = {r["Field"]: r["Value"] for r in identity_rows(person)}["Address"]
+    address = {r["Field"]: r["Value"] for r in identity_rows(person, reveal=True)}["Address"]
     assert address == "2645 Al Madinah Road, Al Rawdah, Jeddah 21797, Makkah Region, Saudi Arabia"
 
 

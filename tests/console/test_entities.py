@@ -11,11 +11,14 @@ from console.entities import (
     GRANTED,
     NOT_GRANTED,
     InvalidEntityId,
+    account_choices,
     account_rows,
     bank_view,
     consent_rows,
     consent_views,
     customer_from_events,
+    data_account_choices,
+    data_account_item,
     data_account_rows,
     ordered_consents,
     parse_entity_id,
@@ -212,8 +215,18 @@ def test_accounts_are_masked_by_default_and_revealed_on_request() -> None:
         "National ID",
     }
     assert any(r["Account"] == "(no name given)" for r in rows)
+    named = [a.name for a in consent.accounts if a.name]
+    assert named and not any(r["Account"] in named for r in rows)  # banks name them by holder
     revealed = account_rows(consent, reveal=True)
     assert [r["Identifier"] for r in revealed] == [a.identification for a in consent.accounts]
+    # One row revealed by its item, the others still masked.
+    choices = account_choices(consent)
+    first = next(iter(choices))
+    assert len(choices) == len(consent.accounts)
+    assert consent.accounts[0].identification not in choices[first]
+    one = account_rows(consent, revealed={first})
+    assert one[0]["Identifier"] == consent.accounts[0].identification
+    assert one[1]["Identifier"] != consent.accounts[1].identification
 
 
 def test_bank_logo_only_from_the_bank_list_and_only_https() -> None:
@@ -267,3 +280,19 @@ def test_data_accounts_in_words_with_masked_identifiers() -> None:
     assert row["Identifiers"] == "IBAN SA04 •••• •••• •• 0I · Account number (BBAN) •••• •••• 0I"
     (shown,) = data_account_rows([account], reveal=True)
     assert "SA04203XGFV6Y7UWB7IYNK0I" in shown["Identifiers"]
+    (by_item,) = data_account_rows([account], revealed={data_account_item(account.account_id)})
+    assert by_item == shown
+
+
+def test_account_holders_are_masked_also_where_the_name_repeats_them() -> None:
+    account = Account.model_validate(
+        {"account_id": "25e9aae3", "account_holder_name": "Mae Darlene Zulauf",
+         "account_holder_short_name": "Mae Zulauf", "description": "Mae Zulauf Current Account",
+         "account": [{"scheme_name": "IBAN", "identification": "SA04203XGFV6Y7UWB7IYNK0I"}]}
+    )  # fmt: skip
+    (row,) = data_account_rows([account])
+    assert row["Holder"] == "M•••• D•••• Z••••"
+    assert row["Account"] == "M•••• Z•••• Current Account"
+    assert data_account_choices([account]) == {
+        "account:25e9aae3": "M•••• Z•••• Current Account · SA04 •••• •••• •• 0I"
+    }
