@@ -6,7 +6,10 @@ Signed with LEAN_WEBHOOK_SECRET; without it (and without Lean credentials) with 
 sandbox's secret, so it works against a default `make run` as it is.
 
 For reproducing an incident: the body is sent byte for byte as saved, so its signature is
-computed over exactly what the receiver will verify.
+computed over exactly what the receiver will verify. A dead letter's body downloaded from the
+Webhooks screen ("Download its body") is such a file; to turn dead letters into events once their
+cause is fixed, use Reprocess on that screen instead (`console.dead_letters`): it keeps the
+letter's arrival time and `verified` flag, which a replay cannot.
 """
 
 from __future__ import annotations

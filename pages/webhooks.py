@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import urlencode
 
 import streamlit as st
 
+from console.access import AccessDenied
+from console.actions import audited
 from console.book_queries import bank_of
+from console.dead_letters import (
+    BODIES_NEED,
+    MAX_EXPORT,
+    ReprocessOutcome,
+    ReprocessSummary,
+    UnknownDeadLetter,
+    export_all,
+    export_body,
+    list_dead_letters,
+    read_body,
+    reprocess,
+    reprocess_all,
+)
 from console.events import (
+    DEFAULT_RANGE,
+    FIRST_DAY,
+    INBOX_PARAMS,
+    LAST_DAY,
     NOT_REPORTED,
     NOT_REPORTED_NOTE,
+    RANGE_KEYS,
     TIME_RANGES,
     TYPE_LABELS,
+    InboxView,
+    Refused,
     arrival_delay,
-    build_filter,
+    check_event_id,
+    check_id,
+    check_text,
     event_links,
-    inbox_rows,
+    event_row_exists,
+    event_statuses,
+    export_inbox_csv,
+    inbox_page,
+    inbox_table_rows,
+    parse_inbox_query,
     refresh_account_rows,
     refresh_status_cells,
     refresh_verdict,
     refresh_words,
-    time_window,
 )
 from console.formatting import literal_md, styled_table, tone_of
+from console.masking import mask_payload, mask_text
 from console.runtime import get_receiver, get_store
-from console.store import EventFilter, StoreUnavailable
+from console.store import StoreUnavailable
 from console.ui import backend_or_stop
+from console.ui_access import audit_view, current_actor, reveal_note, reveal_row
 from console.webhooks import WEBHOOK_PATH
 
 PAGE_SIZE = 50
@@ -67,6 +100,7 @@ def show_event(event_id: str) -> None:
     """One event in full."""
     event = store.get_event(event_id)
     if st.button("← Back to the inbox"):
+        # The inbox's filters and page stay in the URL: back is the same rows.
         del st.query_params["event_id"]
         st.rerun()
     if event is None:
@@ -164,123 +198,278 @@ def show_event(event_id: str) -> None:
             )
             if any(NOT_REPORTED in row.values() for row in account_rows):
                 st.caption(NOT_REPORTED_NOTE)
+        # The raw body may hold personal data (account holders, IBANs): masked unless this
+        # event was revealed, with a reason, by a role that may.
+        shown = reveal_row(
+            "Payload",
+            {"payload": "The whole payload of this event"},
+            key=f"wh_reveal:{event.event_id}",
+            subject_kind="event",
+            subject=event.event_id,
+        )
+        reveal_note("event", event.event_id, key=f"wh_reveal_note:{event.event_id}")
         try:
-            st.json(json.loads(event.payload), expanded=2)
+            body = json.loads(event.payload)
         except ValueError:
-            st.code(event.payload, language="json")
+            st.code(
+                event.payload if "payload" in shown else mask_text(event.payload), language="json"
+            )
+        else:
+            st.json(body if "payload" in shown else mask_payload(body), expanded=2)
 
 
-def show_inbox(counts: dict[str, int]) -> None:
-    """Filters, the live table, paging and CSV export."""
-    type_options = [t for t, _ in store.event_types()]
-    preset_types = [t for t in st.query_params.get_all("type") if t in type_options]
-    banks = store.bank_identifiers()
-    bank_param = st.query_params.get("bank")
-    row1 = st.columns([3, 2, 2], vertical_alignment="bottom")
-    types = row1[0].multiselect(
+SEEDED = "wh_seeded"
+INPUT_PROBLEMS = "wh_input_problems"
+SECTION = "section"
+URL_WRITTEN = "wh_url_written"
+ANY_STATUS = "Any status"
+ALL_BANKS = "All banks"
+VERIFIED_CHOICES = {"Either": None, "Verified only": True, "Unverified only": False}
+CUSTOM_DATES = "Custom dates"
+
+
+def url_params() -> dict[str, list[str]]:
+    """The inbox's parameters as the browser sent them."""
+    return {name: st.query_params.get_all(name) for name in INBOX_PARAMS}
+
+
+def seed_inputs(view: InboxView) -> None:
+    """Put the URL's view into the filter inputs (a pasted link, a link from another screen)."""
+    state = st.session_state
+    state.wh_types = list(view.types)
+    state.wh_status = view.status or ANY_STATUS
+    state.wh_bank = view.bank or ALL_BANKS
+    state.wh_verified = next(k for k, v in VERIFIED_CHOICES.items() if v == view.verified)
+    state.wh_range = view.time_label
+    state.wh_dates = (view.date_from, view.date_to or view.date_from) if view.date_from else ()
+    state.wh_customer = view.customer_id or ""
+    state.wh_entity = view.entity_id or ""
+    state.wh_refresh = view.refresh_id or ""
+    state.wh_text = view.text or ""
+    state[SEEDED] = view.filters
+    state[INPUT_PROBLEMS] = []
+
+
+def apply_inputs() -> None:
+    """A filter changed: the URL says the new view, from its live first page."""
+    state = st.session_state
+    problems: list[str] = []
+
+    def checked(check: Callable[[str], str | None], value: str) -> str | None:
+        try:
+            return check(value)
+        except Refused as exc:
+            problems.append(str(exc))
+            return None
+
+    dates = tuple(state.get("wh_dates") or ())
+    custom = state.wh_range == CUSTOM_DATES and bool(dates)
+    view = InboxView(
+        types=tuple(state.wh_types),
+        status=None if state.wh_status == ANY_STATUS else state.wh_status,
+        bank=None if state.wh_bank == ALL_BANKS else state.wh_bank,
+        verified=VERIFIED_CHOICES[state.wh_verified],
+        range=next((k for k, v in RANGE_KEYS.items() if v == state.wh_range), DEFAULT_RANGE),
+        date_from=dates[0] if custom else None,
+        date_to=(dates[1] if len(dates) > 1 else dates[0]) if custom else None,
+        customer_id=checked(lambda v: check_id("customer_id", v), state.wh_customer),
+        entity_id=checked(lambda v: check_id("entity_id", v), state.wh_entity),
+        refresh_id=checked(lambda v: check_id("refresh_id", v), state.wh_refresh),
+        text=checked(check_text, state.wh_text),
+    )
+    set_url(view)
+    # The inputs keep what was typed (a refused id stays visible beside its reason).
+    state[SEEDED] = view
+    state[INPUT_PROBLEMS] = problems
+
+
+def set_url(view: InboxView, **extra: str) -> None:
+    """The URL says `view` (and `extra`), nothing else but the open section."""
+    section = st.query_params.get(SECTION)
+    st.query_params.from_dict(
+        {**view.to_query(), **({SECTION: section} if section else {}), **extra}
+    )
+
+
+def go_to(view: InboxView) -> None:
+    """Show `view` (another page, the new events): the URL changes, the whole screen follows."""
+    set_url(view)
+    st.rerun(scope="app")
+
+
+def ticket_link(view: InboxView) -> str:
+    """The full link to exactly these rows, for a ticket."""
+    query = urlencode(view.to_query(), doseq=True)
+    page_url = st.context.url or ""
+    if page_url.startswith(("http://", "https://")):
+        base = page_url.split("?")[0].rstrip("/")
+    else:
+        base = f"http://{st.context.headers.get('Host') or 'localhost:8501'}/webhooks"
+    return f"{base}?{query}" if query else base
+
+
+def show_inbox(stored: int) -> None:
+    """Filters (all in the URL), the list anchored on what the reader sees, paging and export."""
+    st.caption(f"Inbox ({stored:,} events stored): filter, page, open one; the URL keeps it all.")
+    stored_types = [t for t, _ in store.event_types()]
+    stored_banks = store.bank_identifiers()
+    stored_statuses = event_statuses(store)
+    view, url_problems = parse_inbox_query(
+        url_params(), {"type": stored_types, "bank": stored_banks, "status": stored_statuses}
+    )
+    if st.session_state.get(SEEDED) != view.filters or "wh_types" not in st.session_state:
+        seed_inputs(view)
+    if url_problems:
+        st.error(
+            "**This link has values the inbox refuses; they are left out of the filters.**  \n"
+            + "  \n".join(f"• {problem}" for problem in url_problems)
+        )
+    if view.before and not event_row_exists(store, view.before):
+        st.warning("This link's page position names an event this store does not have; "
+                   "showing the first page.")  # fmt: skip
+        view = replace(view, before=None)
+    if not url_problems and st.session_state.get(URL_WRITTEN) != view:
+        # A link within the console (st.page_link to this same page) does not always show its
+        # query in the address bar: say the view there, so a copied link is what is on screen.
+        set_url(view)
+        st.session_state[URL_WRITTEN] = view
+
+    type_options = list(dict.fromkeys([*(t for t, _ in store.event_types()), *view.types]))
+    banks = list(dict.fromkeys([*store.bank_identifiers(), *([view.bank] if view.bank else [])]))
+    statuses = list(
+        dict.fromkeys([*event_statuses(store), *([view.status] if view.status else [])])
+    )
+    row1 = st.columns([4, 2, 2, 2, 2], vertical_alignment="bottom")
+    row1[0].multiselect(
         "Type",
         type_options,
-        default=preset_types,
         format_func=lambda t: TYPE_LABELS.get(t, t),
         key="wh_types",
+        on_change=apply_inputs,
     )
-    bank = row1[1].selectbox(
+    row1[1].selectbox(
+        "Lean status", [ANY_STATUS, *statuses], key="wh_status", on_change=apply_inputs,
+        help="The status word Lean sent (a refresh's FINISHED, PENDING…).",
+    )  # fmt: skip
+    row1[2].selectbox(
         "Bank",
-        ["All banks", *banks],
-        index=(banks.index(bank_param) + 1) if bank_param in banks else 0,
+        [ALL_BANKS, *banks],
         key="wh_bank",
+        on_change=apply_inputs,
         help="Refresh events name no bank: they are shown and found by their entity's bank, "
         "as the book index knows it.",
     )
-    time_label = row1[2].selectbox(
-        "Time range", [*TIME_RANGES, "Custom dates"], index=3, key="wh_range"
+    row1[3].selectbox(
+        "Signature", list(VERIFIED_CHOICES), key="wh_verified", on_change=apply_inputs
     )
-    custom = None
-    if time_label == "Custom dates":
-        picked = st.date_input("Dates (UTC)", value=(), key="wh_dates")
-        custom = tuple(picked) + (None,) * (2 - len(picked)) if picked else None
-    row2 = st.columns([2, 2, 3], vertical_alignment="bottom")
-    customer_id = row2[0].text_input(
-        "customer_id", value=st.query_params.get("customer_id", ""), key="wh_customer"
+    row1[4].selectbox(
+        "Time range (UTC)", [*TIME_RANGES, CUSTOM_DATES], key="wh_range", on_change=apply_inputs
     )
-    entity_id = row2[1].text_input(
-        "entity_id", value=st.query_params.get("entity_id", ""), key="wh_entity"
+    if st.session_state.wh_range == CUSTOM_DATES:
+        st.date_input(
+            "Dates (UTC, both included)",
+            key="wh_dates",
+            min_value=FIRST_DAY,
+            max_value=LAST_DAY,
+            on_change=apply_inputs,
+        )
+    row2 = st.columns(4, vertical_alignment="bottom")
+    row2[0].text_input("customer_id", key="wh_customer", on_change=apply_inputs)
+    row2[1].text_input("entity_id", key="wh_entity", on_change=apply_inputs)
+    row2[2].text_input("refresh_id", key="wh_refresh", on_change=apply_inputs)
+    row2[3].text_input(
+        "Search",
+        placeholder="Any text in the payload, e.g. an IBAN or event_id",
+        key="wh_text",
+        on_change=apply_inputs,
     )
-    text = row2[2].text_input(
-        "Search", placeholder="Any text in the payload, e.g. an IBAN or refresh_id", key="wh_text"
-    )
+    for problem in st.session_state.get(INPUT_PROBLEMS, []):
+        st.error(f"Not applied: {problem}")
 
-    flt = build_filter(
-        types=types,
-        customer_id=customer_id,
-        entity_id=entity_id,
-        bank=None if bank == "All banks" else bank,
-        window=time_window(time_label, custom=custom),
-        text=text,
+    live = st.toggle(
+        "Live (refresh every 5 s)",
+        value=True,
+        key="wh_live",
+        help="On the first page new events appear at the top. On a later page, or back from "
+        "an event, the rows stay put and new events are announced instead.",
     )
-    if refresh_id := st.query_params.get("refresh_id"):
-        flt = EventFilter(**{**flt.__dict__, "refresh_id": refresh_id})
-        st.caption(f"Showing the events of refresh {literal_md(refresh_id)}.")
-
-    if st.session_state.get("wh_filter") != flt:
-        st.session_state.wh_filter = flt
-        st.session_state.wh_page = 0
-
-    live = st.toggle("Live (refresh every 5 s)", value=True, key="wh_live")
 
     @st.fragment(run_every=5 if live else None)
-    def inbox(flt: EventFilter) -> None:
+    def inbox(view: InboxView) -> None:
         """The table, re-read from the store every few seconds while live."""
         try:
-            inbox_table(flt)
+            inbox_table(view)
         except StoreUnavailable as exc:
             store_unavailable(exc)
 
-    def inbox_table(flt: EventFilter) -> None:
-        total = store.count_events(flt)
-        pages = max(1, -(-total // PAGE_SIZE))
-        page = min(st.session_state.get("wh_page", 0), pages - 1)
-        items = store.query_events(flt, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-        if not items:
+    def inbox_table(view: InboxView) -> None:
+        page = inbox_page(store, view, page_size=PAGE_SIZE)
+        if page.new_events:
+            # The reader's rows never move: newer events wait until asked for.
+            note, show = st.columns([4, 1], vertical_alignment="center")
+            note.info(
+                f"**{page.new_events:,} new event{'s' if page.new_events != 1 else ''}** "
+                "arrived since this list was opened.",
+                icon=":material/notifications:",
+            )
+            if show.button("Show them", key="wh_show_new", type="primary", width="stretch"):
+                go_to(view.filters)
+        if not page.items:
             st.info(
                 "No events match these filters."
-                if total == 0 and counts["events"]
-                else "No webhook has been received yet."
+                if stored
+                else "No webhook has been received yet. Lean posts them to this server as they "
+                "happen."
             )
             return
-        rows = inbox_rows(items)
+        rows = inbox_table_rows(page.items)
         selection = st.dataframe(
             styled_table(rows, ["Status"]),
             hide_index=True,
             width="stretch",
             on_select="rerun",
             selection_mode="single-row",
-            key="wh_table",
-            column_config={
-                "Occurred": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                "Received": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-            },
+            # A new key per opened event: back in the inbox, no row is still selected.
+            key=f"wh_table_{st.session_state.get('wh_opened', 0)}",
+            column_config=INBOX_COLUMNS,
+            column_order=INBOX_ORDER,
         )
         if selection and selection.selection.rows:
-            st.query_params["event_id"] = rows[selection.selection.rows[0]]["event_id"]
+            # An open row pins the list: back from the event, the same rows are there.
+            st.session_state.wh_opened = st.session_state.get("wh_opened", 0) + 1
+            set_url(replace(view, asof=page.asof),
+                    event_id=rows[selection.selection.rows[0]]["event_id"])  # fmt: skip
             st.rerun(scope="app")
         prev_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-        if prev_col.button("◀ Newer", disabled=page == 0, width="stretch", key="wh_prev"):
-            st.session_state.wh_page = page - 1
-            st.rerun(scope="fragment")
+        if prev_col.button("◀ Newer", disabled=not page.has_newer, width="stretch", key="wh_prev"):
+            go_to(replace(view, asof=page.asof, before=page.newer))
+        shown = f"{page.start + 1:,}–{page.start + len(page.items):,} of {page.total:,}"
         label_col.markdown(
-            f"<div style='text-align:center'>{page * PAGE_SIZE + 1:,}–{page * PAGE_SIZE + len(items):,} of {total:,} · "
-            f"select a row to open the event</div>",
+            f"<div style='text-align:center'>{shown} · select a row to open the event</div>",
             unsafe_allow_html=True,
         )
-        if next_col.button("Older ▶", disabled=page + 1 >= pages, width="stretch", key="wh_next"):
-            st.session_state.wh_page = page + 1
-            st.rerun(scope="fragment")
+        if next_col.button("Older ▶", disabled=page.older is None, width="stretch", key="wh_next"):
+            go_to(replace(view, asof=page.asof, before=page.older))
+        with st.popover("Link for a ticket", icon=":material/link:"):
+            st.caption(
+                "Opens exactly these rows for whoever has access (filters, page and the events "
+                "known now). A relative time range follows the clock; pick Custom dates to fix it."
+            )
+            st.code(ticket_link(replace(view, asof=page.asof)), language=None, wrap_lines=True)
 
-    inbox(flt)
+    inbox(view)
+
+    def export() -> str:
+        return audited(
+            current_actor(), "export", "webhook_events", urlencode(view.filters.to_query(), doseq=True) or "all",
+            lambda: export_inbox_csv(store, replace(view, before=None)),
+            store=store,
+            detail=lambda csv: f"{len(csv):,} characters of CSV (masked)",
+        )  # fmt: skip
+
     st.download_button(
         "Export the filtered list as CSV",
-        data=lambda: store.export_csv(flt),
+        data=export,
         file_name="lean-webhooks.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -288,77 +477,244 @@ def show_inbox(counts: dict[str, int]) -> None:
     )
 
 
+INBOX_COLUMNS = {
+    "Occurred (UTC)": st.column_config.DatetimeColumn(
+        format="YYYY-MM-DD HH:mm:ss", width=140, help="Lean's timestamp, else first receipt"
+    ),
+    "Type": st.column_config.TextColumn(width=115),
+    "Status": st.column_config.TextColumn(width=122),
+    "Summary": st.column_config.TextColumn(width=205, help="Open the event for all of it"),
+    "Bank": st.column_config.TextColumn(width=140),
+    "Verified": st.column_config.TextColumn(width=65, help="Signature verified"),
+}
+# What fits 1280 px beside the sidebar; deliveries, arrival, app_user_id and event_id are in the
+# opened event and the CSV.
+INBOX_ORDER = list(INBOX_COLUMNS)
+
+
 def show_rejected() -> None:
-    """Refused deliveries."""
+    """Refused deliveries (admin): what each body claimed to be is shown, never trusted."""
     st.caption(
-        "Deliveries refused before storing: bad or missing signature, source address not allowed, body too large."
+        f"**{store.count_table('rejections'):,}** refused in all, newest 200 below. "
+        "Deliveries refused before storing: bad or missing signature, source address not "
+        "allowed, body too large. The **claimed (unverified)** columns are what the refused body "
+        "said about itself; it failed the checks, so treat them as leads, never as facts."
     )
     rejected = store.list_rejections(limit=200)
-    if rejected:
-        st.dataframe(
-            [
-                {
-                    "Received": r["received_at"],
-                    "HTTP": r["status_code"],
-                    "Reason": r["reason"],
-                    "From": r["source_ip"],
-                    "Size": r["size"],
-                    "Signature header": r["signature"] or "",
-                }
-                for r in rejected
-            ],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "Received": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
-            },
-        )
-    else:
+    if not rejected:
         st.info("No delivery has been rejected.")
+        return
+    stamp = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", width=140)
+    st.dataframe(
+        [
+            {
+                "Received (UTC)": r["received_at"],
+                "HTTP": r["status_code"],
+                "Reason": r["reason"],
+                "From": r["source_ip"],
+                "Size (bytes)": r["size"],
+                "Signature header": r["signature"] or "",
+            }
+            for r in rejected
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Received (UTC)": stamp,
+            "HTTP": st.column_config.NumberColumn(width=50),
+            "Reason": st.column_config.TextColumn(width=230),
+            "From": st.column_config.TextColumn(width=115),
+            "Size (bytes)": st.column_config.NumberColumn(width=85),
+            "Signature header": st.column_config.TextColumn(width=160),
+        },
+    )
+    st.markdown("**What each refused body claimed to be — claimed (unverified)**")
+    claimed = st.column_config.TextColumn(width=250)
+    st.dataframe(
+        [
+            {
+                "Received (UTC)": r["received_at"],
+                "Type claimed (unverified)": r.get("claimed_type") or "",
+                "customer_id claimed (unverified)": r.get("claimed_customer_id") or "",
+                "entity_id claimed (unverified)": r.get("claimed_entity_id") or "",
+            }
+            for r in rejected
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Received (UTC)": stamp,
+            "Type claimed (unverified)": st.column_config.TextColumn(width=150),
+            "customer_id claimed (unverified)": claimed,
+            "entity_id claimed (unverified)": claimed,
+        },
+    )
 
 
 def show_dead_letters() -> None:
-    """Unreadable deliveries, bodies included."""
+    """Unreadable deliveries: listed for all; bodies, downloads and reprocessing for admins."""
+    actor = current_actor()
+    may_handle = actor is not None and actor.may(BODIES_NEED)
     st.caption(
-        "Deliveries that passed the signature check but could not be read. Bodies are kept for inspection."
+        f"**{store.count_table('dead_letters'):,}** in all, newest 200 below. "
+        "Deliveries that passed the signature check but could not be stored as events. Bodies "
+        "are kept; they may hold personal data, so only admins see, download and reprocess them."
+        " Reprocess once the cause is fixed: each body goes through the receiver's own parsing, "
+        "becomes an event once (an event already stored is counted), and the letter stays, "
+        "marked with the outcome."
     )
-    letters = store.list_dead_letters(limit=200)
-    if letters:
-        for letter in letters:
-            with st.expander(
-                f"{letter['received_at']:%Y-%m-%d %H:%M:%S} · {literal_md(letter['reason'])} · "
-                f"{letter['size']:,} bytes"
-            ):
-                st.caption(
-                    f"From {literal_md(letter['source_ip'] or '?')} · "
-                    f"signature verified: {'yes' if letter['verified'] else 'no'}"
-                )
-                st.code(letter["body"][:20_000] or "(empty body)", language=None)
+    if notice := st.session_state.pop("wh_reprocess_notice", None):
+        tone, words = notice
+        {"good": st.success, "warn": st.warning, "bad": st.error}[tone](words)
+    letters = list_dead_letters(store, limit=200)
+    if not letters:
+        st.info("No dead letters: every delivery that passed the checks was stored as an event.")
+        return
+    rows = [
+        {
+            "State": letter.state_words,
+            "Reason": letter.reason,
+            "Size (bytes)": letter.size,
+            "Deliveries": letter.deliveries,
+            "First received (UTC)": letter.received_at,
+            "Last received (UTC)": letter.last_received_at,
+            "Verified": "Yes" if letter.verified else "No",
+        }
+        for letter in letters
+    ]
+    stamp = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=130)
+    selection = st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun" if may_handle else "ignore",
+        selection_mode="single-row",
+        key="wh_dead_table",
+        column_config={
+            "State": st.column_config.TextColumn(width=140),
+            "Reason": st.column_config.TextColumn(width=165),
+            "Size (bytes)": st.column_config.NumberColumn(width=70),
+            "Deliveries": st.column_config.NumberColumn(width=70),
+            "First received (UTC)": stamp,
+            "Last received (UTC)": stamp,
+            "Verified": st.column_config.TextColumn(width=60),
+        },
+    )
+    if not may_handle:
+        st.caption("Bodies, downloads and reprocessing need the admin role.")
+        return
+    waiting = sum(not letter.done for letter in letters)
+    all_col, download_col = st.columns(2)
+    if all_col.button(
+        f"Reprocess all {waiting:,} not yet stored" if waiting else "Nothing left to reprocess",
+        disabled=not waiting,
+        icon=":material/replay:",
+        key="wh_reprocess_all",
+    ):
+        run_reprocess(lambda: reprocess_all(store, actor))
+    download_col.download_button(
+        "Download all as JSON",
+        data=lambda: export_all(store, actor),
+        file_name="lean-dead-letters.json",
+        mime="application/json",
+        icon=":material/download:",
+        on_click="ignore",
+        help=f"The newest {MAX_EXPORT:,} dead letters with their bodies as kept; audited.",
+    )
+    picked = selection.selection.rows if selection else []
+    if not picked:
+        st.caption("Select a dead letter to see its body, download it or reprocess it alone.")
+        return
+    letter = letters[picked[0]]
+    with st.container(border=True):
+        st.markdown(
+            f"**Dead letter {letter.id}** · {letter.state_words} · {letter.size:,} bytes · "
+            f"from {literal_md(letter.source_ip or '?')}  \n**Reason** {literal_md(letter.reason)}"
+        )
+        if letter.reprocessed_at:
+            st.markdown(
+                f"**Reprocessed** {letter.reprocessed_at:%Y-%m-%d %H:%M:%S} UTC · "
+                f"{literal_md(letter.reprocess_outcome or '')}"
+            )
+        one, body_col = st.columns(2)
+        if one.button(
+            "Reprocess this one",
+            disabled=letter.done,
+            icon=":material/replay:",
+            key=f"wh_reprocess_{letter.id}",
+        ):
+            run_reprocess(lambda: reprocess(store, actor, letter.id))
+        body_col.download_button(
+            "Download its body",
+            data=lambda: export_body(store, actor, letter.id),
+            file_name=f"dead-letter-{letter.id}.json",
+            mime="application/json",
+            icon=":material/download:",
+            on_click="ignore",
+            help="The raw body as kept (audited); `python -m console.replay` can post it again.",
+            key=f"wh_body_{letter.id}",
+        )
+        audit_view("view_dead_letter", "dead_letter", str(letter.id))
+        st.code(
+            read_body(store, actor, letter.id)[:20_000] or "(empty body)",
+            language=None,
+            wrap_lines=True,
+        )
+
+
+def run_reprocess(action: Callable[[], ReprocessOutcome | ReprocessSummary]) -> None:
+    """Run a reprocess and keep its outcome for the next run (the list changes under it)."""
+    try:
+        result = action()
+    except AccessDenied as exc:
+        st.error(literal_md(str(exc)))
+        return
+    except UnknownDeadLetter:
+        st.warning("That dead letter is no longer there.")
+        return
+    if isinstance(result, ReprocessSummary):
+        failed = result.count("failed")
+        notice = ("warn" if failed else "good", f"Reprocessed: {literal_md(result.words)}.")
+    elif result.kind == "failed":
+        notice = ("bad", f"Still a dead letter: {literal_md(result.text)}")
     else:
-        st.info("No dead letters.")
+        notice = ("good", f"Reprocessed: {literal_md(result.text)}")
+    st.session_state["wh_reprocess_notice"] = notice
+    st.rerun()
 
 
 try:
     if "event_id" in st.query_params:
-        show_event(st.query_params["event_id"])
+        try:
+            wanted = check_event_id(st.query_params["event_id"])
+        except Refused as exc:
+            st.error(f"**This link names no event the console can look up.** {exc}")
+            if st.button("← Back to the inbox"):
+                del st.query_params["event_id"]
+                st.rerun()
+            st.stop()
+        show_event(wanted)
         st.stop()
-    counts = {
-        "events": store.count_events(),
-        "rejections": store.count_table("rejections"),
-        "dead_letters": store.count_table("dead_letters"),
-    }
-    inbox_tab, rejected_tab, dead_tab = st.tabs(
-        [
-            f"Inbox ({counts['events']:,})",
-            f"Rejected ({counts['rejections']:,})",
-            f"Dead letters ({counts['dead_letters']:,})",
-        ]
-    )
-    with inbox_tab:
-        show_inbox(counts)
-    with rejected_tab:
-        show_rejected()
-    with dead_tab:
-        show_dead_letters()
+    actor = current_actor()
+    stored = store.count_events()
+    # Stable labels (no counts): the open one is a widget value bound to the URL, and a label
+    # that changed with every arriving event would rerun the screen with every event.
+    sections = {"inbox": "Inbox", "dead": "Dead letters"}
+    if actor is not None and actor.may("see_rejections"):
+        sections = {"inbox": "Inbox", "rejected": "Rejected", "dead": "Dead letters"}
+    # The open section is in the URL too (`section=Rejected`); only its content runs.
+    tabs = dict(
+        zip(sections, st.tabs(list(sections.values()), key=SECTION, bind="query-params"),
+            strict=True)
+    )  # fmt: skip
+    if tabs["inbox"].open is not False:
+        with tabs["inbox"]:
+            show_inbox(stored)
+    if "rejected" in tabs and tabs["rejected"].open:
+        with tabs["rejected"]:
+            show_rejected()
+    if tabs["dead"].open:
+        with tabs["dead"]:
+            show_dead_letters()
 except StoreUnavailable as exc:
     store_unavailable(exc)
