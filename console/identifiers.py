@@ -1,18 +1,22 @@
 """One search box for every identifier support gets in a ticket.
 
 An operator pastes whatever the ticket holds: a customer_id, an app_user_id, an entity_id, a
-refresh_id, a webhook's event_id or an IBAN. Lean's ids are all UUIDs, so the shape alone cannot
+refresh_id, a webhook's event_id, a Lean `results_id` or an IBAN. Lean's ids are all UUIDs, so the shape alone cannot
 say which one it is; the stored webhooks and the book index can. `resolve` answers with every
-screen the text could mean, each with the evidence for it, and never calls Lean.
+screen the text could mean, each with the evidence for it, and never calls Lean. A `results_id`
+is found in the request log (console.request_log, when this console has it) and in the stored
+refresh webhooks' bodies; it leads to the triage of the customer whose call it was.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from console.formatting import literal_md
 from console.store import EventStore, events, index_customers, index_entities
@@ -28,6 +32,8 @@ CUSTOMERS_PAGE = "pages/customers.py"
 ENTITIES_PAGE = "pages/entities.py"
 REFRESHES_PAGE = "pages/refreshes.py"
 WEBHOOKS_PAGE = "pages/webhooks.py"
+TRIAGE_PAGE = "pages/triage.py"
+REFRESH_EVENT_TYPE = "entity.data.refresh.updated"
 
 
 class InvalidSearch(ValueError):
@@ -38,7 +44,7 @@ class InvalidSearch(ValueError):
 class Candidate:
     """One screen the searched text may mean, and why the console thinks so."""
 
-    kind: str  # customer_id · app_user_id · entity_id · refresh_id · event_id · iban
+    kind: str  # customer_id · app_user_id · entity_id · refresh_id · event_id · results_id
     value: str
     page: str
     query: dict[str, str] = field(hash=False)
@@ -54,6 +60,7 @@ class Candidate:
             "entity_id": "Bank connection",
             "refresh_id": "Data refresh",
             "event_id": "Webhook event",
+            "results_id": "Triage of the customer (Lean results_id)",
         }.get(self.kind, self.kind)
 
 
@@ -115,7 +122,69 @@ def resolve(store: EventStore, raw: str | None) -> Resolution:
     store.migrate()
     with store.connect() as conn:
         found = _by_iban(conn, text) if shape == "iban" else _by_id(conn, text, shape)
+    if shape != "iban" and not any(c.known for c in found):
+        found = _by_results_id(store, text) or found
     return Resolution(text, shape, tuple(found[:MAX_CANDIDATES]))
+
+
+def _request_log(name: str) -> Callable[..., Any] | None:
+    """A function of console.request_log, when this console has the request log."""
+    try:
+        from console import request_log
+    except ImportError:
+        return None
+    return getattr(request_log, name, None)
+
+
+def _by_results_id(store: EventStore, text: str) -> list[Candidate]:
+    """A Lean `results_id`: the console's call that got it (request log), else a stored refresh
+    webhook whose body carries it. Each leads to the triage of its customer."""
+    owners: list[tuple[str, str]] = []
+    search_calls = _request_log("search_calls")
+    filter_type = _request_log("RequestFilter")
+    if search_calls is not None and filter_type is not None and len(text) <= 100:
+        try:
+            rows = search_calls(store, filter_type(text=text), limit=20)
+        except Exception:  # the request log is another room's: its failure is not the search's
+            rows = []
+        for row in rows:
+            if row.get("results_id") != text:
+                continue
+            subject = row.get("customer_id") or row.get("entity_id")
+            if subject:
+                owners.append(
+                    (
+                        subject,
+                        f"the results_id of the console's call {row.get('method') or ''} "
+                        f"{row.get('route') or ''}",
+                    )
+                )
+    if not owners and len(text) <= 100:
+        quoted = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        quoted = quoted.replace('"', "")
+        with store.connect() as conn:
+            rows = conn.execute(
+                select(events.c.customer_id, events.c.entity_id)
+                .where(
+                    events.c.type == REFRESH_EVENT_TYPE,
+                    or_(
+                        events.c.payload.like(f'%"results_id": "{quoted}"%', escape="\\"),
+                        events.c.payload.like(f'%"results_id":"{quoted}"%', escape="\\"),
+                    ),
+                )
+                .limit(5)
+            ).all()
+        owners.extend(
+            (customer_id or entity_id, "the results_id in a stored refresh webhook")
+            for customer_id, entity_id in rows
+            if customer_id or entity_id
+        )
+    seen: dict[str, Candidate] = {}
+    for subject, evidence in owners:
+        seen.setdefault(
+            subject, Candidate("results_id", text, TRIAGE_PAGE, {"q": subject}, evidence, True)
+        )
+    return list(seen.values())
 
 
 def _count_phrase(n: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from console.formatting import literal_md
-from console.identifiers import InvalidSearch, Resolution, resolve
+from console.identifiers import TRIAGE_PAGE, InvalidSearch, Resolution, resolve
 from console.runtime import get_store
 from console.store import StoreUnavailable
 
@@ -17,7 +17,7 @@ def sidebar_search() -> None:
     with st.form("sidebar_search", border=False, clear_on_submit=False):
         raw = st.text_input(
             "Find anything",
-            placeholder="customer, entity, refresh or event id, app_user_id, IBAN",
+            placeholder="customer, entity, refresh, event or results id, app_user_id, IBAN",
             help="Paste an identifier from a ticket. The console looks in the stored webhooks and "
             "the book index first, and tells you what it found it as.",
             key="sidebar_search_text",
@@ -68,3 +68,15 @@ def _candidates(found: Resolution) -> None:
             query_params=candidate.query,
         )
         st.caption(candidate.evidence)
+    if not known or all(c.page == TRIAGE_PAGE for c in found.candidates):
+        return
+    # Whatever it turns out to be, the triage screen says what happened to its customer. An IBAN
+    # is personal data: the link names the bank connection instead, never the IBAN.
+    subjects = [c.value for c in found.candidates] if found.shape == "iban" else [found.text]
+    for subject in subjects[:5]:
+        st.page_link(
+            TRIAGE_PAGE,
+            label="Triage: what happened, and what to do",
+            icon=":material/troubleshoot:",
+            query_params={"q": subject},
+        )

@@ -26,7 +26,7 @@ from console.ui_search import sidebar_search
 sidebar_search()
 pages = [st.Page(lambda: None, title="Search", url_path="search", default=True)] + [
     st.Page(f"pages/{name}.py", url_path=name)
-    for name in ("customers", "entities", "refreshes", "webhooks")
+    for name in ("customers", "entities", "refreshes", "webhooks", "triage")
 ]
 st.navigation(pages, position="hidden")
 """
@@ -62,7 +62,9 @@ def test_an_ambiguous_uuid_lists_each_meaning_with_its_evidence(widget: AppTest)
     assert f"{literal_md(CUSTOMER)} may be:" in captions
     assert "named as customer_id" in captions
     assert "the app_user_id of a customer" in captions or "named as app_user_id" in captions
-    assert len(at.get("page_link")) == 2
+    links = [str(link.proto) for link in at.get("page_link")]
+    assert len(links) == 3  # both meanings, then the triage of whatever it is
+    assert "triage" in links[-1] and CUSTOMER in links[-1]
 
 
 def test_an_unknown_uuid_lists_the_lookups_to_ask_lean(widget: AppTest) -> None:
