@@ -6,6 +6,7 @@ from console.ui import backend_or_stop, environment_badge
 from console.ui_access import gate, sidebar_user
 from console.ui_search import sidebar_search
 from console.ui_status import configuration_banner, webhook_badge
+from lean_api.calls import calling_as
 from lean_api.retry import overall_deadline
 
 st.set_page_config(page_title="Lean Ops Console", page_icon="🏦", layout="wide")
@@ -16,6 +17,11 @@ actor = gate()
 pages = {
     "": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    ],
+    "Support": [
+        st.Page(
+            "pages/triage.py", title="Triage", icon=":material/troubleshoot:", url_path="triage"
+        ),
     ],
     "Lookup": [
         st.Page(
@@ -58,10 +64,28 @@ pages = {
         ),
     ],
 }
+if actor.may("create_customer"):
+    pages["Lookup"].append(
+        st.Page(
+            "pages/connect.py",
+            title="Connect a bank",
+            icon=":material/add_link:",
+            url_path="connect",
+        )
+    )
 if actor.may("see_audit_log"):
     pages["Admin"] = [
         st.Page("pages/audit.py", title="Audit log", icon=":material/policy:", url_path="audit")
     ]
+if actor.may("see_request_log"):
+    pages.setdefault("Admin", []).append(
+        st.Page(
+            "pages/request_log.py",
+            title="Request log",
+            icon=":material/receipt_long:",
+            url_path="requests",
+        )
+    )
 navigation = st.navigation(pages)
 
 with st.sidebar:
@@ -73,5 +97,9 @@ with st.sidebar:
 
 configuration_banner()
 # Everything a screen asks of Lean in one run shares one budget: the operator waits at most that.
-with overall_deadline(backend.settings.call_budget):
+# Every call to Lean is recorded as asked by this screen, for the person signed in.
+with (
+    overall_deadline(backend.settings.call_budget),
+    calling_as(navigation.title or navigation.url_path, actor.email or actor.name),
+):
     navigation.run()

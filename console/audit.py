@@ -32,11 +32,15 @@ ACTIONS = {
     "view_refreshes": "opened a connection's data refreshes",
     "reveal": "showed personal data unmasked",
     "create_customer": "created a customer",
+    "connect_bank": "connected a bank through Link",
     "trigger_refresh": "triggered a data refresh",
     "verify_ownership": "verified entity ownership",
     "sync_book": "started a sync with Lean",
     "export": "exported data",
     "view_audit_log": "searched the audit log",
+    "triage": "triaged a customer",
+    "view_dead_letter": "opened a dead letter",
+    "reprocess_dead_letter": "reprocessed a dead letter",
 }
 OUTCOMES = ("ok", "denied", "failed")
 

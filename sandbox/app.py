@@ -1179,6 +1179,9 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             }
         )
 
+    # Imported here: the Link route builds on this module's state and error bodies.
+    from sandbox.link import link_routes
+
     routes = [
         Route("/oauth2/token", token, methods=["POST"]),
         Route("/customers/v1/", endpoint(create_customer), methods=["POST"]),
@@ -1213,6 +1216,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/data/v2/refreshes", endpoint(list_refreshes), methods=["GET"]),
         Route("/data/v2/refreshes/{refresh_id}", endpoint(get_refresh), methods=["GET"]),
         Route("/verifications/v2/entity", endpoint(verify_entity), methods=["POST"]),
+        *link_routes(state),  # Lean's Link SDK `connect`, played by the sandbox
         Route("/_sandbox/faults", admin_faults, methods=["GET", "PUT"]),
         Route("/_sandbox/stats", admin_stats, methods=["GET"]),
         Route("/_sandbox/health", admin_health, methods=["GET"]),

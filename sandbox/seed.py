@@ -418,6 +418,23 @@ def _accounts(
     return accounts
 
 
+def new_connection(
+    rng: random.Random,
+    customer: SeedCustomer,
+    bank: BankProfile,
+    consent: SeedConsent,
+    now: datetime,
+) -> SeedEntity:
+    """A bank connection made `now` through Link: the consent the customer gave, and the
+    accounts the bank holds for them (the same generator as the seed's own connections)."""
+    entity_id = _uuid(rng)
+    entity = SeedEntity(
+        entity_id, customer.customer_id, bank, now, dict(consent.permissions), [consent]
+    )
+    entity.accounts = _accounts(rng, entity_id, bank, customer.person, now)
+    return entity
+
+
 def refresh_outcome(
     rng: random.Random, entity: SeedEntity, at: datetime
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -1183,3 +1200,60 @@ def scheduled_payments_for(account: SeedAccount) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Seeded situations support meets (the triage screen's tests find them here)
+# --------------------------------------------------------------------------------------------
+
+
+def _single_entity_customers(data: SandboxData) -> list[tuple[SeedCustomer, SeedEntity]]:
+    """Customers with exactly one bank connection, by customer_id (a stable order)."""
+    return [
+        (data.customers[customer_id], entities[0])
+        for customer_id, entities in sorted(data.entities_by_customer.items())
+        if len(entities) == 1 and customer_id in data.customers
+    ]
+
+
+def refused_webhook_entity(data: SandboxData) -> SeedEntity | None:
+    """The connection whose `entity.created` the webhook back-fill signs with a rotated secret,
+    so the console refuses it (401) and keeps only what the body claimed.
+
+    The first, by customer_id, of the single-connection customers whose connection was made
+    2 to 20 days before the seed's day (inside any 30-day back-fill run that day) and whose
+    consent is ACTIVE for another month: nothing but the refused webhook is wrong with it.
+    """
+    for _customer, entity in _single_entity_customers(data):
+        consent = entity.current_consent
+        if (
+            data.anchor - timedelta(days=20) <= entity.created_at <= data.anchor - timedelta(days=2)
+            and consent.status == "ACTIVE"
+            and consent.expires > data.anchor + timedelta(days=30)
+        ):
+            return entity
+    return None
+
+
+def expired_consent_customer(data: SandboxData) -> SeedCustomer | None:
+    """The first single-connection customer (by customer_id) whose consent Lean says EXPIRED."""
+    for customer, entity in _single_entity_customers(data):
+        consent = entity.current_consent
+        if consent.status == "EXPIRED" and consent.expires < data.anchor:
+            return customer
+    return None
+
+
+def stuck_refresh_customer(data: SandboxData) -> SeedCustomer | None:
+    """The first single-connection customer (by customer_id) whose latest refresh never
+    finishes (stuck PENDING), with a consent still ACTIVE."""
+    for customer, entity in _single_entity_customers(data):
+        latest = max(entity.refreshes, key=lambda r: r.created_at, default=None)
+        if (
+            latest is not None
+            and latest.finishes_at is None
+            and entity.current_consent.status == "ACTIVE"
+            and entity.current_consent.expires > data.anchor
+        ):
+            return customer
+    return None

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Lean retries 1, 2, 5, 10, 60 and 180 minutes after the first attempt.
 LEAN_RETRY_SCHEDULE: tuple[float, ...] = (60, 120, 300, 600, 3600, 10800)
+# The secret the one deliberately refused back-fill delivery is signed with (see `backfill`).
+ROTATED_SECRET = "whsec_rotated_on_lean_side_only"
 MESSAGES = {
     "entity.created": "An entity object has been created.",
     "entity.updated": "An entity object has been updated.",
@@ -135,6 +137,10 @@ class Delivery:
     body: bytes = field(compare=False, default=b"")
     first_attempt: float | None = field(compare=False, default=None)
     attempts: int = field(compare=False, default=0)
+    # Sign with this secret instead of the emitter's (a rotated secret: the receiver refuses it).
+    sign_with: str | None = field(compare=False, default=None, repr=False)
+    # False: one attempt only, as when Lean has given up on it.
+    retry: bool = field(compare=False, default=True)
 
 
 class WebhookEmitter:
@@ -193,13 +199,21 @@ class WebhookEmitter:
             self._cv.notify_all()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def send(self, event: dict[str, Any], delay: float = 0.0) -> None:
-        """Queue an event for delivery after `delay` seconds."""
+    def send(
+        self,
+        event: dict[str, Any],
+        delay: float = 0.0,
+        *,
+        sign_with: str | None = None,
+        retry: bool = True,
+    ) -> None:
+        """Queue an event for delivery after `delay` seconds (signed with `sign_with` instead of
+        the emitter's secret when given; attempted once only when not `retry`)."""
         body = json.dumps(event, default=_json_default, ensure_ascii=False).encode()
+        delivery = Delivery(self._clock() + delay, next(self._seq), event, body)
+        delivery.sign_with, delivery.retry = sign_with, retry
         with self._cv:
-            heapq.heappush(
-                self._heap, Delivery(self._clock() + delay, next(self._seq), event, body)
-            )
+            heapq.heappush(self._heap, delivery)
             self._cv.notify()
 
     def pending(self) -> int:
@@ -239,8 +253,9 @@ class WebhookEmitter:
             delivery.first_attempt = now
         delivery.attempts += 1
         headers = {"Content-Type": "application/json", "User-Agent": "Lean-Webhooks/sandbox"}
-        if self.secret:
-            headers[SIGNATURE_HEADER] = generate_signature_header(delivery.body, self.secret)
+        secret = delivery.sign_with or self.secret
+        if secret:
+            headers[SIGNATURE_HEADER] = generate_signature_header(delivery.body, secret)
         status = 0
         try:
             response = self._session.post(
@@ -254,7 +269,7 @@ class WebhookEmitter:
             self._in_flight -= 1
             if status == 200:
                 self.stats["delivered"] += 1
-            elif delivery.attempts <= len(self.schedule):
+            elif delivery.retry and delivery.attempts <= len(self.schedule):
                 self.stats["retried"] += 1
                 delivery.due = (
                     delivery.first_attempt + self.schedule[delivery.attempts - 1] * self.time_scale
@@ -326,22 +341,42 @@ class WebhookEmitter:
         return out
 
     def backfill(self, days: int = 30) -> int:
-        """Queue the last `days` days of events; some arrive out of order, as retries make them."""
+        """Queue the last `days` days of events; some arrive out of order, as retries make them.
+
+        One seeded connection's `entity.created` (`seed.refused_webhook_entity`) goes out signed
+        with a rotated secret, once: the console refuses it, as it would after a secret rotation
+        on one side only, so support has a refused webhook to triage. Returns how many events
+        should be stored (that one not counted).
+        """
         now = datetime.now(UTC)
         events = self.history(days, now)
+        refused = seedlib.refused_webhook_entity(self.state.data)
         # The live feed announces bank changes from here on, so none falls between the two.
         self._banks_announced_until = now
         rng = random.Random(self.state.data.seed + 1)
         for index in range(len(events) - 1):
             if rng.random() < 0.08:
                 events[index], events[index + 1] = events[index + 1], events[index]
+        stored = 0
         for event in events:
+            if (
+                refused is not None
+                and event["type"] == "entity.created"
+                and event["payload"].get("id") == refused.entity_id
+            ):
+                self.send(event, sign_with=ROTATED_SECRET, retry=False)
+                continue
             self.send(event)
-        return len(events)
+            stored += 1
+        return stored
 
     # -- live -----------------------------------------------------------------------------------
 
     def _on_sandbox_change(self, kind: str, obj: Any) -> None:
+        if kind == "entity.created":
+            # A connection made through Link (sandbox/link.py): Lean announces it first, then
+            # its first refresh (announced below when the sandbox starts it).
+            self.send(self.entity_created_event(obj))
         if kind == "refresh.created":
             refresh: SeedRefresh = obj
             entity = self.state.data.entities.get(refresh.entity_id)
@@ -354,6 +389,11 @@ class WebhookEmitter:
             if refresh.finishes_at is not None:
                 delay = max(0.0, (refresh.finishes_at - datetime.now(UTC)).total_seconds())
                 self.send(refresh_event(refresh, refresh.finishes_at), delay=delay)
+
+    def entity_created_event(self, entity: SeedEntity) -> dict[str, Any]:
+        """`entity.created` for a connection the sandbox just made, stamped when it was made."""
+        customer = self.state.data.customers[entity.customer_id]
+        return entity_event("entity.created", entity, customer, entity.created_at)
 
     def announce_bank_changes(self, now: datetime) -> int:
         """Send `bank.availability.updated` for every incident start or end since the last call.
