@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select
 
 from console.formatting import csv_safe_cell, literal_md
-from console.masking import mask_payload, mask_text
+from console.masking import mask_export_value
 from console.store import (
     ENTITY_BANK,
     EVENT_COLUMNS,
@@ -808,23 +808,12 @@ def export_inbox_csv(store: EventStore, view: InboxView, *, max_rows: int = 100_
     while written < max_rows:
         batch = inbox_page(store, page, page_size=min(1000, max_rows - written))
         for item in batch.items:
-            writer.writerow([_csv_cell(_masked(c, getattr(item, c))) for c in columns])
+            writer.writerow([_csv_cell(mask_export_value(c, getattr(item, c))) for c in columns])
         written += len(batch.items)
         if batch.older is None:
             break
         page = replace(page, asof=batch.asof, before=batch.older)
     return buffer.getvalue()
-
-
-def _masked(column: str, value: Any) -> Any:
-    if column == "app_user_id" and isinstance(value, str):
-        return mask_text(value)
-    if column != "payload" or not isinstance(value, str):
-        return value
-    try:
-        return json.dumps(mask_payload(json.loads(value)), ensure_ascii=False)
-    except ValueError:  # a body that is not JSON is still searched for personal data
-        return mask_text(value)
 
 
 def _csv_cell(value: Any) -> Any:

@@ -1110,19 +1110,7 @@ class EventStore:
         Personal data is always masked in an export (`console.masking`): the payload by its keys,
         the app_user_id when it is an e-mail address or a phone number.
         """
-        import json
-
-        from console.masking import mask_payload, mask_text
-
-        def masked(column: str, value: Any) -> Any:
-            if column == "app_user_id" and isinstance(value, str):
-                return mask_text(value)
-            if column != "payload" or not isinstance(value, str):
-                return value
-            try:
-                return json.dumps(mask_payload(json.loads(value)), ensure_ascii=False)
-            except ValueError:  # a body that is not JSON is still searched for personal data
-                return mask_text(value)
+        from console.masking import mask_export_value
 
         buffer = io.StringIO()
         columns = [
@@ -1135,7 +1123,9 @@ class EventStore:
         while offset < max_rows:
             batch = self.query_events(flt, limit=min(5000, max_rows - offset), offset=offset)
             for item in batch:
-                writer.writerow([_csv_value(masked(c, getattr(item, c))) for c in columns])
+                writer.writerow(
+                    [_csv_value(mask_export_value(c, getattr(item, c))) for c in columns]
+                )
             if len(batch) < 5000:
                 break
             offset += len(batch)

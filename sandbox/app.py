@@ -1227,18 +1227,23 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     return app
 
 
-def _authorize(request: Request, state: SandboxState, scope: str) -> None:
-    header = request.headers.get("authorization", "")
-    kind, _, token = header.partition(" ")
+def bearer_claims(request: Request, state: SandboxState) -> dict[str, Any]:
+    """The claims of the request's bearer token, or Lean's 401 for a missing, invalid or
+    expired one."""
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not token:
         raise LeanErrorResponse(401, "UNAUTHORIZED", "A bearer access token is required.")
     try:
-        claims = jwt.decode(
+        return jwt.decode(
             token, state.signing_key, algorithms=["HS256"], options={"verify_aud": False}
         )
     except jwt.ExpiredSignatureError:
         raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token has expired.") from None
     except jwt.PyJWTError:
         raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token is not valid.") from None
+
+
+def _authorize(request: Request, state: SandboxState, scope: str) -> None:
+    claims = bearer_claims(request, state)
     if claims.get("lean_scope") != scope:
         raise LeanErrorResponse(403, "FORBIDDEN", f"This call needs a token with scope {scope}.")

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -74,17 +73,9 @@ def _bad(message: str) -> LeanErrorResponse:
 def customer_of_token(request: Request, state: SandboxState, now: float) -> SeedCustomer:
     """The customer a Link call acts for, from its customer-scoped bearer token; Lean's 401/403
     for a missing, invalid, expired, nearly expired or app-scoped token."""
-    kind, _, token = request.headers.get("authorization", "").partition(" ")
-    if kind.lower() != "bearer" or not token:
-        raise LeanErrorResponse(401, "UNAUTHORIZED", "A bearer access token is required.")
-    try:
-        claims = jwt.decode(
-            token, state.signing_key, algorithms=["HS256"], options={"verify_aud": False}
-        )
-    except jwt.ExpiredSignatureError:
-        raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token has expired.") from None
-    except jwt.PyJWTError:
-        raise LeanErrorResponse(401, "UNAUTHORIZED", "The access token is not valid.") from None
+    from sandbox.app import bearer_claims  # sandbox.app registers these routes
+
+    claims = bearer_claims(request, state)
     scope = str(claims.get("lean_scope") or "")
     if not scope.startswith("customer."):
         raise LeanErrorResponse(
