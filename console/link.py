@@ -52,6 +52,10 @@ SANDBOX_LINK_PATH = "/_sandbox/link"
 CONNECT_ACTION = "connect_bank"
 # Riyadh time: what an access window's dates mean to the people who pick them.
 KSA = timedelta(hours=3)
+# Lean states no limits on the access window; these refuse what no consent could mean (the
+# embedded sandbox's Link refuses the same: sandbox/link.py).
+EARLIEST_ACCESS_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+LONGEST_ACCESS_AHEAD = timedelta(days=3 * 365)
 
 # Lean's nine data permissions in operators' words.
 PERMISSION_WORDS: dict[str, str] = {
@@ -146,17 +150,29 @@ def window_end(day: date) -> datetime:
 
 
 def lean_time(value: datetime) -> str:
-    """An ISO 8601 time in Riyadh's offset, as Lean's examples write access windows."""
-    return (value.astimezone(UTC) + KSA).replace(tzinfo=None).isoformat(
-        timespec="seconds"
-    ) + "+03:00"
+    """An ISO 8601 time in Riyadh's offset, as Lean's examples write access windows; the value
+    as it is when Riyadh's clock cannot show it (year 1, or the last hours of year 9999)."""
+    try:
+        riyadh = value.astimezone(UTC) + KSA
+    except (OverflowError, ValueError):
+        return value.isoformat(timespec="seconds")
+    return riyadh.replace(tzinfo=None).isoformat(timespec="seconds") + "+03:00"
+
+
+def _utc_clock(value: datetime) -> str:
+    """`HH:MM:SS` in UTC; the raw value when it cannot be moved to UTC (off the calendar)."""
+    try:
+        return value.astimezone(UTC).strftime("%H:%M:%S")
+    except (OverflowError, ValueError):
+        return value.isoformat(timespec="seconds")
 
 
 class LinkChoice(BaseModel):
     """What the customer is asked for in Link: the bank, the permissions and the access window.
 
     Validated with `context={"now": datetime, "available_banks": set of identifiers}`: the bank
-    must be available now, `access_to` in the future and after `access_from`.
+    must be available now, `access_to` in the future (at most three years ahead) and after
+    `access_from` (not before 2000).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -199,8 +215,15 @@ class LinkChoice(BaseModel):
     def _in_context(self, info: ValidationInfo) -> LinkChoice:
         context = info.context or {}
         now: datetime = context.get("now") or datetime.now(UTC)
+        if self.access_from is not None and self.access_from < EARLIEST_ACCESS_FROM:
+            raise ValueError("The access window must start on or after 2000-01-01.")
         if self.access_to is not None and self.access_to <= now:
             raise ValueError("The access window must end in the future (access_to is past).")
+        if self.access_to is not None and self.access_to > now + LONGEST_ACCESS_AHEAD:
+            raise ValueError(
+                "The access window must end at most three years ahead "
+                f"(on or before {(now + LONGEST_ACCESS_AHEAD).date().isoformat()})."
+            )
         if self.access_from and self.access_to and self.access_from >= self.access_to:
             raise ValueError(
                 "The access window must start before it ends (access_from ≥ access_to)."
@@ -579,7 +602,7 @@ def webhook_rows(events: Iterable[StoredEvent]) -> list[dict[str, Any]]:
     """Rows for the live webhook table (text only, shown literally)."""
     return [
         {
-            "Occurred (UTC)": e.occurred_at.astimezone(UTC).strftime("%H:%M:%S"),
+            "Occurred (UTC)": _utc_clock(e.occurred_at),
             "Type": TYPE_LABELS.get(e.type, e.type),
             "What": summarize(e),
             "Status": status_words(e),
@@ -606,19 +629,22 @@ def created_entity_id(
 def newest_connection(
     entities: Iterable[Entity], since: datetime | None = None, known: Collection[str] = ()
 ) -> Entity | None:
-    """The customer's newest bank connection (created at or after `since`, not in `known`), as
-    Lean lists them."""
+    """The customer's newest bank connection, as Lean lists them: one created at or after
+    `since` and not in `known`, or one of `known` reconnected since (a consent given at or after
+    `since`: Lean reuses the entity when a customer links the same bank again)."""
     epoch = datetime.min.replace(tzinfo=UTC)
-    candidates = [
-        e
-        for e in entities
-        if e.id not in known
-        and (
-            since is None
-            or (e.created_at is not None and e.created_at >= since - timedelta(seconds=5))
-        )
-    ]
-    return max(candidates, key=lambda e: e.created_at or epoch, default=None)
+    floor = since - timedelta(seconds=5) if since is not None else None
+    candidates: list[tuple[datetime, Entity]] = []
+    for entity in entities:
+        if entity.id not in known:
+            when = entity.created_at
+            if floor is None or (when is not None and when >= floor):
+                candidates.append((when or epoch, entity))
+        elif floor is not None and (consent := entity.current_consent) is not None:
+            given = consent.creation_date_time
+            if given is not None and given >= floor:
+                candidates.append((given, entity))
+    return max(candidates, key=lambda c: c[0], default=(epoch, None))[1]
 
 
 @dataclass(frozen=True)

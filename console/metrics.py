@@ -53,8 +53,25 @@ if TYPE_CHECKING:
 METRICS_PATH = "/metrics"
 TOKEN_ENV = "CONSOLE_METRICS_TOKEN"
 # A request that came through a proxy says so; a proxy on this host would otherwise make every
-# outside scraper look like a loopback client.
-PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+# outside scraper look like a loopback client. Any of these headers, even empty, means a proxy.
+PROXY_HEADERS = frozenset(
+    {
+        "forwarded",
+        "via",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-server",
+        "x-original-forwarded-for",
+        "x-real-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+    }
+)
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -204,13 +221,13 @@ def may_scrape(
     client_host: str | None, headers: Mapping[str, str], token: str | None = None
 ) -> bool:
     """True for the right bearer token (when one is set), or a loopback client that did not
-    come through a proxy. The decision `/metrics` takes, apart so it can be tested alone."""
+    come through a proxy (no proxy header at all, not even an empty one). The decision `/metrics` takes, apart so it can be tested alone."""
     token = os.environ.get(TOKEN_ENV) if token is None else token
     authorization = headers.get("authorization") or ""
     scheme, _, presented = authorization.partition(" ")
     if token and scheme.lower() == "bearer" and presented:
         return hmac.compare_digest(presented.strip().encode(), token.encode())
-    if any(headers.get(name) for name in PROXY_HEADERS):
+    if not PROXY_HEADERS.isdisjoint(name.lower() for name in headers):
         return False
     try:
         ip = ipaddress.ip_address(client_host or "")

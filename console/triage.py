@@ -38,6 +38,7 @@ from console.insights.triage import (
     RefreshFact,
     RejectionFact,
     WebhookFact,
+    corroborated_claims,
     stamp,
 )
 from console.refreshes import (
@@ -423,6 +424,17 @@ def refresh_fact(refresh: Refresh, started: datetime | None, finished: datetime 
     )
 
 
+_SHA512_HEADER = re.compile(r"\s*sha512\s*=\s*[0-9a-fA-F]{128}\s*")
+
+
+def signature_shape(header: str | None) -> str:
+    """The refused delivery's signature header, by shape only: `sha512` (well formed), `none`
+    (absent or blank) or `other` (another algorithm, or malformed)."""
+    if header is None or not header.strip():
+        return "none"
+    return "sha512" if _SHA512_HEADER.fullmatch(header) else "other"
+
+
 def _store_part(
     store: EventStore, history: History, gathered: Gathered, customer_id: str, now: datetime
 ) -> None:
@@ -475,12 +487,23 @@ def _store_part(
         claims = [rejections.c.claimed_customer_id == customer_id]
         if entity_ids:
             claims.append(rejections.c.claimed_entity_id.in_(entity_ids))
-        rows = conn.execute(
-            select(rejections)
-            .where(or_(*claims))
-            .order_by(rejections.c.received_at.desc())
-            .limit(MAX_REJECTIONS)
-        ).mappings()
+        # Signature mismatches are read apart, so a flood of unsigned claims cannot push the one
+        # delivery Lean may really have sent out of the window.
+        mismatch = rejections.c.reason.like("%does not match%")
+        rows = [
+            *conn.execute(
+                select(rejections)
+                .where(or_(*claims), mismatch)
+                .order_by(rejections.c.received_at.desc())
+                .limit(MAX_REJECTIONS)
+            ).mappings(),
+            *conn.execute(
+                select(rejections)
+                .where(or_(*claims), ~mismatch)
+                .order_by(rejections.c.received_at.desc())
+                .limit(MAX_REJECTIONS)
+            ).mappings(),
+        ]
         history.rejections = [
             RejectionFact(
                 at=_aware(row["received_at"]),  # type: ignore[arg-type]
@@ -490,6 +513,8 @@ def _store_part(
                 claimed_event_id=row["claimed_event_id"],
                 claimed_customer_id=row["claimed_customer_id"],
                 claimed_entity_id=row["claimed_entity_id"],
+                signature_shape=signature_shape(row["signature"]),
+                source_ip=row["source_ip"],
             )
             for row in rows
         ]
@@ -755,12 +780,31 @@ def timeline(history: History) -> list[dict[str, Any]]:
             what += f" · delivered {webhook.deliveries}×"
         add(webhook.at, "Webhook", what, webhook.event_id,
             _link("webhooks", event_id=webhook.event_id))  # fmt: skip
+    # Refusals, one row per claimed type and reason (a flood of forged claims stays one row):
+    # a credible one (a sha512 mismatch) keeps its own row, with the entity it claims.
+    grouped: dict[tuple[str, str], list[RejectionFact]] = {}
     for rejection in history.rejections:
-        what = (
-            f"Refused {rejection.claimed_type or 'a delivery'}: HTTP {rejection.status_code}, "
-            f"{rejection.reason}"
-        )
-        add(rejection.at, "Refused", what, rejection.claimed_event_id or rejection.claimed_entity_id,
+        if rejection.credible:
+            what = (
+                f"Refused {rejection.claimed_type or 'a delivery'}: HTTP {rejection.status_code}, "
+                f"{rejection.signature_words}"
+            )
+            add(rejection.at, "Refused", what,
+                rejection.claimed_event_id or rejection.claimed_entity_id,
+                _link("webhooks", customer_id=customer))  # fmt: skip
+        else:
+            key = (rejection.claimed_type or "a delivery", rejection.signature_words)
+            grouped.setdefault(key, []).append(rejection)
+    for (claimed, words), group in grouped.items():
+        entities = {r.claimed_entity_id for r in group if r.claimed_entity_id}
+        what = f"Refused {claimed}: {words}, possibly forged"
+        if len(group) > 1:
+            what += (
+                f" · {len(group)}× from {stamp(min(r.at for r in group))}"
+                f" · {len(entities)} entities claimed"
+            )
+        add(max(r.at for r in group), "Refused", what,
+            group[0].claimed_entity_id if len(entities) == 1 else f"{len(entities)} entities",
             _link("webhooks", customer_id=customer))  # fmt: skip
     for letter in history.dead_letters:
         add(letter.at, "Dead letter", f"Unreadable delivery: {letter.reason}", letter.mentions,
@@ -901,18 +945,7 @@ def debug_bundle(gathered: Gathered, findings: Sequence[Finding]) -> str:
             }
             for w in history.webhooks
         ],
-        "refused_deliveries": [
-            {
-                "received_at": _iso(r.at),
-                "status_code": r.status_code,
-                "reason": r.reason,
-                "claimed_type": r.claimed_type,
-                "claimed_event_id": r.claimed_event_id,
-                "claimed_customer_id": r.claimed_customer_id,
-                "claimed_entity_id": r.claimed_entity_id,
-            }
-            for r in history.rejections
-        ],
+        "refused_deliveries": _refused_summary(history),
         "dead_letters": [
             {
                 "received_at": _iso(d.at),
@@ -946,6 +979,57 @@ def debug_bundle(gathered: Gathered, findings: Sequence[Finding]) -> str:
         "timings_ms": gathered.timings_ms,
     }
     return _scrub(json.dumps(bundle, indent=2, ensure_ascii=False, default=str))
+
+
+# Example claimed entity ids the debug bundle shows per group (the rest are counted).
+BUNDLE_EXAMPLES = 3
+
+
+def _refused_summary(history: History) -> dict[str, Any]:
+    """The refused deliveries, collapsed: counts, claimed entities (a few examples), first and
+    last time, reasons and sources with counts; the credible ones (a sha512 mismatch) one by one.
+    """
+    refused = sorted(history.rejections, key=lambda r: r.at)
+    if not refused:
+        return {"count": 0}
+    # Newest first, as the finding's examples.
+    entities = list(
+        dict.fromkeys(r.claimed_entity_id for r in reversed(refused) if r.claimed_entity_id)
+    )
+    credible = [r for r in refused if r.credible]
+    corroborated = {id(r) for r in corroborated_claims(history)}
+
+    def tally(values: Iterable[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for value in values:
+            counts[value] = counts.get(value, 0) + 1
+        return dict(sorted(counts.items(), key=lambda i: -i[1]))
+
+    return {
+        "count": len(refused),
+        "note": "a sample: the receiver keeps a few rows per reason, source and minute",
+        "first_at": _iso(refused[0].at),
+        "last_at": _iso(refused[-1].at),
+        "claimed_types": tally(r.claimed_type or "(none)" for r in refused),
+        "reasons": tally(r.signature_words for r in refused),
+        "signature_shapes": tally(r.signature_shape for r in refused),
+        "source_ips": tally(r.source_ip or "unknown" for r in refused),
+        "distinct_entities_claimed": len(entities),
+        "example_entities_claimed": entities[:BUNDLE_EXAMPLES],
+        "credible": [
+            {
+                "received_at": _iso(r.at),
+                "status_code": r.status_code,
+                "reason": r.reason,
+                "claimed_type": r.claimed_type,
+                "claimed_event_id": r.claimed_event_id,
+                "claimed_entity_id": r.claimed_entity_id,
+                "corroborated_by_lean": id(r) in corroborated,
+            }
+            for r in credible[-BUNDLE_EXAMPLES:]
+        ],
+        "credible_count": len(credible),
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -492,10 +492,17 @@ INBOX_COLUMNS = {
 INBOX_ORDER = list(INBOX_COLUMNS)
 
 
+def counted(total: int, words: str, shown: int = 200) -> str:
+    """ "**1,234** refused in all, newest 200 below." — or only the count when all are listed."""
+    if total <= shown:
+        return f"**{total:,}** {words}."
+    return f"**{total:,}** {words}, newest {shown} below."
+
+
 def show_rejected() -> None:
     """Refused deliveries (admin): what each body claimed to be is shown, never trusted."""
     st.caption(
-        f"**{store.count_table('rejections'):,}** refused in all, newest 200 below. "
+        f"{counted(store.count_table('rejections'), 'refused in all')} "
         "Deliveries refused before storing: bad or missing signature, source address not "
         "allowed, body too large. The **claimed (unverified)** columns are what the refused body "
         "said about itself; it failed the checks, so treat them as leads, never as facts."
@@ -556,7 +563,7 @@ def show_dead_letters() -> None:
     actor = current_actor()
     may_handle = actor is not None and actor.may(BODIES_NEED)
     st.caption(
-        f"**{store.count_table('dead_letters'):,}** in all, newest 200 below. "
+        f"{counted(store.count_table('dead_letters'), 'in all')} "
         "Deliveries that passed the signature check but could not be stored as events. Bodies "
         "are kept; they may hold personal data, so only admins see, download and reprocess them."
         " Reprocess once the cause is fixed: each body goes through the receiver's own parsing, "

@@ -13,11 +13,14 @@ in the loop, so `POST /_sandbox/link` does Link's part:
   `access_to` (ISO 8601) and the `outcome` to simulate;
 - the answer is the SDK's callback object (`status` SUCCESS, CANCELLED or ERROR with a
   `secondary_status`); on success the entity, its consent and accounts exist and the first refresh
-  runs, on failure nothing was created.
+  runs, on failure nothing was created. Linking a bank the customer already has an entity for
+  reconnects it (a new consent on the same entity, `entity.updated`), as Lean does;
+- the body is refused unread above 64 KB (413), and must be UTF-8 JSON (400 otherwise).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,6 +41,12 @@ from sandbox.seed import SeedConsent, SeedCustomer
 LINK_PATH = "/_sandbox/link"
 # Without an access window, a consent covers a year of history and lasts a year, as the seed's.
 DEFAULT_WINDOW = timedelta(days=365)
+# Lean states no limits on the access window; the sandbox refuses what no consent could mean:
+# history from before 2000, or access lasting more than three years from now.
+EARLIEST_ACCESS_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+LONGEST_ACCESS_AHEAD = timedelta(days=3 * 365)
+# What Link sends is a few hundred bytes; anything past this is refused unread (413).
+MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,15 @@ def read_ask(body: Any, state: SandboxState, customer: SeedCustomer, now: dateti
         raise _bad(f"Unknown permission {str(unknown[0])[:40]}; use {', '.join(PERMISSIONS)}.")
     access_from = _when(body.get("access_from"), "access_from")
     access_to = _when(body.get("access_to"), "access_to")
+    if access_from is not None and access_from < EARLIEST_ACCESS_FROM:
+        raise _bad("access_from must be on or after 2000-01-01.")
     if access_to is not None and access_to <= now:
         raise _bad("access_to must be in the future.")
+    if access_to is not None and access_to > now + LONGEST_ACCESS_AHEAD:
+        raise _bad(
+            "access_to must be at most three years ahead "
+            f"(on or before {(now + LONGEST_ACCESS_AHEAD).date().isoformat()})."
+        )
     if access_from is not None and access_to is not None and access_from >= access_to:
         raise _bad("access_from must be before access_to.")
     if access_from is not None and access_from >= (access_to or now + DEFAULT_WINDOW):
@@ -157,12 +173,20 @@ def _when(value: Any, name: str) -> datetime | None:
         return None
     parsed = parse_lean_datetime(value) if isinstance(value, str) else None
     if parsed is None:
+        # parse_lean_datetime also answers None for dates off the calendar (year 1 at +03:00).
         raise _bad(f"{name} must be an ISO 8601 date-time, such as 2026-12-01T00:00:00+03:00.")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def connect(state: SandboxState, customer: SeedCustomer, ask: LinkAsk, now: datetime) -> None:
-    """Create the entity, its consent and accounts, announce it, and start its first refresh."""
+def connect(state: SandboxState, customer: SeedCustomer, ask: LinkAsk, now: datetime) -> str:
+    """Connect the bank, announce it, and start a refresh; the webhook word announced.
+
+    A customer's first Link to a bank creates the entity, its consent and accounts
+    (`entity.created`). Linking a bank the customer already has an entity for reconnects it, as
+    Lean does ("your customer reconnects the same bank account": `entity.updated`): a new ACTIVE
+    consent on the same entity, the previous active one superseded. Looking for the entity and
+    adding one happen under the state's lock, so simultaneous Links make one entity.
+    """
     rng = seedlib.stable_rng("link", customer.customer_id, now.isoformat())
     window_from = ask.access_from or now - DEFAULT_WINDOW
     window_to = ask.access_to or now + DEFAULT_WINDOW
@@ -170,12 +194,67 @@ def connect(state: SandboxState, customer: SeedCustomer, ask: LinkAsk, now: date
         str(uuid.UUID(int=rng.getrandbits(128), version=4)), str(rng.randint(100000, 999999)),
         "ACTIVE", dict(ask.permissions), now, now, window_to, window_from, window_to,
     )  # fmt: skip
-    entity = seedlib.new_connection(rng, customer, ask.bank, consent, now)
     with state.lock:
-        state.data.add_entity(entity)
-    state.notify("entity.created", entity)
-    # Lean fetches the new connection's data at once: the first refresh.
-    state.start_refresh(entity, now, rng)
+        entity = next(
+            (
+                e
+                for e in state.data.entities_by_customer.get(customer.customer_id, [])
+                if e.bank.identifier == ask.bank.identifier
+            ),
+            None,
+        )
+        if entity is None:
+            entity = seedlib.new_connection(rng, customer, ask.bank, consent, now)
+            state.data.add_entity(entity)
+            kind = "entity.created"
+        else:
+            for old in entity.consents:
+                if old.status == "ACTIVE":
+                    old.status, old.status_updated = "EXPIRED", now
+            entity.consents.append(consent)
+            entity.permissions = dict(ask.permissions)
+            kind = "entity.updated"
+        # Lean fetches the connection's data at once; a refresh already running is not doubled
+        # (Lean's refresh endpoint answers 429 DUPLICATED_REQUEST for one).
+        running = any(r.finishes_at is None or r.finishes_at > now for r in entity.refreshes)
+    state.notify(kind, entity)
+    if kind == "entity.created" or not running:
+        state.start_refresh(entity, now, rng)
+    return kind
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body: UTF-8 only, at most MAX_BODY_BYTES (413 past that, read no
+    further), nesting no deeper than Python's parser can take; Lean's 400 otherwise."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise _bad("Content-Length must be a number of bytes.")
+        if int(declared) > MAX_BODY_BYTES:
+            raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad("The request body must be JSON encoded as UTF-8.") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _bad("The request body nests too deeply.") from None
+    except ValueError:
+        raise _bad("The request body is not valid JSON.") from None
+
+
+def _too_large() -> LeanErrorResponse:
+    return LeanErrorResponse(
+        413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {MAX_BODY_BYTES} bytes."
+    )
 
 
 def link_routes(state: SandboxState) -> list[Route]:
@@ -186,18 +265,22 @@ def link_routes(state: SandboxState) -> list[Route]:
         state.request_log.append((request.method, request.url.path))
         try:
             customer = customer_of_token(request, state, time.time())
-            try:
-                body = await request.json()
-            except ValueError:
-                raise _bad("The request body is not valid JSON.") from None
+            body = await read_json(request)
             now = datetime.now(UTC)
-            ask = read_ask(body, state, customer, now)
+            try:
+                ask = read_ask(body, state, customer, now)
+            except RecursionError:  # str() of a deep list in a message
+                raise _bad("The request body nests too deeply.") from None
             if ask.outcome.status == "SUCCESS":
                 connect(state, customer, ask, now)
             state.stats[f"link.{ask.outcome.secondary_status or ask.outcome.status}"] += 1
         except LeanErrorResponse as exc:
             state.stats[f"errors.{exc.code}"] += 1
-            return LeanJSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+            # A body refused unread leaves the connection with bytes nobody will read: close it.
+            headers = {"Connection": "close"} if exc.status_code == 413 else None
+            return LeanJSONResponse(
+                error_body(exc.code, exc.message), status_code=exc.status_code, headers=headers
+            )
         return LeanJSONResponse(
             {
                 "method": "CONNECT",

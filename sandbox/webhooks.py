@@ -171,6 +171,7 @@ class WebhookEmitter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook-send")
         self._session = requests.Session()
         self._stop = threading.Event()
+        self._showcase: frozenset[str] | None = None
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self.stats: Counter[str] = Counter()
@@ -377,6 +378,13 @@ class WebhookEmitter:
             # A connection made through Link (sandbox/link.py): Lean announces it first, then
             # its first refresh (announced below when the sandbox starts it).
             self.send(self.entity_created_event(obj))
+        if kind == "entity.updated":
+            # The same bank connected again through Link: a new consent on the same entity.
+            entity: SeedEntity = obj
+            customer = self.state.data.customers[entity.customer_id]
+            self.send(
+                entity_event("entity.updated", entity, customer, entity.current_consent.created)
+            )
         if kind == "refresh.created":
             refresh: SeedRefresh = obj
             entity = self.state.data.entities.get(refresh.entity_id)
@@ -429,6 +437,24 @@ class WebhookEmitter:
         thread.start()
         return thread
 
+    def showcase(self) -> frozenset[str]:
+        """Customer and entity ids of the seeded triage cases (an expired consent, a stuck
+        refresh, a refused `entity.created`): the live feed leaves them as the README and the
+        browser tests describe them, however long the sandbox runs."""
+        if self._showcase is None:
+            data = self.state.data
+            customers = [
+                seedlib.expired_consent_customer(data),
+                seedlib.stuck_refresh_customer(data),
+            ]
+            refused = seedlib.refused_webhook_entity(data)
+            ids = {c.customer_id for c in customers if c is not None}
+            if refused is not None:
+                ids |= {refused.customer_id, refused.entity_id}
+            ids |= {e.entity_id for e in data.entities.values() if e.customer_id in ids}
+            self._showcase = frozenset(ids)
+        return self._showcase
+
     def live_event(self, rng: random.Random) -> str:
         """Make one thing happen in the sandbox and announce it; returns what happened.
 
@@ -446,7 +472,8 @@ class WebhookEmitter:
             candidates = [
                 e
                 for e in data.entities.values()
-                if consent_allows_refresh(e, now)
+                if e.entity_id not in self.showcase()
+                and consent_allows_refresh(e, now)
                 and all(
                     r.finishes_at is not None and r.finishes_at <= now for r in e.refreshes[-1:]
                 )
@@ -460,7 +487,8 @@ class WebhookEmitter:
             lapsed = [
                 e
                 for e in data.entities.values()
-                if consent_status_at(e.current_consent, now) in ("EXPIRED", "REVOKED")
+                if e.entity_id not in self.showcase()
+                and consent_status_at(e.current_consent, now) in ("EXPIRED", "REVOKED")
             ]
             if not lapsed:
                 return "nothing"
@@ -475,7 +503,9 @@ class WebhookEmitter:
             )
             return "reconnect"
         if roll < 0.95:
-            customer = rng.choice(list(data.customers.values()))
+            customer = rng.choice(
+                [c for c in data.customers.values() if c.customer_id not in self.showcase()]
+            )
             bank = rng.choice(
                 [b for b in data.banks if state.bank_availability[b.identifier]["active"]["data"]]
             )

@@ -290,6 +290,8 @@ def test_connecting_another_bank_follows_the_new_connection(
     first = at.query_params["entity_id"]
     assert "Link succeeded" in " ".join(str(s.value) for s in at.success)
     # The form stays at hand (folded) for a second bank; its Link is followed, not the first.
+    chosen = at.selectbox[0].index
+    at.selectbox[0].select_index(1 if chosen == 0 else 0)
     button(at, "Run Link").click().run()  # type: ignore[attr-defined]
     assert not at.exception, at.exception
     second = at.query_params["entity_id"]
@@ -297,3 +299,11 @@ def test_connecting_another_bank_follows_the_new_connection(
         e.entity_id for e in journey_sandbox.state.data.entities_by_customer[customer_id]
     }
     assert connections == {first, second} and first != second
+    # The same bank again is a reconnect: a new consent on the same connection, no new entity.
+    at.selectbox[0].select_index(chosen)
+    button(at, "Run Link").click().run()  # type: ignore[attr-defined]
+    assert not at.exception, at.exception
+    assert at.query_params["entity_id"] == first
+    assert {
+        e.entity_id for e in journey_sandbox.state.data.entities_by_customer[customer_id]
+    } == connections

@@ -169,6 +169,36 @@ class RejectionFact:
     claimed_event_id: str | None = None
     claimed_customer_id: str | None = None
     claimed_entity_id: str | None = None
+    # The signature header's shape: "sha512" (well-formed `sha512=<128 hex>`), "none" (no
+    # header) or "other" (another algorithm, malformed). Only its shape: never the value.
+    signature_shape: str = "none"
+    source_ip: str | None = None
+
+    @property
+    def credible(self) -> bool:
+        """A well-formed sha512 signature that did not match the body: what Lean sends when our
+        secret is wrong or was rotated. Anything else (no signature, another algorithm, a
+        malformed one) is what a forger sends, never Lean."""
+        return "does not match" in self.reason and self.signature_shape == "sha512"
+
+    @property
+    def signature_words(self) -> str:
+        """What was wrong with the signature, in the console's words."""
+        reason = self.reason.lower()
+        for needle, words in REFUSAL_WORDS:
+            if needle in reason:
+                return words
+        return self.reason
+
+
+# A refusal reason (the receiver's words) → what it says about the signature.
+REFUSAL_WORDS = (
+    ("missing", "no signature"),
+    ("unsupported", "wrong signature algorithm"),
+    ("malformed", "malformed signature"),
+    ("does not match", "signature did not match"),
+    ("not configured", "no webhook secret configured on our side"),
+)
 
 
 @dataclass(frozen=True)
@@ -388,10 +418,32 @@ def bank_unavailable(history: History) -> list[Finding]:
         lasted = f" ({describe_duration(history.now - since)})" if since else ""
         connected = [e.entity_id for e in history.entities if e.bank_identifier == bank]
         evidence = [
-            f"bank {bank}: data {since_words}{lasted}",
+            f"bank {bank}: data switched off {since_words}{lasted}",
             f"from bank.availability.updated webhooks ({len(changes)} changes in the window)",
             *(f"affects entity {entity_id}" for entity_id in connected),
         ]
+        # Refreshes that failed because the bank is off are this finding's, not escalations.
+        for entity in (e for e in history.entities if e.bank_identifier == bank):
+            during = [
+                r
+                for r in _finished(history, entity)
+                if r.problems()
+                and _switched_off_during(history, entity, r) == state.state
+                and (since is None or (r.finished_at or r.started_at or EPOCH) >= since)
+            ]
+            if during:
+                evidence.append(
+                    f"{len(during)} refresh{'es' if len(during) != 1 else ''} of entity "
+                    f"{entity.entity_id} failed or came back partial while "
+                    f"{OFF_WORDS[state.state]} — expected, not a reason to refresh again or "
+                    "escalate: "
+                    + ", ".join(r.refresh_id for r in during[:REPEATED_REFRESHES])
+                    + (
+                        f" (+{len(during) - REPEATED_REFRESHES} more)"
+                        if len(during) > REPEATED_REFRESHES
+                        else ""
+                    )
+                )
         if state.state == "disabled_by_lean":
             found.append(
                 Finding(
@@ -422,57 +474,208 @@ def bank_unavailable(history: History) -> list[Finding]:
     return found
 
 
+# The bank's data switched off, in the words a refresh's evidence uses.
+OFF_WORDS = {
+    "disabled_by_lean": "Lean had the bank's data switched off",
+    "disabled_by_us": "the bank's data was switched off in our Lean portal",
+}
+
+
+def _finished(history: History, entity: EntityFact) -> list[RefreshFact]:
+    return [r for r in history.refreshes_of(entity.entity_id) if r.finished]
+
+
+def _switched_off_during(history: History, entity: EntityFact, refresh: RefreshFact) -> str | None:
+    """`disabled_by_lean` / `disabled_by_us` when the entity's bank had its data switched off
+    when the refresh started or finished (availability history); None otherwise."""
+    changes = history.bank_changes.get(entity.bank_identifier or "") or []
+    for moment in (refresh.started_at, refresh.finished_at):
+        if changes and moment is not None:
+            state = current_state(changes, "data", moment).state
+            if state in OFF_WORDS:
+                return state
+    return None
+
+
+def _switched_off_now(history: History, entity: EntityFact) -> str | None:
+    changes = history.bank_changes.get(entity.bank_identifier or "") or []
+    state = current_state(changes, "data", history.now).state
+    return state if state in OFF_WORDS else None
+
+
+def _plural(n: int) -> str:
+    return f"{n} refresh{'es' if n != 1 else ''}"
+
+
 def refresh_incomplete(history: History) -> list[Finding]:
-    """The latest finished refresh of an entity left data types partial or failed."""
+    """The latest finished refresh of an entity left data types partial or failed.
+
+    Refreshes that ran while the bank's data was switched off (availability history) were
+    bound to fail: they never count towards an escalation. While the bank is still off they
+    belong to the bank finding (which lists them); once it is back, the advice is to refresh
+    again. Failures while the bank was available are judged as usual, and the evidence says
+    which were which."""
     found = []
     for entity in history.entities:
-        finished = [r for r in history.refreshes_of(entity.entity_id) if r.finished]
-        if not finished or not (problems := finished[0].problems()):
+        finished = _finished(history, entity)
+        if not finished or not finished[0].problems():
             continue
+        off_during = {r.refresh_id: _switched_off_during(history, entity, r) for r in finished}
+        off_now = _switched_off_now(history, entity)
         latest = finished[0]
-        recent = finished[:REPEATED_REFRESHES]
+        available = [r for r in finished if not off_during[r.refresh_id]]
+        if off_during[latest.refresh_id]:
+            found.extend(_incomplete_while_off(history, entity, finished, off_during, off_now))
+            continue
+        recent = available[:REPEATED_REFRESHES]
         repeated = len(recent) == REPEATED_REFRESHES and all(r.problems() for r in recent)
-        parts = [
-            f"{name.replace('_', ' ')} {latest.worst_word(name)} for {bad} of {total} "
-            f"account{'s' if total != 1 else ''}"
-            for name, (bad, total) in problems.items()
+        excused = [
+            r
+            for r in finished
+            if off_during[r.refresh_id]
+            and r.problems()
+            and r.started_at
+            and recent[-1].started_at
+            and r.started_at >= recent[-1].started_at
         ]
-        evidence = [
-            f"entity {entity.entity_id} at {_bank(entity)}",
-            f"latest finished refresh {latest.refresh_id} ({stamp(latest.finished_at)}): "
-            + "; ".join(parts),
-        ]
+        evidence = [f"entity {entity.entity_id} at {_bank(entity)}", _latest_words(latest)]
         if repeated:
             evidence.append(
-                f"the last {REPEATED_REFRESHES} finished refreshes all came back incomplete: "
+                f"the last {REPEATED_REFRESHES} finished refreshes"
+                + (" while the bank was available" if excused else "")
+                + " all came back incomplete: "
                 + ", ".join(r.refresh_id for r in recent)
             )
-        first = next(iter(problems))
-        bad, total = problems[first]
-        title = (
-            f"{first.replace('_', ' ').capitalize()} {latest.worst_word(first)} for {bad} of "
-            f"{total} account{'s' if total != 1 else ''} on the latest refresh"
+        if excused:
+            evidence.append(
+                f"{_plural(len(excused))} in between failed or came back partial while "
+                f"{OFF_WORDS[off_during[excused[0].refresh_id] or 'disabled_by_lean']} — "
+                "expected, not counted: " + ", ".join(r.refresh_id for r in excused)
+            )
+        bank_off = (
+            " The bank's data is switched off now (see the bank finding): do not refresh "
+            "again until it is back."
+            if off_now
+            else ""
         )
-        if len(problems) > 1:
-            title += f" (and {len(problems) - 1} more data type{'s' if len(problems) > 2 else ''})"
+        if off_now:
+            evidence.append(
+                "these failed while the bank was available; its data was switched off after"
+            )
         found.append(
             Finding(
                 "refresh_incomplete_repeated" if repeated else "refresh_incomplete",
                 Severity.CRITICAL if repeated else Severity.WARNING,
-                title,
+                _incomplete_title(latest),
                 evidence,
                 (
                     f"Escalate to Lean: the same data came back incomplete {REPEATED_REFRESHES} "
-                    "times in a row. Send the refresh_ids in the evidence (and the debug bundle)."
+                    "times in a row while the bank was available. Send the refresh_ids in the "
+                    "evidence (and the debug bundle)." + bank_off
                     if repeated
-                    else "Refresh again (Data refreshes screen): banks often answer fully the "
-                    "next time. If it stays incomplete, escalate to Lean."
+                    else (
+                        "Refresh again once the bank is back on (Data refreshes screen): the "
+                        "bank's data is switched off now (see the bank finding). If it stays "
+                        "incomplete after that, escalate to Lean."
+                        if off_now
+                        else "Refresh again (Data refreshes screen): banks often answer fully "
+                        "the next time. If it stays incomplete, escalate to Lean."
+                    )
                 ),
                 latest.finished_at or latest.started_at,
                 {"entity_id": entity.entity_id, "refresh_id": latest.refresh_id},
             )
         )
     return found
+
+
+def _latest_words(latest: RefreshFact) -> str:
+    parts = [
+        f"{name.replace('_', ' ')} {latest.worst_word(name)} for {bad} of {total} "
+        f"account{'s' if total != 1 else ''}"
+        for name, (bad, total) in latest.problems().items()
+    ]
+    return (
+        f"latest finished refresh {latest.refresh_id} ({stamp(latest.finished_at)}): "
+        + "; ".join(parts)
+    )
+
+
+def _incomplete_title(latest: RefreshFact) -> str:
+    problems = latest.problems()
+    first = next(iter(problems))
+    bad, total = problems[first]
+    title = (
+        f"{first.replace('_', ' ').capitalize()} {latest.worst_word(first)} for {bad} of "
+        f"{total} account{'s' if total != 1 else ''} on the latest refresh"
+    )
+    if len(problems) > 1:
+        title += f" (and {len(problems) - 1} more data type{'s' if len(problems) > 2 else ''})"
+    return title
+
+
+def _incomplete_while_off(
+    history: History,
+    entity: EntityFact,
+    finished: list[RefreshFact],
+    off_during: dict[str, str | None],
+    off_now: str | None,
+) -> list[Finding]:
+    """The latest incomplete refresh ran while the bank's data was switched off."""
+    latest = finished[0]
+    # The run of incomplete refreshes up to the latest, split by the bank's state at the time.
+    run: list[RefreshFact] = []
+    for r in finished:
+        if not r.problems():
+            break
+        run.append(r)
+    while_off = [r for r in run if off_during[r.refresh_id]]
+    while_on = [r for r in run if not off_during[r.refresh_id]]
+    words = OFF_WORDS[off_during[latest.refresh_id] or "disabled_by_lean"]
+    evidence = [
+        f"entity {entity.entity_id} at {_bank(entity)}",
+        _latest_words(latest),
+        f"{_plural(len(while_off))} failed or came back partial while {words} — expected: "
+        + ", ".join(r.refresh_id for r in while_off),
+    ]
+    if while_on:
+        evidence.append(
+            f"before that, {_plural(len(while_on))} came back incomplete while the bank was "
+            "available: " + ", ".join(r.refresh_id for r in while_on)
+        )
+    refs = {"entity_id": entity.entity_id, "refresh_id": latest.refresh_id}
+    when = latest.finished_at or latest.started_at
+    if off_now and not while_on:
+        return []  # the bank finding lists them; it is the one thing to act on
+    if off_now:
+        return [
+            Finding(
+                "refresh_incomplete_bank_off",
+                Severity.INFO,
+                "Refreshes were already incomplete before the bank's data was switched off",
+                evidence,
+                "Nothing to do while the bank is off (see the bank finding). Once it is back "
+                "on, refresh again; if that is incomplete too, escalate to Lean with the "
+                "refresh_ids in the evidence.",
+                when,
+                refs,
+            )
+        ]
+    changes = history.bank_changes.get(entity.bank_identifier or "") or []
+    back = current_state(changes, "data", history.now).since
+    evidence.append(f"the bank's data is available again since {stamp(back)}")
+    return [
+        Finding(
+            "refresh_incomplete_bank_off",
+            Severity.WARNING,
+            _incomplete_title(latest) + " (while the bank's data was switched off)",
+            evidence,
+            "Refresh again (Data refreshes screen): the bank is back on, and the failures came "
+            "while it was off. If the new refresh is incomplete too, escalate to Lean.",
+            when,
+            refs,
+        )
+    ]
 
 
 def refresh_stuck(history: History) -> list[Finding]:
@@ -522,64 +725,133 @@ def refresh_stuck(history: History) -> list[Finding]:
     return found
 
 
-def entity_created_refused(history: History) -> list[Finding]:
-    """Our endpoint refused a delivery claiming to be this customer's `entity.created`."""
-    stored = {w.entity_id for w in history.webhooks_of("entity.created")}
-    found = []
-    seen: set[str | None] = set()
-    for rejection in sorted(history.rejections, key=lambda r: r.at, reverse=True):
-        if rejection.claimed_type != "entity.created":
-            continue
-        if rejection.claimed_entity_id in stored or rejection.claimed_entity_id in seen:
-            continue
-        seen.add(rejection.claimed_entity_id)
-        attempts = [
+# Example entity ids a collapsed finding shows (the debug bundle counts the rest).
+EXAMPLE_CLAIMS = 3
+
+
+def corroborated_claims(history: History) -> list[RejectionFact]:
+    """Refused `entity.created` deliveries Lean would have sent: a well-formed sha512 signature
+    that did not match, for an entity Lean lists for this customer, whose verified
+    `entity.created` is not stored. Newest first."""
+    if not history.lean_answered:
+        return []
+    verified = {w.entity_id for w in history.webhooks_of("entity.created") if w.verified}
+    return sorted(
+        (
             r
             for r in history.rejections
             if r.claimed_type == "entity.created"
-            and r.claimed_entity_id == rejection.claimed_entity_id
-        ]
-        first = min(r.at for r in attempts)
-        evidence = [
-            f"refused {len(attempts)} time{'s' if len(attempts) != 1 else ''}, last "
-            f"{stamp(rejection.at)}: HTTP {rejection.status_code}, {rejection.reason}",
-            f"the body claimed entity {rejection.claimed_entity_id or '(none)'}, customer "
-            f"{rejection.claimed_customer_id or '(none)'}, event "
-            f"{rejection.claimed_event_id or '(none)'} (unverified: the signature did not match)"
-            if rejection.status_code == 401
-            else f"the body claimed entity {rejection.claimed_entity_id or '(none)'}, "
-            f"event {rejection.claimed_event_id or '(none)'} (unverified)",
-            "no entity.created for it is stored",
-        ]
-        entity = history.entity(rejection.claimed_entity_id)
-        if entity is not None:
+            and r.credible
+            and r.claimed_entity_id
+            and history.entity(r.claimed_entity_id) is not None
+            and r.claimed_entity_id not in verified
+        ),
+        key=lambda r: r.at,
+        reverse=True,
+    )
+
+
+def _count_words(counts: dict[str, int]) -> str:
+    return ", ".join(f"{word} ×{n}" for word, n in sorted(counts.items(), key=lambda i: -i[1]))
+
+
+def entity_created_refused(history: History) -> list[Finding]:
+    """Deliveries claiming to be this customer's `entity.created` that our endpoint refused, as
+    ONE finding: anyone can claim anything without the secret, so only a signature mismatch Lean
+    corroborates (it lists the entity, and its verified `entity.created` is missing) is action
+    needed; the rest is possibly forged."""
+    verified = {w.entity_id for w in history.webhooks_of("entity.created") if w.verified}
+    claims = [
+        r
+        for r in history.rejections
+        if r.claimed_type == "entity.created" and r.claimed_entity_id not in verified
+    ]
+    if not claims:
+        return []
+    claims.sort(key=lambda r: r.at, reverse=True)
+    corroborated = corroborated_claims(history)
+    entities = list(dict.fromkeys(r.claimed_entity_id or "(none)" for r in claims))
+    reasons: dict[str, int] = {}
+    for r in claims:
+        reasons[r.signature_words] = reasons.get(r.signature_words, 0) + 1
+    sources: dict[str, int] = {}
+    for r in claims:
+        sources[r.source_ip or "unknown"] = sources.get(r.source_ip or "unknown", 0) + 1
+    first, last = claims[-1].at, claims[0].at
+    examples = ", ".join(entities[:EXAMPLE_CLAIMS]) + (
+        f" (+{len(entities) - EXAMPLE_CLAIMS} more)" if len(entities) > EXAMPLE_CLAIMS else ""
+    )
+    evidence = [
+        f"{len(claims)} refused deliver{'ies' if len(claims) != 1 else 'y'} on record claimed "
+        f"to be this customer's entity.created, for {len(entities)} distinct "
+        f"entit{'ies' if len(entities) != 1 else 'y'}; first {stamp(first)}, last {stamp(last)}",
+        f"why refused: {_count_words(reasons)}",
+        f"entities claimed (unverified): {examples}",
+        f"sent from: {_count_words(sources)}",
+    ]
+    unlisted = [r for r in claims if r.credible and r not in corroborated]
+    if corroborated:
+        latest = corroborated[0]
+        entity = history.entity(latest.claimed_entity_id)
+        evidence.append(
+            f"entity {latest.claimed_entity_id}: a well-formed sha512 signature that did not "
+            f"match the body, last {stamp(latest.at)} (event "
+            f"{latest.claimed_event_id or '(none)'}); Lean does list it"
+            + (f" at {_bank(entity)}" if entity else "")
+            + " for this customer, and no verified entity.created for it is stored"
+        )
+        others = len({r.claimed_entity_id for r in corroborated}) - 1
+        if others:
+            evidence.append(f"{others} more entit{'ies' if others != 1 else 'y'} Lean lists alike")
+        if len(corroborated) < len(claims):
             evidence.append(
-                f"Lean does list entity {entity.entity_id} at {_bank(entity)}: the connection "
-                "itself worked"
+                f"the other {len(claims) - len(corroborated)} look forged: "
+                "no Lean-listed entity, or no valid-looking signature"
             )
-        refs = {"event_id": rejection.claimed_event_id or ""}
-        if rejection.claimed_entity_id:
-            refs["entity_id"] = rejection.claimed_entity_id
-        found.append(
+        refs = {
+            "entity_id": latest.claimed_entity_id or "",
+            "event_id": latest.claimed_event_id or "",
+        }
+        return [
             Finding(
                 "entity_created_refused",
                 Severity.CRITICAL,
                 "Our endpoint refused the bank connection's entity.created webhook",
                 evidence,
-                (
-                    "Fix our side: the webhook secret (LEAN_WEBHOOK_SECRET) does not match the "
-                    "one in Lean's portal, or it was rotated. Lean retries for 3 hours; after "
-                    "that ask Lean to resend the event_id. The customer need not do anything."
-                    if rejection.status_code == 401
-                    else "Fix our side: our endpoint refused the delivery (see the reason). "
-                    "Once fixed, ask Lean to resend the event_id. The customer need not do "
-                    "anything."
-                ),
-                first,
-                refs,
+                "Fix our side: our webhook secret (LEAN_WEBHOOK_SECRET) may not match the one in "
+                "Lean's portal, or it was rotated. Lean retries for 3 hours; after that ask Lean "
+                "to resend the event_id. The customer need not do anything.",
+                min(r.at for r in corroborated),
+                {k: v for k, v in refs.items() if v},
             )
+        ]
+    if unlisted and not history.lean_answered:
+        evidence.append(
+            f"{len(unlisted)} carried a well-formed sha512 signature that did not match; Lean "
+            "did not answer, so whether it lists the claimed entities is unknown"
         )
-    return found
+    elif unlisted:
+        evidence.append(
+            f"{len(unlisted)} carried a well-formed sha512 signature that did not match, but "
+            "Lean lists none of the entities they claim for this customer"
+        )
+    return [
+        Finding(
+            "entity_created_refused",
+            Severity.WARNING if unlisted else Severity.INFO,
+            f"Possibly forged: {len(claims)} refused deliver{'ies' if len(claims) != 1 else 'y'} "
+            "claimed this customer's entity.created",
+            evidence,
+            (
+                "Open the triage again when Lean answers. "
+                if unlisted and not history.lean_answered
+                else ""
+            )
+            + "Check the sender (source IPs listed); nothing to do for the customer.",
+            first,
+            {"refused_claims": str(len(claims))},
+        )
+    ]
 
 
 def entity_created_dead_letter(history: History) -> list[Finding]:
@@ -613,8 +885,9 @@ def link_abandoned(history: History) -> list[Finding]:
         return []
     if history.webhooks_of("entity.created"):
         return []
-    claimed = [r for r in history.rejections if r.claimed_type == "entity.created"]
-    if claimed or history.dead_letters:
+    # Refused claims alone do not explain it: anyone can send one (a credible one names an
+    # entity Lean lists, and then there is one). Unreadable deliveries passed the signature.
+    if history.dead_letters:
         return []
     return [
         Finding(
@@ -623,7 +896,8 @@ def link_abandoned(history: History) -> list[Finding]:
             "The customer never finished connecting a bank",
             [
                 f"Lean lists no bank connection for customer {history.customer_id}",
-                "no entity.created webhook is stored, none was refused and none is a dead letter",
+                "no entity.created webhook is stored, none is a dead letter, and no refused "
+                "delivery names an entity Lean lists",
             ],
             "The customer most likely left Link before finishing (or the bank refused them). "
             "Ask them to connect again; check first that their bank is available (Banks).",
@@ -638,7 +912,9 @@ def entity_created_missing(history: History) -> list[Finding]:
     if not history.lean_answered or history.listening_since is None:
         return []
     stored = {w.entity_id for w in history.webhooks_of("entity.created")}
-    claimed = {r.claimed_entity_id for r in history.rejections}
+    # Only a credible refusal (a sha512 mismatch) explains the missing webhook; forged claims
+    # must not hide it.
+    claimed = {r.claimed_entity_id for r in history.rejections if r.credible}
     found = []
     for entity in history.entities:
         created = entity.created_at

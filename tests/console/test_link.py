@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import jwt
@@ -19,6 +19,7 @@ from console.link import (
     check_choice,
     check_config,
     connect_html,
+    lean_time,
     link_error_message,
     link_mode,
     link_outcome_words,
@@ -129,6 +130,43 @@ def test_access_window_must_be_ordered_and_not_past() -> None:
         now=NOW,
         available_banks=BANKS,
     )
+
+
+def test_access_window_stays_within_plausible_dates() -> None:
+    """What the sandbox's Link refuses, the console refuses first, in words."""
+    old = refused(access_from=datetime(1, 1, 1, tzinfo=UTC))
+    assert any("on or after 2000-01-01" in p for p in old)
+    assert any("2000-01-01" in p for p in refused(access_from=datetime(1999, 12, 31, tzinfo=UTC)))
+    far = refused(access_to=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert any("at most three years ahead" in p for p in far)
+    assert refused(access_to=NOW + timedelta(days=3 * 365 + 1))
+    check_config(
+        config_data(
+            access_from=datetime(2000, 1, 1, tzinfo=UTC), access_to=NOW + timedelta(days=3 * 365)
+        ),
+        now=NOW,
+        available_banks=BANKS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (datetime(2026, 1, 31, 21, 0, tzinfo=UTC), "2026-02-01T00:00:00+03:00"),
+        # Riyadh's clock cannot show these: the value as it is, never an OverflowError.
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59+00:00"),
+        (
+            datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=3))),
+            "0001-01-01T00:00:00+03:00",
+        ),
+        (
+            datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+            "9999-12-31T23:00:00-05:00",
+        ),
+    ],
+)
+def test_lean_time_never_overflows(value: datetime, shown: str) -> None:
+    assert lean_time(value) == shown
 
 
 def test_bank_must_be_available_now() -> None:
@@ -360,3 +398,24 @@ def test_the_new_connection_is_none_the_customer_had_before() -> None:
         newest_connection(listed[:2], NOW - timedelta(minutes=2), known={"earlier-today"}) is None
     )
     assert newest_connection(listed, None, known={"new"}).id == "earlier-today"  # type: ignore[union-attr]
+
+
+def test_a_reconnected_bank_is_the_new_connection() -> None:
+    """Linking a bank again reuses its entity (a new consent): that entity is followed."""
+
+    def entity(entity_id: str, created_ago: int, consent_ago: int) -> Entity:
+        given = (NOW - timedelta(minutes=consent_ago)).isoformat()
+        return Entity.model_validate(
+            {
+                "id": entity_id,
+                "created_at": (NOW - timedelta(minutes=created_ago)).isoformat(),
+                "consents": [{"consent_id": f"c-{entity_id}", "creation_date_time": given}],
+            }
+        )
+
+    listed = [entity("other-bank", 600, 600), entity("same-bank", 900, 0)]
+    since = NOW - timedelta(seconds=30)
+    known = {"other-bank", "same-bank"}
+    assert newest_connection(listed, since, known).id == "same-bank"  # type: ignore[union-attr]
+    # Without a new consent, a connection the customer had is never taken for a new one.
+    assert newest_connection(listed[:1], since, known) is None

@@ -109,10 +109,43 @@ def test_a_bearer_token_opens_metrics_and_a_wrong_one_does_not(
         ("127.0.0.1", {"x-forwarded-for": "203.0.113.5"}, "", False),
         ("127.0.0.1", {"forwarded": "for=203.0.113.5"}, "", False),
         ("127.0.0.1", {"x-real-ip": "203.0.113.5"}, "", False),
+        # Present but empty still means a proxy; names are matched whatever their case.
+        ("127.0.0.1", {"x-forwarded-for": ""}, "", False),
+        ("127.0.0.1", {"X-Client-IP": "203.0.113.5"}, "", False),
+        ("127.0.0.1", {"x-forwarded-for": ""}, "s3cret", False),
+        ("127.0.0.1", {"x-forwarded-for": "", "authorization": "Bearer s3cret"}, "s3cret", True),
     ],
 )
 def test_who_may_scrape(host: str | None, headers: dict, token: str, allowed: bool) -> None:
     assert may_scrape(host, headers, token) is allowed
+
+
+PROXY_HEADER_NAMES = (
+    "X-Forwarded-For",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "X-Real-IP",
+    "Forwarded",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "Via",
+)
+
+
+@pytest.mark.parametrize("name", PROXY_HEADER_NAMES)
+@pytest.mark.parametrize("value", ["203.0.113.7", ""], ids=["with-value", "empty"])
+def test_any_proxy_header_from_loopback_closes_metrics_without_the_token(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Over real loopback HTTP: the header alone (even empty) shuts the loopback door; the
+    bearer token still opens it."""
+    monkeypatch.setenv("CONSOLE_METRICS_TOKEN", "metrics-token-2")
+    url = metrics_url(receiver)
+    assert requests.get(url, timeout=10).status_code == 200  # loopback, no proxy header
+    proxied = requests.get(url, headers={name: value}, timeout=10)
+    assert proxied.status_code == 403 and "console_" not in proxied.text
+    assert scrape(url, **{name: value, "Authorization": "Bearer metrics-token-2"})
 
 
 def test_metrics_do_not_count_the_signature_header_text(receiver: Receiver) -> None:

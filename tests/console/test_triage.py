@@ -236,3 +236,34 @@ def test_failing_lean_calls_in_the_request_log_escalate_and_their_results_id_is_
     assert failing.refs == {"results_id": "res-503-a"}
     assert any(row["Kind"] == "Lean call" for row in timeline(gathered.history))
     assert '"res-503-a"' in debug_bundle(gathered, findings)
+
+
+def test_forged_unsigned_claims_through_the_real_receiver_collapse_into_one_note(
+    sandbox: SandboxServer, client: LeanClient, db: EventStore, inbox: Receiver
+) -> None:
+    import uuid
+
+    import httpx
+
+    data = sandbox.state.data
+    customer = next(
+        c for c in data.customers.values() if data.entities_by_customer.get(c.customer_id)
+    )
+    forged_ids = [str(uuid.uuid4()) for _ in range(30)]
+    with httpx.Client() as http:
+        for n, entity_id in enumerate(forged_ids):
+            body = {"type": "entity.created",
+                    "payload": {"customer_id": customer.customer_id, "id": entity_id}}  # fmt: skip
+            headers = {} if n % 2 else {"lean-signature": "sha256=" + "0" * 64}
+            assert http.post(inbox.url, json=body, headers=headers).status_code == 401
+    inbox.receiver.rejections.wait_idle()
+    gathered = gather(client, db, customer.customer_id)
+    findings = diagnose(gathered.history)
+    [refused] = [f for f in findings if f.rule == "entity_created_refused"]
+    assert refused.severity.word != "Action needed" and refused.title.startswith("Possibly forged")
+    assert "nothing to do for the customer" in refused.next_action
+    bundle = json.loads(debug_bundle(gathered, findings))
+    assert bundle["refused_deliveries"]["credible_count"] == 0
+    assert len(bundle["refused_deliveries"]["example_entities_claimed"]) <= 3
+    text = json.dumps(bundle) + summary_text(gathered.history, findings, "link")
+    assert sum(entity_id in text for entity_id in forged_ids) <= 3

@@ -219,19 +219,85 @@ def test_a_refresh_pending_for_minutes_is_not_stuck() -> None:
 
 
 def refused(at: datetime, entity_id: str = ENTITY) -> RejectionFact:
+    """What Lean sends when our secret is wrong: a well-formed sha512 signature that mismatches."""
     return RejectionFact(at, 401, "signature does not match the body", "entity.created", "ev-9",
-                         CUSTOMER, entity_id)  # fmt: skip
+                         CUSTOMER, entity_id, "sha512", "203.0.113.9")  # fmt: skip
 
 
-def test_a_refused_entity_created_shows_when_and_why() -> None:
+def forged(n: int, reason: str, shape: str) -> RejectionFact:
+    return RejectionFact(NOW - timedelta(minutes=n), 401, reason, "entity.created", None, CUSTOMER,
+                         f"f0000000-0000-4000-8000-{n:012d}", shape, "198.51.100.7")  # fmt: skip
+
+
+def flood(count: int = 80) -> list[RejectionFact]:
+    """Half with no signature header, half with another algorithm: what anyone can send."""
+    return [
+        forged(n, "missing signature header", "none")
+        if n % 2
+        else forged(n, "unsupported signature algorithm 'sha256'", "other")
+        for n in range(count)
+    ]
+
+
+def test_a_refused_entity_created_lean_corroborates_is_action_needed_with_secret_advice() -> None:
     rejections = [refused(NOW - timedelta(hours=3)), refused(NOW - timedelta(hours=2))]
     [finding] = entity_created_refused(history(rejections=rejections))
     assert finding.rule == "entity_created_refused" and finding.severity is Severity.CRITICAL
     text = " ".join(finding.evidence)
-    assert "refused 2 times" in text and "HTTP 401" in text and "signature does not match" in text
-    assert "Lean does list entity" in text
-    assert "webhook secret" in finding.next_action
+    assert "2 refused deliveries" in text and "signature did not match ×2" in text
+    assert "Lean does list it" in text and "no signature" not in text
+    assert "LEAN_WEBHOOK_SECRET" in finding.next_action and "resend" in finding.next_action
     assert finding.since == NOW - timedelta(hours=3)
+    assert finding.refs == {"entity_id": ENTITY, "event_id": "ev-9"}
+
+
+def test_a_flood_of_unsigned_claims_is_one_note_and_link_abandoned_still_fires() -> None:
+    forged_history = history(entities=[], rejections=flood())
+    [finding] = entity_created_refused(forged_history)
+    assert finding.severity is Severity.INFO and finding.title.startswith("Possibly forged")
+    text = " ".join(finding.evidence)
+    assert "80 refused deliveries" in text and "80 distinct entities" in text
+    assert "no signature ×40" in text and "wrong signature algorithm ×40" in text
+    assert "signature did not match" not in text and "198.51.100.7 ×80" in text
+    assert "(+77 more)" in text and sum(line.count("f0000000") for line in finding.evidence) == 3
+    assert "check the sender" in finding.next_action.lower()
+    assert "nothing to do for the customer" in finding.next_action
+    assert "SECRET" not in finding.next_action
+    rules = [f.rule for f in diagnose(forged_history)]
+    assert rules.count("entity_created_refused") == 1 and "link_abandoned" in rules
+    [first] = [f for f in diagnose(forged_history) if f.severity is Severity.WARNING]
+    assert first.rule == "link_abandoned"
+
+
+def test_a_mismatch_for_an_entity_lean_does_not_list_is_possibly_forged() -> None:
+    stranger = "e0000000-0000-4000-8000-0000000000ff"
+    [finding] = entity_created_refused(history(rejections=[refused(NOW, stranger)]))
+    assert finding.severity is Severity.WARNING and finding.title.startswith("Possibly forged")
+    assert "Lean lists none of the entities" in " ".join(finding.evidence)
+    assert "nothing to do for the customer" in finding.next_action
+    assert "SECRET" not in finding.next_action
+    # Without Lean's answer it cannot be corroborated either.
+    unknown = history(rejections=[refused(NOW)], lean_answered=False)
+    assert entity_created_refused(unknown)[0].severity is Severity.WARNING
+
+
+def test_a_malformed_or_missing_signature_for_a_listed_entity_is_not_action_needed() -> None:
+    for reason, shape, words in [
+        ("missing signature header", "none", "no signature"),
+        ("malformed signature header", "other", "malformed signature"),
+        ("signature does not match the body", "other", "signature did not match"),
+    ]:
+        claim = RejectionFact(NOW, 401, reason, "entity.created", "ev", CUSTOMER, ENTITY, shape)
+        [finding] = entity_created_refused(history(rejections=[claim]))
+        assert finding.severity is Severity.INFO, reason
+        assert f"{words} ×1" in " ".join(finding.evidence)
+
+
+def test_a_flood_does_not_drown_the_corroborated_refusal() -> None:
+    rejections = [*flood(), refused(NOW - timedelta(hours=2))]
+    [finding] = entity_created_refused(history(rejections=rejections))
+    assert finding.severity is Severity.CRITICAL and finding.refs["entity_id"] == ENTITY
+    assert any("the other 80 look forged" in line for line in finding.evidence)
 
 
 def test_a_refusal_followed_by_a_stored_entity_created_is_not_a_problem() -> None:
@@ -259,8 +325,9 @@ def test_a_customer_without_connections_or_refusals_abandoned_link() -> None:
     assert finding.rule == "link_abandoned" and "left Link" in finding.next_action
 
 
-def test_link_is_not_abandoned_when_a_refusal_or_a_connection_explains_it() -> None:
-    assert link_abandoned(history(entities=[], rejections=[refused(NOW)])) == []
+def test_link_is_not_abandoned_when_a_connection_explains_it() -> None:
+    # A refused claim alone (even a well-formed one) names no entity Lean lists: still abandoned.
+    assert link_abandoned(history(entities=[], rejections=[refused(NOW)]))
     assert link_abandoned(history()) == []
     assert link_abandoned(history(entities=[], lean_answered=False)) == []
     assert link_abandoned(history(entities=[], customer_found=False)) == []
@@ -335,3 +402,88 @@ def test_findings_rank_by_severity_then_recency() -> None:
         "bank_disabled_by_lean",
     ]
     assert rank(reversed(findings)) == findings
+
+
+def test_a_forged_claim_naming_a_listed_entity_does_not_hide_its_missing_webhook() -> None:
+    early = NOW - timedelta(days=200)
+    unsigned = RejectionFact(NOW, 401, "missing signature header", "entity.created", "ev",
+                             CUSTOMER, ENTITY, "none")  # fmt: skip
+    found = entity_created_missing(history(listening_since=early, rejections=[unsigned]))
+    assert [f.rule for f in found] == ["entity_created_missing"]
+    assert entity_created_missing(history(listening_since=early, rejections=[refused(NOW)])) == []
+
+
+# -- refreshes while the bank was switched off ---------------------------------------------------
+
+FAILING = {**ALL_OK, "balance": "FAILED"}
+
+
+def test_failures_all_inside_a_switch_off_fold_into_the_bank_finding_never_escalate() -> None:
+    changes = {BANK: [
+        AvailabilityChange(NOW - timedelta(days=10), "available", "available"),
+        AvailabilityChange(NOW - timedelta(days=4), "disabled_by_lean", "available"),
+    ]}  # fmt: skip
+    refreshes = [refresh(f"r{i}", i, FAILING, ALL_OK) for i in range(1, 4)]
+    case = history(refreshes=refreshes, bank_changes=changes)
+    assert refresh_incomplete(case) == []
+    findings = diagnose(case)
+    assert [f.rule for f in findings] == ["bank_disabled_by_lean"]
+    assert not any("Escalate" in f.next_action or "Refresh again" in f.next_action
+                   for f in findings)  # fmt: skip
+    assert findings[0].next_action.startswith("Wait")
+    assert any("3 refreshes of entity" in line and "Lean had the bank's data switched off"
+               in line and "expected" in line for line in findings[0].evidence)  # fmt: skip
+
+
+def test_failures_inside_a_switch_off_that_ended_say_refresh_again_not_escalate() -> None:
+    changes = {BANK: [
+        AvailabilityChange(NOW - timedelta(days=4), "disabled_by_lean", "available"),
+        AvailabilityChange(NOW - timedelta(hours=6), "available", "available"),
+    ]}  # fmt: skip
+    refreshes = [refresh(f"r{i}", i, FAILING, ALL_OK) for i in range(1, 4)]
+    [finding] = refresh_incomplete(history(refreshes=refreshes, bank_changes=changes))
+    assert finding.severity is Severity.WARNING and finding.rule == "refresh_incomplete_bank_off"
+    assert finding.next_action.startswith("Refresh again")
+    assert "Escalate" not in finding.next_action
+    assert any("3 refreshes failed or came back partial while Lean had" in line
+               for line in finding.evidence)  # fmt: skip
+
+
+def test_failures_after_the_bank_came_back_still_escalate_and_say_which_were_off() -> None:
+    changes = {BANK: [
+        AvailabilityChange(NOW - timedelta(days=10), "disabled_by_lean", "available"),
+        AvailabilityChange(NOW - timedelta(days=5), "available", "available"),
+    ]}  # fmt: skip
+    during = [refresh(f"off{i}", 5 + i, FAILING, ALL_OK) for i in range(1, 3)]
+    after = [refresh(f"r{i}", i, FAILING, ALL_OK) for i in range(1, 4)]
+    case = history(refreshes=during + after, bank_changes=changes)
+    [finding] = refresh_incomplete(case)
+    assert finding.rule == "refresh_incomplete_repeated" and finding.severity is Severity.CRITICAL
+    assert "Escalate" in finding.next_action
+    assert diagnose(case)[0] == finding
+
+
+def test_switch_off_failures_do_not_make_two_available_failures_a_repeat() -> None:
+    changes = {BANK: [
+        AvailabilityChange(NOW - timedelta(days=2.5), "disabled_by_lean", "available"),
+        AvailabilityChange(NOW - timedelta(days=1.5), "available", "available"),
+    ]}  # fmt: skip
+    refreshes = [refresh(f"r{i}", i, FAILING, ALL_OK) for i in (1, 2, 3)]
+    [finding] = refresh_incomplete(history(refreshes=refreshes, bank_changes=changes))
+    assert finding.rule == "refresh_incomplete" and finding.severity is Severity.WARNING
+    assert any("r2" in line and "not counted" in line for line in finding.evidence)
+
+
+def test_failures_before_the_switch_off_stay_a_note_behind_the_bank_finding() -> None:
+    changes = {BANK: [
+        AvailabilityChange(NOW - timedelta(days=10), "available", "available"),
+        AvailabilityChange(NOW - timedelta(days=1.5), "disabled_by_lean", "available"),
+    ]}  # fmt: skip
+    refreshes = [refresh(f"r{i}", i, FAILING, ALL_OK) for i in range(1, 5)]
+    findings = diagnose(history(refreshes=refreshes, bank_changes=changes))
+    assert [(f.rule, f.severity) for f in findings] == [
+        ("bank_disabled_by_lean", Severity.WARNING),
+        ("refresh_incomplete_bank_off", Severity.INFO),
+    ]
+    assert any("3 refreshes came back incomplete while the bank was available" in line
+               for line in findings[1].evidence)  # fmt: skip

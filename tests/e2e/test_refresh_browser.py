@@ -45,9 +45,11 @@ def test_trigger_refresh_and_watch_it_finish(
         page.get_by_role("heading", name="Accounts & data").wait_for(timeout=30_000)
         page.get_by_role("heading", name="Saved payments").wait_for(timeout=30_000)
 
-        page.get_by_role("button", name="Refresh data now").click()
-        page.get_by_text("Ask the bank for fresh data now?").wait_for(timeout=15_000)
-        page.get_by_role("button", name="Yes, refresh now").click()
+        # (Generous timeouts: on a loaded 2-core machine the page's own script can hold the
+        # browser's main thread for a while.)
+        page.get_by_role("button", name="Refresh data now").click(timeout=60_000)
+        page.get_by_text("Ask the bank for fresh data now?").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Yes, refresh now").click(timeout=60_000)
         page.get_by_text("started from this console").wait_for(timeout=15_000)
         page.screenshot(path=str(shots / "refresh_pending.png"), full_page=True)
 

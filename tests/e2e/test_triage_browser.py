@@ -99,5 +99,5 @@ def test_triage_of_a_customer_whose_entity_created_was_refused(
     )
     text = triage(browser, console_url, entity.customer_id, "triage_refused_webhook.png", tmp_path)
     assert "Our endpoint refused the bank connection's entity.created webhook" in text
-    assert "HTTP 401" in text and entity.entity_id in text
+    assert "signature did not match" in text and entity.entity_id in text
     assert "webhook secret" in text

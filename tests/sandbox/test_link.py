@@ -4,9 +4,11 @@ announces them with `entity.created` and refresh webhooks; on failure it creates
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from lean_api import LeanClient
 from lean_api.models import Customer
 from sandbox import incidents
 from sandbox.app import SandboxConfig
-from sandbox.link import LINK_PATH
+from sandbox.link import LINK_PATH, MAX_BODY_BYTES
 from sandbox.server import SandboxServer
 from sandbox.webhooks import WebhookEmitter
 from tests.conftest import ANCHOR
@@ -217,12 +219,20 @@ def test_unavailable_bank_is_refused(
         ({"access_to": "2020-01-01T00:00:00Z"}, "future"),
         (
             {
-                "access_from": "2099-02-01T00:00:00+03:00",
-                "access_to": "2099-01-01T00:00:00+03:00",
+                "access_from": (datetime.now(UTC) + timedelta(days=60)).isoformat(),
+                "access_to": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
             },
             "before",
         ),
         ({"access_to": "next tuesday"}, "ISO 8601"),
+        # Off the calendar once in UTC: refused as unreadable, never a 500.
+        ({"access_from": "0001-01-01T00:00:00+03:00"}, "ISO 8601"),
+        ({"access_to": "9999-12-31T23:59:59-05:00"}, "ISO 8601"),
+        # Readable, but no consent could mean them.
+        ({"access_from": "0001-01-01"}, "2000-01-01"),
+        ({"access_from": "1999-12-31T23:59:59Z"}, "2000-01-01"),
+        ({"access_to": "9999-12-31T23:59:59Z"}, "three years"),
+        ({"access_to": (datetime.now(UTC) + timedelta(days=4 * 365)).isoformat()}, "three years"),
         ({"outcome": "MAYBE"}, "outcome"),
     ],
 )
@@ -324,3 +334,160 @@ def test_a_failed_link_sends_no_webhook(
         emitter.stop()
     assert receiver.store.count_events(EventFilter(customer_id=other.customer_id)) >= 1
     assert receiver.store.count_events(EventFilter(customer_id=customer.customer_id)) == 0
+
+
+# -- hostile bodies ----------------------------------------------------------------------------
+
+
+def post_raw(server: SandboxServer, token: str, body: bytes, **headers: str) -> requests.Response:
+    sent = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers}
+    return requests.post(server.url + LINK_PATH, data=body, headers=sent, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 30_000 + "]" * 30_000,
+        '{"a":' * 10_000 + "1" + "}" * 10_000,
+        '{"bank_identifier": ' + "[" * 30_000 + "]" * 30_000 + "}",
+    ],
+    ids=["lists", "objects", "inside-a-field"],
+)
+def test_deeply_nested_json_is_a_400_not_a_500(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer, body: str
+) -> None:
+    assert len(body) <= MAX_BODY_BYTES  # within the size limit: the parser itself must cope
+    token = lean.customer_token(customer.customer_id).value
+    response = post_raw(link_sandbox, token, body.encode())
+    assert response.status_code == 400, response.text
+    assert response.json()["status"] == "INVALID_PARAMETERS"
+    assert "nests too deeply" in response.json()["message"]
+    assert entities_of(link_sandbox, customer.customer_id) == []
+
+
+def test_a_body_over_the_limit_is_refused_with_413(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    response = post_raw(link_sandbox, token, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 413
+    body = response.json()
+    assert body["status"] == "PAYLOAD_TOO_LARGE" and str(MAX_BODY_BYTES) in body["message"]
+    assert body["results_id"] and body["timestamp"]
+    assert entities_of(link_sandbox, customer.customer_id) == []
+
+
+def raw_answer(server: SandboxServer, head: bytes, body_parts: list[bytes]) -> bytes:
+    """Send a request's head and only `body_parts` over a socket, then read the answer: a
+    server that waited for the rest of the body would never answer (the read times out)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        for part in body_parts:
+            sock.sendall(part)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_a_20_mb_body_is_refused_without_being_read(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    head = (
+        f"POST {LINK_PATH} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {20 * 1024 * 1024}\r\n\r\n"
+    ).encode()
+    # Only 1 KB of the announced 20 MB is ever sent.
+    answer = raw_answer(link_sandbox, head, [b" " * 1024])
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    head = (
+        f"POST {LINK_PATH} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b" " * 16_384
+    part = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    # Five chunks (80 KB) and no last chunk: the answer must come without the rest.
+    answer = raw_answer(link_sandbox, head, [part] * 5)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert entities_of(link_sandbox, customer.customer_id) == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_only_utf8_json_is_read(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer, encoding: str
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    import json
+
+    body = json.dumps(ask(link_sandbox)).encode(encoding)
+    response = post_raw(link_sandbox, token, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["status"] == "INVALID_PARAMETERS"
+    assert entities_of(link_sandbox, customer.customer_id) == []
+    # The same request in UTF-8 connects: it is the encoding that was refused.
+    assert post_raw(link_sandbox, token, json.dumps(ask(link_sandbox)).encode()).ok
+
+
+# -- reconnecting ------------------------------------------------------------------------------
+
+
+def test_simultaneous_links_to_one_bank_make_one_entity(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    heard: list[tuple[str, str]] = []
+
+    def listen(kind: str, obj: object) -> None:
+        if kind.startswith("entity.") and obj.customer_id == customer.customer_id:  # type: ignore[attr-defined]
+            heard.append((kind, obj.entity_id))  # type: ignore[attr-defined]
+
+    link_sandbox.state.listeners.append(listen)
+    try:
+        body = ask(link_sandbox)
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = list(pool.map(lambda _: link(link_sandbox, token, **body), range(20)))
+    finally:
+        link_sandbox.state.listeners.remove(listen)
+    assert [a.status_code for a in answers] == [200] * 20
+    assert {a.json()["status"] for a in answers} == {"SUCCESS"}
+    (entity,) = entities_of(link_sandbox, customer.customer_id)
+    (listed,) = lean.list_entities(customer.customer_id)
+    assert listed.id == entity.entity_id  # type: ignore[attr-defined]
+    # The first Link created it; the other nineteen reconnected it: one consent each, only the
+    # newest active.
+    kinds = [kind for kind, _ in heard]
+    assert kinds[0] == "entity.created" and kinds.count("entity.created") == 1
+    assert kinds.count("entity.updated") == 19
+    assert {entity_id for _, entity_id in heard} == {entity.entity_id}  # type: ignore[attr-defined]
+    consents = entity.consents  # type: ignore[attr-defined]
+    assert len(consents) == 20
+    assert [c.status for c in consents].count("ACTIVE") == 1
+    assert entity.current_consent.status == "ACTIVE"  # type: ignore[attr-defined]
+
+
+def test_reconnecting_takes_the_new_permissions_and_window(
+    link_sandbox: SandboxServer, lean: LeanClient, customer: Customer
+) -> None:
+    token = lean.customer_token(customer.customer_id).value
+    bank = available_bank(link_sandbox)
+    assert link(link_sandbox, token, **ask(link_sandbox)).status_code == 200
+    access_to = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    again = ask(link_sandbox, permissions=["accounts", "balance"], access_to=access_to.isoformat())
+    assert link(link_sandbox, token, **again).status_code == 200
+    (listed,) = lean.list_entities(customer.customer_id)
+    assert listed.bank_identifier == bank
+    assert sorted(listed.granted_permissions) == ["accounts", "balance"]
+    consent = listed.current_consent
+    assert consent is not None and consent.consent_status == "ACTIVE"
+    assert consent.expiration_date_time == access_to
