@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select
 
-from console.formatting import csv_safe_cell, literal_md
+from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
 from console.store import (
     ENTITY_BANK,
@@ -808,16 +808,9 @@ def export_inbox_csv(store: EventStore, view: InboxView, *, max_rows: int = 100_
     while written < max_rows:
         batch = inbox_page(store, page, page_size=min(1000, max_rows - written))
         for item in batch.items:
-            writer.writerow([_csv_cell(mask_export_value(c, getattr(item, c))) for c in columns])
+            writer.writerow([csv_cell(mask_export_value(c, getattr(item, c))) for c in columns])
         written += len(batch.items)
         if batch.older is None:
             break
         page = replace(page, asof=batch.asof, before=batch.older)
     return buffer.getvalue()
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    # Webhook text is untrusted: a cell such as "=HYPERLINK(...)" must not run in a spreadsheet.
-    return "" if value is None else csv_safe_cell(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -120,3 +121,12 @@ def csv_safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(CSV_FORMULA_TRIGGERS):
         return "'" + value
     return value
+
+
+def csv_cell(value: Any) -> Any:
+    """One cell of an export: nothing as "", a time as ISO 8601, text safe from formulas
+    (`csv_safe_cell`)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    # Exported text is untrusted: a cell such as "=HYPERLINK(...)" must not run in a spreadsheet.
+    return "" if value is None else csv_safe_cell(value)

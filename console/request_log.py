@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, insert, or_, select
 
 from console.access import AccessDenied, Actor, require
-from console.formatting import csv_safe_cell
+from console.formatting import csv_cell
 from console.store import (
     MAX_INT32,
     EventStore,
@@ -542,7 +542,7 @@ def calls_csv(rows: Iterable[Mapping[str, Any]]) -> str:
             value = row.get(name)
             if isinstance(value, datetime):
                 value = value.astimezone(UTC).isoformat()
-            cells.append("" if value is None else csv_safe_cell(value))
+            cells.append(csv_cell(value))
         writer.writerow(cells)
     return out.getvalue()
 

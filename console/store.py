@@ -60,7 +60,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from console.formatting import csv_safe_cell
+from console.formatting import csv_cell
 
 log = logging.getLogger(__name__)
 
@@ -382,6 +382,14 @@ class RejectionBucket:
     reason: str
     source_ip: str | None
     status_code: int
+
+    @classmethod
+    def of(cls, rejection: Mapping[str, Any]) -> RejectionBucket:
+        """The bucket a refused delivery (as the rejection log holds it) is counted in."""
+        minute = rejection["received_at"].replace(second=0, microsecond=0)
+        return cls(
+            minute, rejection["reason"], rejection.get("source_ip"), rejection["status_code"]
+        )
 
 
 def _minute(value: datetime | None) -> datetime:
@@ -1123,9 +1131,7 @@ class EventStore:
         while offset < max_rows:
             batch = self.query_events(flt, limit=min(5000, max_rows - offset), offset=offset)
             for item in batch:
-                writer.writerow(
-                    [_csv_value(mask_export_value(c, getattr(item, c))) for c in columns]
-                )
+                writer.writerow([csv_cell(mask_export_value(c, getattr(item, c))) for c in columns])
             if len(batch) < 5000:
                 break
             offset += len(batch)
@@ -1267,13 +1273,6 @@ class EventStore:
                 (bank, _aware(at), body)  # type: ignore[misc]
                 for bank, at, body in conn.execute(statement)
             ]
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    # Webhook text is untrusted: a cell such as "=HYPERLINK(...)" must not run in a spreadsheet.
-    return "" if value is None else csv_safe_cell(value)
 
 
 def _first_line(exc: BaseException) -> str:

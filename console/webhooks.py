@@ -295,7 +295,7 @@ class RejectionLog:
                 else:
                     self.sampled_out += 1
                     metrics.REJECTIONS_SAMPLED_OUT.inc()
-                bucket = RejectionBucket(minute, reason, source_ip, rejection["status_code"])
+                bucket = RejectionBucket.of(rejection)
                 self._unrecorded[bucket] = self._unrecorded.get(bucket, 0) + 1
             self._start_locked()
         if kept:
@@ -386,9 +386,7 @@ class RejectionLog:
             for row in [*rows[room:], *lost]:
                 self.dropped += 1
                 metrics.REJECTIONS_DROPPED.inc()
-                minute = row["received_at"].replace(second=0, microsecond=0)
-                bucket = RejectionBucket(minute, row["reason"], row.get("source_ip"),
-                                         row["status_code"])  # fmt: skip
+                bucket = RejectionBucket.of(row)
                 unrecorded[bucket] = unrecorded.get(bucket, 0) + 1
             for bucket, count in unrecorded.items():
                 self._unrecorded[bucket] = self._unrecorded.get(bucket, 0) + count
