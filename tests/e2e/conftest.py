@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,14 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         }
     )
     log = workdir / "console.log"
+    with running_console(env, log) as url:
+        yield Console(url, env["DATABASE_URL"], log)
+
+
+@contextmanager
+def running_console(env: dict[str, str], log: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """`streamlit run server.py` with `env`, its output in `log`: its URL once `/healthz`
+    answers, stopped on the way out."""
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "server.py"],
@@ -76,7 +85,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{env['STREAMLIT_SERVER_PORT']}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -88,7 +97,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"The console did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield Console(url, env["DATABASE_URL"], log)
+        yield url
     finally:
         process.terminate()
         try:

@@ -4,17 +4,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, running_console
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -58,33 +54,11 @@ def signed_console(provider: str, tmp_path_factory: pytest.TempPathFactory) -> I
         }
     )
     log = workdir / "console.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "server.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://localhost:{port}"
+    # localhost, not 127.0.0.1: the redirect URI registered with the provider names it.
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"The console did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url
+        with running_console(env, log, host="localhost") as url:
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
         assert "test-client-secret" not in log.read_text()  # never logged
 
 
