@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from console.access import AccessDenied
 from console.ui import backend_or_stop, environment_badge
 from console.ui_access import gate, sidebar_user
 from console.ui_search import sidebar_search
@@ -64,6 +65,23 @@ pages = {
         ),
     ],
 }
+# Screens a role may not use are not in its menu. Their address still answers, with the role
+# they need and who to ask, and nothing of the screen runs (Streamlit would say "Page not found").
+
+
+def refused(action: str, url_path: str) -> st.Page:
+    """A hidden page at `url_path` that only says which role `action` needs."""
+
+    def refuse() -> None:
+        st.title("Not available to your role")
+        st.error(str(AccessDenied(actor, action)), icon=":material/lock:")
+
+    return st.Page(
+        refuse, title="Not available", icon=":material/lock:", url_path=url_path,
+        visibility="hidden",
+    )  # fmt: skip
+
+
 if actor.may("create_customer"):
     pages["Lookup"].append(
         st.Page(
@@ -73,10 +91,14 @@ if actor.may("create_customer"):
             url_path="connect",
         )
     )
+else:
+    pages[""].append(refused("create_customer", "connect"))
 if actor.may("see_audit_log"):
     pages["Admin"] = [
         st.Page("pages/audit.py", title="Audit log", icon=":material/policy:", url_path="audit")
     ]
+else:
+    pages[""].append(refused("see_audit_log", "audit"))
 if actor.may("see_request_log"):
     pages.setdefault("Admin", []).append(
         st.Page(
@@ -86,6 +108,8 @@ if actor.may("see_request_log"):
             url_path="requests",
         )
     )
+else:
+    pages[""].append(refused("see_request_log", "requests"))
 navigation = st.navigation(pages)
 
 with st.sidebar:

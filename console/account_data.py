@@ -811,6 +811,25 @@ class Transactions:
     truncated: bool
 
 
+TRANSACTION_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class TransactionPage:
+    """One page of an account's transactions as Lean pages them (`number` from 0)."""
+
+    items: list[Transaction]
+    number: int
+    size: int
+    total: int | None  # Lean's total_elements, when it says
+    has_next: bool
+
+    @property
+    def start(self) -> int:
+        """Position of the page's first transaction in the account's list, from 0."""
+        return self.number * self.size
+
+
 @dataclass(frozen=True)
 class RecordSet:
     """One kind of record of an account, or Lean's final answer why there is none (in words:
@@ -841,6 +860,24 @@ def fetch_transactions(
             return Transactions(items, truncated=True)
         items.append(tx)
     return Transactions(items, truncated=False)
+
+
+def fetch_transaction_page(
+    client: LeanClient,
+    entity_id: str,
+    account_id: str,
+    number: int,
+    size: int = TRANSACTION_PAGE_SIZE,
+) -> TransactionPage:
+    """One page of the account's transactions: one call to Lean, whatever the account holds."""
+    result = client.get_account_data(entity_id, account_id, "transactions", max(0, number), size)
+    return TransactionPage(
+        items=list(result.items),
+        number=max(0, number),
+        size=size,
+        total=result.page.total_elements,
+        has_next=result.has_next,
+    )
 
 
 def fetch_records(

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, literal, or_, select, true
 
 from console.access import Actor
 from console.formatting import csv_safe_cell
@@ -107,6 +109,25 @@ def record(
     return True
 
 
+def _filters(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+) -> list[Any]:
+    conditions: list[Any] = []
+    if actor:
+        conditions.append(audit_log.c.actor == actor.strip().lower())
+    if action:
+        conditions.append(audit_log.c.action == action)
+    if subject:
+        conditions.append(audit_log.c.subject == subject.strip())
+    if since is not None:
+        conditions.append(audit_log.c.at >= since)
+    return conditions
+
+
 def search(
     store: EventStore,
     *,
@@ -119,32 +140,136 @@ def search(
     """The newest lines first, filtered; `actor` and `subject` match exactly (case-insensitive
     for the actor's e-mail)."""
     store.migrate()
-    statement = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
-    if actor:
-        statement = statement.where(audit_log.c.actor == actor.strip().lower())
-    if action:
-        statement = statement.where(audit_log.c.action == action)
-    if subject:
-        statement = statement.where(audit_log.c.subject == subject.strip())
-    if since is not None:
-        statement = statement.where(audit_log.c.at >= since)
+    statement = (
+        select(audit_log)
+        .where(*_filters(actor=actor, action=action, subject=subject, since=since))
+        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+    )
     with store.connect() as conn:
         rows = conn.execute(statement.limit(max(1, min(limit, 10_000)))).mappings().all()
-    return [
-        AuditEntry(
-            at=_aware(row["at"]) or datetime.now(UTC),
-            actor=row["actor"],
-            role=row["role"],
-            how=row["how"],
-            action=row["action"],
-            subject_kind=row["subject_kind"],
-            subject=row["subject"],
-            outcome=row["outcome"],
-            detail=row["detail"],
-            reason=row["reason"],
+    return [_entry(row) for row in rows]
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        at=_aware(row["at"]) or datetime.now(UTC),
+        actor=row["actor"],
+        role=row["role"],
+        how=row["how"],
+        action=row["action"],
+        subject_kind=row["subject_kind"],
+        subject=row["subject"],
+        outcome=row["outcome"],
+        detail=row["detail"],
+        reason=row["reason"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin screen's pages: keyset on (at, id), newest first, the cursor a line's id in the URL
+# ---------------------------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log and where the reader can go from it."""
+
+    entries: list[AuditEntry]
+    total: int  # matching lines when the page was read
+    start: int  # position of the first line in the list, from 0
+    newer: int | None  # `before` of the previous page (0: the first page); None on the first
+    older: int | None  # `before` of the next page; None on the last
+
+
+def _cursor(before: int) -> tuple[Any, Any]:
+    at = select(audit_log.c.at).where(audit_log.c.id == before).scalar_subquery()
+    return at, literal(before)
+
+
+def _older_than(before: int) -> Any:
+    at, row_id = _cursor(before)
+    return or_(audit_log.c.at < at, and_(audit_log.c.at == at, audit_log.c.id < row_id))
+
+
+def _at_or_newer_than(before: int) -> Any:
+    at, row_id = _cursor(before)
+    return or_(audit_log.c.at > at, and_(audit_log.c.at == at, audit_log.c.id >= row_id))
+
+
+def audit_page(
+    store: EventStore,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    before: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> AuditPage:
+    """The page of matching lines just after line `before` (the first page when None), newest
+    first. Lines added while the reader pages never shift a page: the cursor is a line."""
+    store.migrate()
+    size = max(1, min(page_size, 1000))
+    matching = and_(true(), *_filters(actor=actor, action=action, subject=subject, since=since))
+    here = and_(matching, _older_than(before)) if before else matching
+    order = (audit_log.c.at.desc(), audit_log.c.id.desc())
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(audit_log).where(here).order_by(*order).limit(size + 1)
+        ).mappings().all()  # fmt: skip
+        total = int(
+            conn.execute(select(func.count()).select_from(audit_log).where(matching)).scalar()
         )
-        for row in rows
-    ]
+        start, newer = 0, None
+        if before:
+            above = and_(matching, _at_or_newer_than(before))
+            start = int(
+                conn.execute(select(func.count()).select_from(audit_log).where(above)).scalar()
+            )
+            nearest = list(
+                conn.execute(
+                    select(audit_log.c.id)
+                    .where(above)
+                    .order_by(audit_log.c.at.asc(), audit_log.c.id.asc())
+                    .limit(size + 1)
+                ).scalars()
+            )
+            newer = int(nearest[size]) if len(nearest) > size else 0
+    shown = rows[:size]
+    return AuditPage(
+        entries=[_entry(row) for row in shown],
+        total=total,
+        start=start,
+        newer=newer,
+        older=int(shown[-1]["id"]) if len(rows) > size else None,
+    )
+
+
+def export_csv(
+    store: EventStore,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    max_rows: int = 50_000,
+    masked: Callable[[AuditEntry], AuditEntry] = lambda e: e,
+) -> str:
+    """Every matching line (newest first, at most `max_rows`) as CSV, read page by page."""
+    entries: list[AuditEntry] = []
+    before: int | None = None
+    while len(entries) < max_rows:
+        page = audit_page(
+            store, actor=actor, action=action, subject=subject, since=since, before=before,
+            page_size=min(1000, max_rows - len(entries)),
+        )  # fmt: skip
+        entries.extend(masked(e) for e in page.entries)
+        if page.older is None:
+            break
+        before = page.older
+    return audit_csv(entries)
 
 
 def audit_rows(entries: list[AuditEntry]) -> list[dict[str, str]]:

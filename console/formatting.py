@@ -130,3 +130,32 @@ def csv_cell(value: Any) -> Any:
         return value.isoformat()
     # Exported text is untrusted: a cell such as "=HYPERLINK(...)" must not run in a spreadsheet.
     return "" if value is None else csv_safe_cell(value)
+
+
+def rows_words(start: int, shown: int, total: int, *, exact: bool = False) -> str:
+    """Where a page sits in its list, in words: "rows 51–100 of about 12,345" (`start` from 0).
+
+    "about" unless `exact`: the total is counted when the page is read, and rows may arrive or
+    the count may be an estimate.
+    """
+    if shown <= 0:
+        return f"no rows of {'' if exact else 'about '}{total:,}"
+    last = start + shown
+    return f"rows {start + 1:,}–{last:,} of {'' if exact else 'about '}{max(total, last):,}"
+
+
+_LONG_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{23,}")
+
+
+def fit_ids(text: str, most: int) -> str:
+    """`text` within `most` characters, for a table cell the screen's detail shows whole: ids
+    after the first are cut to their start (`6c770e96…`), as the console's tables show them, then
+    what is still too long ends in "…". Text that fits is left whole."""
+    if len(text) <= most:
+        return text
+    ids = list(_LONG_ID.finditer(text))
+    for match in reversed(ids[1:]):
+        if len(text) <= most:
+            break
+        text = text[: match.start()] + match.group()[:8] + "…" + text[match.end() :]
+    return text if len(text) <= most else text[: max(1, most - 1)] + "…"

@@ -375,6 +375,26 @@ def search_calls(
         return [_row(row) for row in conn.execute(statement).mappings()]
 
 
+def page_position(
+    store: EventStore, flt: RequestFilter, before_id: int | None, *, page_size: int = 50
+) -> tuple[int, int | None]:
+    """Where the page after `before_id` starts in the matching calls (from 0), and the
+    `before_id` of the page above it (None when that is the first page)."""
+    if before_id is None:
+        return 0, None
+    above = [*_where(flt), C.id >= before_id]
+    with store.connect() as conn:
+        start = int(
+            conn.execute(select(func.count()).select_from(lean_calls).where(*above)).scalar()
+        )
+        nearest = list(
+            conn.execute(
+                select(C.id).where(*above).order_by(C.id.asc()).limit(page_size + 1)
+            ).scalars()
+        )
+    return start, (int(nearest[page_size]) if len(nearest) > page_size else None)
+
+
 def calls_for(
     store: EventStore,
     *,

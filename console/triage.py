@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -726,9 +726,29 @@ def _link(path: str, **query: str | None) -> str:
     return f"/{path}?" + urlencode({k: v for k, v in query.items() if v})
 
 
-def timeline(history: History) -> list[dict[str, Any]]:
+def bank_words(identifier: str | None, names: Mapping[str, str] | None = None) -> str:
+    """A bank as an operator knows it: its name from the banks list, else its identifier."""
+    if not identifier:
+        return "a bank"
+    return (names or {}).get(identifier) or identifier
+
+
+def with_bank_names(text: str, names: Mapping[str, str] | None) -> str:
+    """`text` with each bank identifier it quotes followed by the bank's name ("Al Rajhi Bank
+    (RJHI_SAMAOB_SAU)"); the identifier stays, for support and for Lean."""
+    for identifier, name in (names or {}).items():
+        if name and identifier and identifier in text:
+            text = re.sub(
+                rf"(?<![\w(]){re.escape(identifier)}(?![\w)])", f"{name} ({identifier})", text
+            )
+    return text
+
+
+def timeline(history: History, bank_names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Everything that happened to the customer, oldest first: one row per moment, in words,
-    with the one id it is about (its kind says which) and a link to the console's own page."""
+    with the one id it is about (its kind says which) and a link to the console's own page.
+    Banks are named by `bank_names` (identifier -> name) where known; the Id column keeps a bank
+    row's identifier."""
     customer = history.customer_id
     rows: list[tuple[datetime, str, str, str, str]] = []
 
@@ -738,7 +758,7 @@ def timeline(history: History) -> list[dict[str, Any]]:
 
     for entity in history.entities:
         entity_link = _link("entities", entity_id=entity.entity_id, customer_id=customer)
-        bank = entity.bank_identifier or "a bank"
+        bank = bank_words(entity.bank_identifier, bank_names)
         add(entity.created_at, "Connection", f"Connected {bank}", entity.entity_id, entity_link)
         for consent in entity.consents:
             ident = consent.consent_id or entity.entity_id
@@ -811,7 +831,7 @@ def timeline(history: History) -> list[dict[str, Any]]:
             _link("webhooks", customer_id=customer))  # fmt: skip
     for bank, changes in history.bank_changes.items():
         for change in changes:
-            add(change.at, "Bank", f"{bank}: data {state_word(change.data)}", bank,
+            add(change.at, "Bank", f"{bank_words(bank, bank_names)}: data {state_word(change.data)}", bank,
                 _link("banks", bank=bank))  # fmt: skip
     for call in history.lean_calls:
         answer = f"HTTP {call.status}" if call.status is not None else "no answer"
@@ -842,8 +862,14 @@ def permalink(base_url: str | None, text: str) -> str:
     return f"http://localhost:8501/triage?{query}"
 
 
-def summary_text(history: History, findings: Sequence[Finding], link: str) -> str:
-    """Plain text to paste into the ticket: ids, the diagnosis and the next action."""
+def summary_text(
+    history: History,
+    findings: Sequence[Finding],
+    link: str,
+    bank_names: Mapping[str, str] | None = None,
+) -> str:
+    """Plain text to paste into the ticket: ids, the diagnosis and the next action (banks by
+    name where known, their identifiers beside)."""
     lines = [
         f"Triage of customer {history.customer_id}"
         + (f" (app_user_id {history.app_user_id})" if history.app_user_id else ""),
@@ -854,7 +880,7 @@ def summary_text(history: History, findings: Sequence[Finding], link: str) -> st
     lines.append("")
     for number, finding in enumerate(findings, 1):
         lines.append(f"{number}. [{finding.severity.word}] {finding.title} (rule {finding.rule})")
-        lines.extend(f"   - {line}" for line in finding.evidence)
+        lines.extend(f"   - {with_bank_names(line, bank_names)}" for line in finding.evidence)
         lines.append(f"   Next: {finding.next_action}")
     lines.append("")
     lines.append("Bank connections:")
@@ -862,7 +888,8 @@ def summary_text(history: History, findings: Sequence[Finding], link: str) -> st
         consent = entity.current_consent
         status = consent.effective_status(history.now) if consent else "no consent"
         lines.append(
-            f"   - entity {entity.entity_id} · {entity.bank_identifier or '?'} · consent {status}"
+            f"   - entity {entity.entity_id} · "
+            f"{with_bank_names(entity.bank_identifier or '?', bank_names)} · consent {status}"
         )
     if not history.entities:
         lines.append("   - none")

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from console.banks import THRESHOLDS, BankHistory, bank_report, load_history, report_rows
+from console.customers import bank_directory
 from console.formatting import literal_md, styled_table
-from console.runtime import get_store
+from console.runtime import Backend, get_store
 from console.store import StoreUnavailable
+from lean_api.client import LeanClient
+from lean_api.errors import LeanError
 from lean_api.models import Bank
 
 
@@ -52,3 +55,21 @@ def bank_health_panel(banks: list[Bank]) -> None:
         width="stretch",
         column_config={"Open": st.column_config.LinkColumn("Open", display_text="Open bank")},
     )
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _bank_names(backend_key: str, _client: LeanClient) -> dict[str, str]:
+    return {
+        identifier: bank.display_name
+        for identifier, bank in bank_directory(_client).items()
+        if bank.display_name
+    }
+
+
+def bank_names(backend: Backend) -> dict[str, str]:
+    """Every bank's name by identifier, from Lean's banks list (cached five minutes); empty when
+    Lean cannot say, so screens fall back to identifiers rather than fail."""
+    try:
+        return _bank_names(backend.key, backend.client)
+    except LeanError:
+        return {}

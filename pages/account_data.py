@@ -10,6 +10,7 @@ import streamlit as st
 from console.account_data import (
     RECORD_TYPES,
     RecordSet,
+    TransactionPage,
     Transactions,
     account_label,
     balance_rows,
@@ -17,6 +18,7 @@ from console.account_data import (
     fetch_accounts,
     fetch_balances,
     fetch_records,
+    fetch_transaction_page,
     fetch_transactions,
     identity_choices,
     identity_rows,
@@ -28,6 +30,7 @@ from console.account_data import (
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
+from console.formatting import rows_words
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
@@ -69,6 +72,14 @@ def load_transactions(backend_key: str, entity_id: str, account_id: str) -> Snap
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def load_transaction_page(
+    backend_key: str, entity_id: str, account_id: str, number: int
+) -> Snapshot[TransactionPage]:
+    """One page of an account's transactions, as Lean pages them."""
+    return Snapshot.now(fetch_transaction_page(client, entity_id, account_id, number))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def load_records(
     backend_key: str, entity_id: str, account_id: str
 ) -> Snapshot[dict[str, RecordSet]]:
@@ -84,7 +95,10 @@ def load_identity(backend_key: str, entity_id: str) -> Snapshot[list[Identity]]:
 
 def forget_data() -> None:
     """Drop this screen's cached answers, so a finished refresh's data is read again."""
-    for loader in (load_accounts, load_balances, load_transactions, load_records, load_identity):
+    for loader in (
+        load_accounts, load_balances, load_transactions, load_transaction_page, load_records,
+        load_identity,
+    ):  # fmt: skip
         loader.clear()
 
 
@@ -140,6 +154,76 @@ render_refresh_trigger(
 )
 
 
+def transaction_page_from_link() -> int:
+    """`tx_page=N` (from 1) in the URL: the page of transactions shown, else the first."""
+    raw = st.query_params.get("tx_page", "1")
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw[:6]) <= 100_000:
+        return int(raw) - 1
+    return 0
+
+
+def go_to_transactions(number: int) -> None:
+    """Another page of the account's transactions (the URL names it, for a ticket)."""
+    if number:
+        st.query_params["tx_page"] = str(number + 1)
+    else:
+        st.query_params.pop("tx_page", None)
+
+
+def render_transaction_table(account: Account) -> None:
+    """The account's transactions one Lean page at a time: the browser never holds them all."""
+    number = transaction_page_from_link()
+    try:
+        page = wait_for_lean(
+            "Loading a page of transactions from Lean…",
+            backend,
+            ("data transaction page", entity_id, account.account_id, number),
+            lambda: load_transaction_page(backend.key, entity_id, account.account_id, number),
+            "transactions",
+        ).value
+    except LeanError as exc:
+        show_error(exc, "transactions")
+        return
+    rows = transaction_rows(
+        page.items,
+        holder_names=(
+            account.account_holder_name,
+            (account.model_extra or {}).get("account_holder_short_name"),
+        ),
+    )
+    if not rows:
+        if number:
+            st.info("Lean has no transactions this far back.")
+            st.button("First page", key="tx_first", on_click=go_to_transactions, args=(0,))
+        else:
+            st.info("Lean returned no transaction for this account.")
+        return
+    total = page.total if page.total is not None else page.start + len(rows)
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        height=420,
+        column_config={
+            "Amount": st.column_config.NumberColumn(format="%.2f"),
+            "Description": st.column_config.TextColumn(width="medium"),
+        },
+    )
+    newer_col, label_col, older_col = st.columns([1, 3, 1], vertical_alignment="center")
+    newer_col.button(
+        "◀ Newer", disabled=number == 0, width="stretch", key="tx_newer",
+        on_click=go_to_transactions, args=(number - 1,),
+    )  # fmt: skip
+    label_col.caption(
+        f"Newest first: {rows_words(page.start, len(rows), total, exact=False)} transactions "
+        f"({page.size} a page, as Lean pages them)."
+    )
+    older_col.button(
+        "Older ▶", disabled=not page.has_next, width="stretch", key="tx_older",
+        on_click=go_to_transactions, args=(number + 1,),
+    )  # fmt: skip
+
+
 def render_data() -> None:
     """Everything read from Lean's data API; returns early when the accounts cannot be read."""
     st.subheader("Accounts", anchor=False)
@@ -178,6 +262,8 @@ def render_data() -> None:
     )
     if account_id != wanted:
         st.query_params["account_id"] = account_id
+        if wanted is not None:
+            st.query_params.pop("tx_page", None)  # another account starts at its newest
 
     balances: list[Balance] = []
     st.subheader("Balances", anchor=False)
@@ -230,31 +316,12 @@ def render_data() -> None:
                 st.plotly_chart(monthly_cash_flow_chart(flow, currency), width="stretch")
             for note in flow.notes:
                 st.caption(note)
-        chosen = by_id[account_id]
-        rows = transaction_rows(
-            transactions.items,
-            holder_names=(
-                chosen.account_holder_name,
-                (chosen.model_extra or {}).get("account_holder_short_name"),
-            ),
-        )
-        if rows:
-            shown = f"{len(rows):,} transactions, newest first"
-            if transactions.truncated:
-                shown += f" (the console reads at most {len(rows):,}; older ones are not shown)"
-            st.caption(shown + ".")
-            st.dataframe(
-                rows,
-                hide_index=True,
-                width="stretch",
-                height=420,
-                column_config={
-                    "Amount": st.column_config.NumberColumn(format="%.2f"),
-                    "Description": st.column_config.TextColumn(width="medium"),
-                },
+        if transactions.truncated:
+            st.caption(
+                f"The charts read the newest {len(transactions.items):,} transactions; older "
+                "ones are in the table's later pages."
             )
-        else:
-            st.info("Lean returned no transaction for this account.")
+        render_transaction_table(by_id[account_id])
 
     st.subheader("Identity", anchor=False)
     try:

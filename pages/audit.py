@@ -1,5 +1,6 @@
 """Audit log (admins): who looked at which customer or connection, and every action, with its
-outcome. `/audit?actor=…&action=…&subject=…&days=…`."""
+outcome. `/audit?actor=…&action=…&subject=…&days=…&before=…` (`before`: the page starts just after
+that line)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import streamlit as st
 
 from console import audit
 from console.access import AccessDenied, require
-from console.audit import ACTIONS, audit_csv, audit_rows, search
-from console.formatting import literal_md
+from console.audit import ACTIONS, PAGE_SIZE, AuditEntry, audit_page, audit_rows, export_csv
+from console.formatting import literal_md, rows_words
 from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreUnavailable
@@ -66,43 +67,81 @@ with st.form("audit_filters", border=False):
         st.query_params["days"] = str(days)
         st.rerun()
 
-try:
-    entries = search(
-        get_store(),
-        actor=who or None,
-        action=action or None,
-        subject=subject or None,
-        since=datetime.now(UTC) - timedelta(days=days),
+
+def masked(entry: AuditEntry) -> AuditEntry:
+    """A reason or subject may quote a customer's e-mail, phone or IBAN: masked on screen and in
+    the CSV."""
+    return replace(
+        entry,
+        subject=mask_text(entry.subject) if entry.subject else entry.subject,
+        detail=mask_text(entry.detail) if entry.detail else entry.detail,
+        reason=mask_text(entry.reason) if entry.reason else entry.reason,
     )
+
+
+def page_from_link() -> int | None:
+    """`before=N` from the URL: a line's id (the page starts just after it), else the first page."""
+    raw = params.get("before", "")
+    if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18:
+        return int(raw)
+    if raw:
+        st.warning("The link names a page this screen cannot find; showing the first page.")
+    return None
+
+
+def go_to(before: int | None) -> None:
+    """The same filters, another page (the URL says which, for a ticket)."""
+    if before:
+        st.query_params["before"] = str(before)
+    else:
+        st.query_params.pop("before", None)
+    st.rerun()
+
+
+filters = {
+    "actor": who or None,
+    "action": action or None,
+    "subject": subject or None,
+    "since": datetime.now(UTC) - timedelta(days=days),
+}
+# Logged before the page is read, so this search's own line never shifts the rows between
+# the reader's clicks.
+audit_view("view_audit_log", "audit_log", f"{who or '*'} {action or '*'} {subject or '*'}")
+try:
+    page = audit_page(get_store(), **filters, before=page_from_link(), page_size=PAGE_SIZE)
 except StoreUnavailable as exc:
     st.error(f"The console's database is not answering: {literal_md(str(exc))}")
     st.stop()
-audit_view("view_audit_log", "audit_log", f"{who or '*'} {action or '*'} {subject or '*'}")
 
-# A reason or subject may quote a customer's e-mail, phone or IBAN: masked here and in the CSV.
-entries = [
-    replace(
-        e,
-        subject=mask_text(e.subject) if e.subject else e.subject,
-        detail=mask_text(e.detail) if e.detail else e.detail,
-        reason=mask_text(e.reason) if e.reason else e.reason,
-    )
-    for e in entries
-]
-if not entries:
-    st.info("Nothing in the audit log matches.")
+if not page.entries:
+    st.info("Nothing in the audit log matches." if not page.start else "No older lines match.")
+    if params.get("before") and st.button("First page", icon=":material/first_page:"):
+        go_to(None)
 else:
-    st.caption(f"{len(entries):,} lines, newest first (at most 1,000 are shown).")
-    st.dataframe(audit_rows(entries), hide_index=True, width="stretch")
+    st.dataframe(
+        audit_rows([masked(e) for e in page.entries]),
+        hide_index=True,
+        width="stretch",
+    )
+    newer_col, label_col, older_col = st.columns([1, 3, 1], vertical_alignment="center")
+    if newer_col.button("◀ Newer", disabled=page.newer is None, width="stretch", key="audit_newer"):
+        go_to(page.newer)
+    label_col.caption(
+        f"Newest first: {rows_words(page.start, len(page.entries), page.total)} lines "
+        f"({PAGE_SIZE} a page; the address names the page, for a ticket)."
+    )
+    if older_col.button("Older ▶", disabled=page.older is None, width="stretch", key="audit_older"):
+        go_to(page.older)
     st.download_button(
         "Download CSV",
-        audit_csv(entries),
+        lambda: export_csv(get_store(), **filters, masked=masked),
         file_name="audit-log.csv",
         mime="text/csv",
         icon=":material/download:",
         on_click=lambda: audit.record(
             get_store(), current_actor(), "export", subject_kind="csv", subject="audit-log.csv"
         ),
-        help="Exports are always masked: customers' e-mail addresses, phone numbers, IBANs and "
-        "national IDs quoted in a reason are masked as on screen. The download is audited.",
+        help="Every matching line (not only this page), at most 50,000. Exports are always "
+        "masked: customers' e-mail addresses, phone numbers, IBANs and national IDs quoted in a "
+        "reason are masked as on screen. The download is audited.",
     )

@@ -30,12 +30,17 @@ from console.insights.bank_health import (
     state_word,
 )
 from console.last_good import Snapshot
+from console.refreshes import pixels_for
 from console.ui import backend_or_stop, show_error, wait_for_lean
 from console.ui_banks import bank_history
 from lean_api.errors import LeanError
 from lean_api.models import Bank
 
 ACCOUNT_TYPES = ("PERSONAL", "BUSINESS")
+LIST_ORDER = (
+    "Health", "Bank", "Why", "Open", "Data", "Payments", "Data since", "Uptime 7 d",
+    "Uptime 30 d", "Identifier", "SWIFT", "Arabic name",
+)  # fmt: skip
 
 backend = backend_or_stop()
 client = backend.client
@@ -188,12 +193,25 @@ def show_list() -> None:
             if not reports:
                 st.info(f"Lean lists no banks for {account_type.lower()} accounts.")
                 continue
+            rows = report_rows(reports, now)
             st.dataframe(
-                styled_table(report_rows(reports, now), ["Health", "Data", "Payments"]),
+                styled_table(rows, ["Health", "Data", "Payments"]),
                 hide_index=True,
                 width="stretch",
+                # What an operator reads first fits 1280 px: the word, the bank and why; the
+                # rest follows to the right.
+                column_order=LIST_ORDER,
                 column_config={
-                    "Open": st.column_config.LinkColumn("Open", display_text="Open bank"),
+                    "Health": st.column_config.TextColumn(width=85),
+                    "Bank": st.column_config.TextColumn(
+                        width=pixels_for((r["Bank"] for r in rows), least=100, most=170)
+                    ),
+                    "Why": st.column_config.TextColumn(
+                        width=pixels_for((r["Why"] for r in rows), least=150, most=430),
+                        help="Why the bank has this health word (select Open bank for all of it)",
+                    ),
+                    "Data": st.column_config.TextColumn(width=140),
+                    "Open": st.column_config.LinkColumn("Open", display_text="Open bank", width=80),
                 },
                 key=f"banks_{account_type}",
             )

@@ -1,5 +1,6 @@
 """Consent expiry: bank connections whose consent expires soon, across the book, by bank, with a
-CSV for a reconnect campaign. Read from the book index: no call to Lean."""
+CSV for a reconnect campaign. Read from the book index; Lean is asked only for the banks' names
+(cached), and the screen does without them when Lean cannot answer."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from console.book_queries import (
     freshness_note,
     index_status,
 )
-from console.formatting import literal_md
+from console.formatting import literal_md, rows_words
 from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
-from console.ui import show_error
+from console.ui import backend_or_stop, show_error
 from console.ui_access import current_actor
+from console.ui_banks import bank_names
 
 ALL_BANKS = "All banks"
+PAGE_SIZE = 100  # a reconnect campaign is read by bank; the CSV holds every row
 
 
 def days_from_link() -> int:
@@ -80,16 +83,33 @@ if not items:
     st.success("No active consent expires in that time.")
     st.stop()
 
+# The bank's name from Lean's banks list (cached; when Lean cannot say, the book index's names,
+# else the identifier). The identifier stays in its own column, for support.
+names = {i.bank_identifier: i.bank_name for i in items if i.bank_identifier and i.bank_name}
+names.update(bank_names(backend_or_stop()))
+
+
+def bank_words(identifier: str) -> str:
+    """A bank as the screen names it: its name, else its identifier."""
+    return names.get(identifier) or identifier
+
+
 st.subheader("By bank", anchor=False)
 st.dataframe(
-    expiry_by_bank(items),
+    [
+        {**row, "Bank": bank_words(row["Bank"]), "Identifier": row["Bank"]}
+        for row in expiry_by_bank(items)
+    ],
     hide_index=True,
     width="stretch",
     column_config={"Soonest": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
 )
 
-banks = sorted({item.bank_identifier or "unknown" for item in items})
-bank = st.selectbox("Bank", [ALL_BANKS, *banks], key="expiring_bank")
+banks = sorted({item.bank_identifier or "unknown" for item in items}, key=bank_words)
+bank = st.selectbox(
+    "Bank", [ALL_BANKS, *banks], key="expiring_bank",
+    format_func=lambda b: b if b == ALL_BANKS else bank_words(b),
+)  # fmt: skip
 chosen = (
     items if bank == ALL_BANKS else [i for i in items if (i.bank_identifier or "unknown") == bank]
 )
@@ -114,23 +134,58 @@ st.download_button(
     "is masked as on screen. Each download goes to the audit log.",
 )
 if bank != ALL_BANKS:
-    st.caption(f"{len(chosen):,} connections at {literal_md(bank)}.")
+    st.caption(f"{len(chosen):,} connections at {literal_md(bank_words(bank))}.")
+
+
+def page_from_link() -> int:
+    """`page=N` (from 1) in the URL, within the list; else the first page."""
+    raw = st.query_params.get("page", "1")
+    last = max(0, (len(chosen) - 1) // PAGE_SIZE)
+    return min(int(raw[:6]) - 1, last) if raw.isascii() and raw.isdigit() and raw != "0" else 0
+
+
+def go_to(number: int) -> None:
+    """Another page of the same list (the URL names it, for a ticket)."""
+    if number:
+        st.query_params["page"] = str(number + 1)
+    else:
+        st.query_params.pop("page", None)
+
+
+number = page_from_link()
+start = number * PAGE_SIZE
+shown = chosen[start : start + PAGE_SIZE]
 st.dataframe(
     [
         {
+            "Expires": item.expires_at,
+            "Bank": bank_words(item.bank_identifier or "unknown"),
             "app_user_id": item.app_user_id,
+            "Customer": f"/customers?customer_id={quote(item.customer_id, safe='')}",
             "customer_id": item.customer_id,
             "entity_id": item.entity_id,
-            "Bank": item.bank_identifier,
-            "Expires": item.expires_at,
-            "Customer": f"/customers?customer_id={quote(item.customer_id, safe='')}",
+            "Bank identifier": item.bank_identifier,
         }
-        for item in chosen
+        for item in shown
     ],
     hide_index=True,
     width="stretch",
     column_config={
-        "Expires": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "Customer": st.column_config.LinkColumn(display_text="Open customer"),
+        "Expires": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width=135),
+        "Bank": st.column_config.TextColumn(width=150),
+        "Customer": st.column_config.LinkColumn(display_text="Open customer", width=110),
     },
 )
+newer_col, label_col, later_col = st.columns([1, 3, 1], vertical_alignment="center")
+newer_col.button(
+    "◀ Sooner", disabled=number == 0, width="stretch", key="expiring_sooner",
+    on_click=go_to, args=(number - 1,),
+)  # fmt: skip
+label_col.caption(
+    f"Soonest first: {rows_words(start, len(shown), len(chosen), exact=True)} connections "
+    f"({PAGE_SIZE} a page; the CSV holds them all)."
+)
+later_col.button(
+    "Later ▶", disabled=start + PAGE_SIZE >= len(chosen), width="stretch",
+    key="expiring_later", on_click=go_to, args=(number + 1,),
+)  # fmt: skip

@@ -62,6 +62,8 @@ backend = backend_or_stop()
 client = backend.client
 # Refresh webhooks read per entity: a few per refresh, so this covers hundreds of refreshes.
 WEBHOOK_ROWS = 2000
+# Refreshes drawn, listed and offered to pick (the newest; an older one opens from its link).
+REFRESHES_SHOWN = 200
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -228,8 +230,22 @@ elif not items:
     st.info("Lean lists no data refresh for this bank connection, and no webhook names one.")
     st.stop()
 
+# What reaches the browser is bounded: the newest refreshes, and the one a link names.
+everything = len(items)
+wanted_id = (st.query_params.get("refresh_id") or "").strip().lower()
+items = [
+    item
+    for index, item in enumerate(items)
+    if index < REFRESHES_SHOWN or item.refresh_id.lower() == wanted_id
+]
+
 st.subheader("Refreshes over time", anchor=False)
 st.plotly_chart(refresh_history_chart(items), width="stretch", key="refresh_history")
+if everything > REFRESHES_SHOWN:
+    st.caption(
+        f"The newest {REFRESHES_SHOWN:,} of {everything:,} refreshes. An older one opens by its "
+        "refresh_id (the link's `refresh_id=`, or the Webhooks screen)."
+    )
 history = history_rows(items)
 st.dataframe(
     styled_table(history, ["Outcome"]),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from console.access import AccessDenied, require
-from console.formatting import literal_md
+from console.formatting import fit_ids, literal_md, rows_words
+from console.refreshes import pixels_for
 from console.request_log import (
     DAYS_SETTING,
     PERIODS,
@@ -19,6 +20,7 @@ from console.request_log import (
     detail_rows,
     distinct_values,
     export_calls,
+    page_position,
     request_log_for,
     retention_days,
     search_calls,
@@ -31,6 +33,7 @@ from console.ui_access import current_actor
 from lean_api.calls import OUTCOMES
 
 PAGE_SIZE = 50
+CALL_CHARS = 72  # what the Call column shows whole beside the answer at 1280 px
 ANY = ""
 
 st.title("Request log")
@@ -113,9 +116,20 @@ with st.form("request_filters", border=False):
         st.rerun()
 
 flt = query.to_filter()
+
+
+def go_to(before: int | None) -> None:
+    """Another page of the same calls (the URL names it, for a ticket)."""
+    if before is None:
+        st.query_params.pop("before", None)
+    else:
+        st.query_params["before"] = str(before)
+
+
 try:
     stats = call_stats(store, flt)
     calls = search_calls(store, flt, before_id=query.before, limit=PAGE_SIZE)
+    start, newer = page_position(store, flt, query.before, page_size=PAGE_SIZE)
 except (StoreUnavailable, StoreRejected) as exc:
     st.error(f"**The console's database is not answering.** {literal_md(str(exc))}")
     st.stop()
@@ -173,7 +187,9 @@ if not calls:
     else:
         st.info("No call matches these filters. Widen the period or clear a filter.")
 else:
-    shown = table_rows(calls)
+    # A call whole when it fits 1280 px; a longer one keeps its first id whole and the start of
+    # the others (select the row for all of it).
+    shown = [{**row, "Call": fit_ids(row["Call"], CALL_CHARS)} for row in table_rows(calls)]
     picked = st.dataframe(
         shown,
         hide_index=True,
@@ -181,13 +197,28 @@ else:
         on_select="rerun",
         selection_mode="single-row",
         key="request_table",
+        # The call whole (ids included: they are what an operator searches for), then what
+        # fits beside it at 1280 px; who asked and the results_id follow, to the right.
+        column_order=(
+            TIME_COLUMN,
+            "Call",
+            "Answer",
+            "ms",
+            "Lean code",
+            "Screen",
+            "Actor",
+            "results_id",
+            "Retries",
+        ),
         column_config={
-            TIME_COLUMN: st.column_config.TextColumn(width=105),
+            TIME_COLUMN: st.column_config.TextColumn(width=100),
             "Call": st.column_config.TextColumn(
-                width=175, help="Method and endpoint as sent (select the row for all of it)"
+                width=pixels_for((row["Call"] for row in shown), least=175, most=490),
+                help="Method and endpoint as sent (select the row for all of it)",
             ),
             "Answer": st.column_config.TextColumn(
-                width=115, help="HTTP status (or no answer) and the outcome word"
+                width=pixels_for((row["Answer"] for row in shown), least=70, most=150),
+                help="HTTP status (or no answer) and the outcome word",
             ),
             "Lean code": st.column_config.TextColumn(width=85),
             "results_id": st.column_config.TextColumn(width=70),
@@ -199,19 +230,29 @@ else:
             "Actor": st.column_config.TextColumn(width=80),
         },
     )
-    first, last = calls[0]["id"], calls[-1]["id"]
-    note_col, newest_col, older_col = st.columns([6, 1, 1], vertical_alignment="center")
-    note_col.caption(
-        f"Newest first; {len(calls)} shown (ids {last}–{first}). Select a row for the whole call."
+    last = calls[-1]["id"]
+    newest_col, newer_col, note_col, older_col = st.columns(
+        [1, 1, 5, 1], vertical_alignment="center"
     )
-    if query.before and newest_col.button("Newest", icon=":material/first_page:", width="stretch"):
-        st.query_params.pop("before", None)
-        st.rerun()
-    if len(calls) == PAGE_SIZE and older_col.button(
-        "Older", icon=":material/navigate_next:", width="stretch"
-    ):
-        st.query_params["before"] = str(last)
-        st.rerun()
+    note_col.caption(
+        f"Newest first: {rows_words(start, len(calls), stats.count)} calls. "
+        "Select a row for the whole call."
+    )
+    # Callbacks: the cursor is the one of the rows the reader saw, whatever was logged since.
+    if query.before:
+        newest_col.button(
+            "Newest", icon=":material/first_page:", width="stretch",
+            on_click=go_to, args=(None,),
+        )  # fmt: skip
+        newer_col.button(
+            "Newer", icon=":material/navigate_before:", width="stretch",
+            on_click=go_to, args=(newer,),
+        )  # fmt: skip
+    if len(calls) == PAGE_SIZE:
+        older_col.button(
+            "Older", icon=":material/navigate_next:", width="stretch",
+            on_click=go_to, args=(last,),
+        )  # fmt: skip
 
     rows = picked.selection.rows if picked else []
     if rows and 0 <= rows[0] < len(calls):

@@ -24,9 +24,11 @@ from console.triage import (
     short_id,
     summary_text,
     timeline,
+    with_bank_names,
 )
 from console.ui import backend_or_stop, own_page_link
 from console.ui_access import audit_view, current_actor
+from console.ui_banks import bank_names
 
 backend = backend_or_stop()
 client = backend.client
@@ -148,6 +150,8 @@ with st.spinner(
         st.stop()
 history = gathered.history
 findings: list[Finding] = diagnose(history)
+# Banks by name where Lean's banks list knows them; identifiers stay beside, for support.
+names = bank_names(backend)
 
 # -- Who -------------------------------------------------------------------------------------
 who = f"**Customer** {literal_md(customer_id)}"
@@ -171,14 +175,16 @@ for finding in findings:
             st.badge(finding.severity.word, color=finding.severity.color)
         # Titles are the console's own words (numbers at most); evidence is shown literally.
         title_col.markdown(f"**{finding.title}**")
-        st.markdown("\n".join(f"- {literal_md(line)}" for line in finding.evidence))
+        st.markdown(
+            "\n".join(f"- {literal_md(with_bank_names(line, names))}" for line in finding.evidence)
+        )
         st.markdown(f"**Next:** {finding.next_action}")
         since = f" · since {stamp(finding.since)}" if finding.since else ""
         st.caption(f"Rule fired: {literal_md(finding.rule)}{since}")
 
 # -- The timeline ----------------------------------------------------------------------------
 st.subheader("Timeline", anchor=False)
-rows = timeline(history)
+rows = timeline(history, names)
 window = "the last 30 days of webhooks, bank availability and calls to Lean"
 if not history.request_log_available:
     st.caption("The request log is not available in this console: Lean calls are not shown.")
@@ -215,7 +221,7 @@ link_col, bundle_col = st.columns([3, 1], vertical_alignment="center")
 with link_col:
     own_page_link("pages/triage.py", "Permalink to this triage", {"q": subject.link_text})
     st.caption(f"Link for the ticket: {literal_md(link)}")
-summary = summary_text(history, findings, link)
+summary = summary_text(history, findings, link, names)
 bundle = debug_bundle(gathered, findings)
 with bundle_col:
     st.download_button(

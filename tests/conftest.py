@@ -19,6 +19,8 @@ from tests.pgcluster import PostgresMissing, postgres_cluster
 from tests.receivers import SECRET, Receiver
 
 if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
+
     from console.store import EventStore
 
 # A fixed "today" for tests that reason about seeded dates.
@@ -100,15 +102,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'events.db'}"
         return
     url = request.getfixturevalue("postgres_url")
-    from console.store import EventStore
+    from console.store import INDEX_TABLES, REFRESH_INDEX_TABLES, EventStore
 
     store = EventStore(url)
     store.migrate()
+    # Every table a test writes but the append-only audit log: the book and refresh indexes too,
+    # or one test's bank names and customers would show up in the next one's answers.
+    book = ", ".join(t.name for t in (*INDEX_TABLES, *REFRESH_INDEX_TABLES))
     with store.engine.begin() as conn:
         conn.execute(
             text(
                 "TRUNCATE webhook_events, webhook_rejections, webhook_rejection_counts, "
-                "webhook_dead_letters, lean_calls RESTART IDENTITY"
+                f"webhook_dead_letters, lean_calls, {book} RESTART IDENTITY"
             )
         )
         conn.execute(text("DELETE FROM console_meta WHERE key <> 'schema_version'"))
@@ -135,3 +140,40 @@ def receiver(store: EventStore) -> Iterator[Receiver]:
     served = Receiver(store, ReceiverConfig(secret=SECRET))
     yield served
     served.server.stop()
+
+
+# -- AppTest screens ----------------------------------------------------------------------------
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
+    """A fresh SQLite store the console under test uses (`DATABASE_URL`), beside the sandbox."""
+    from console.store import EventStore
+
+    url = f"sqlite:///{tmp_path / 'screen.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    event_store = EventStore(url)
+    event_store.migrate()
+    return event_store
+
+
+@pytest.fixture
+def screen(request: pytest.FixtureRequest, db: EventStore) -> Iterator[AppTest]:
+    """The console (app.py, as an admin) on the page the test module names in `SCREEN`
+    (e.g. `SCREEN = "pages/triage.py"`), with empty caches and a fresh store."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from console.last_good import last_good
+
+    page = getattr(request.module, "SCREEN", None)
+    if page is None:
+        raise pytest.UsageError(f"{request.module.__name__} uses `screen` but sets no SCREEN")
+    st.cache_data.clear()
+    last_good().clear()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(page)
+    yield at
+    last_good().clear()

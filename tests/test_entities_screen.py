@@ -25,26 +25,8 @@ from tests.entity_payloads import CUSTOMER_ID, ENTITY_ID, large_entity_json
 from tests.test_untrusted_text_screens import HOSTILE, assert_shown_literally
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SCREEN = "pages/entities.py"  # the page the shared `screen` fixture (tests/conftest.py) opens
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ee"
-
-
-@pytest.fixture
-def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
-    url = f"sqlite:///{tmp_path / 'entities.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    store = EventStore(url)
-    store.migrate()
-    return store
-
-
-@pytest.fixture
-def screen(db: EventStore) -> Iterator[AppTest]:
-    """The console on the Entity page, with empty caches."""
-    st.cache_data.clear()
-    last_good().clear()
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    at.switch_page("pages/entities.py")
-    yield at
 
 
 def texts(elements: object) -> str:

@@ -4,42 +4,20 @@ refresh webhooks and indexed by the book indexer."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from console.book import BookIndexer
-from console.last_good import last_good
 from console.store import EventStore
-from sandbox.server import SandboxServer
 from tests.console.test_book import entity_event
 from tests.console.test_refresh_index import refresh_event
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SCREEN = "pages/refreshes.py"  # the page the shared `screen` fixture (tests/conftest.py) opens
 SNB_ENTITY = "00000000-0000-4000-8000-00000000f001"
 LOST_ENTITY = "00000000-0000-4000-8000-00000000f002"
-
-
-@pytest.fixture
-def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    store = EventStore(url)
-    store.migrate()
-    return store
-
-
-@pytest.fixture
-def screen(db: EventStore) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    last_good().clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/refreshes.py")
-    yield at
 
 
 def fill(store: EventStore) -> None:

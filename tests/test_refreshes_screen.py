@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from console.last_good import last_good
 from console.refreshes import REFRESH_EVENT_TYPE
 from console.store import EventRecord, EventStore
 from sandbox.faults import FaultConfig
@@ -21,26 +18,8 @@ from sandbox.server import SandboxServer
 from tests.test_untrusted_text_screens import HOSTILE, assert_shown_literally
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SCREEN = "pages/refreshes.py"  # the page the shared `screen` fixture (tests/conftest.py) opens
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ee"
-
-
-@pytest.fixture
-def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
-    url = f"sqlite:///{tmp_path / 'refreshes.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    store = EventStore(url)
-    store.migrate()
-    return store
-
-
-@pytest.fixture
-def screen(db: EventStore) -> Iterator[AppTest]:
-    """The console on the Refresh page, with empty caches."""
-    st.cache_data.clear()
-    last_good().clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/refreshes.py")
-    yield at
 
 
 def texts(elements: object) -> str:

@@ -6,16 +6,13 @@ malformed and hostile text say so; Lean failing still diagnoses from the stored 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from console.last_good import last_good
 from console.store import EventStore, audit_log
 from sandbox import seed
 from sandbox.faults import FaultConfig
@@ -25,27 +22,9 @@ from tests.console.test_store_bank_health import stored
 from tests.test_untrusted_text_screens import HOSTILE, assert_shown_literally
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SCREEN = "pages/triage.py"  # the page the shared `screen` fixture (tests/conftest.py) opens
 UNKNOWN_UUID = "00000000-0000-4000-8000-0000000000ee"
 RESULTS_ID = "5d0c4f7e-1b2a-4c3d-8e9f-0a1b2c3d4e5f"
-
-
-@pytest.fixture
-def db(tmp_path: Path, sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> EventStore:
-    url = f"sqlite:///{tmp_path / 'triage.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    store = EventStore(url)
-    store.migrate()
-    return store
-
-
-@pytest.fixture
-def screen(db: EventStore) -> Iterator[AppTest]:
-    """The console on the Triage page, with empty caches."""
-    st.cache_data.clear()
-    last_good().clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/triage.py")
-    yield at
 
 
 def texts(elements: object) -> str:
