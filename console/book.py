@@ -634,10 +634,14 @@ def sync_client(settings: LeanSettings) -> LeanClient:
     Its calls go to the request log as the "book sync"'s, and to the metrics."""
     from console.metrics import observe_lean_call
     from console.request_log import record_calls
-    from console.runtime import get_store
+    from console.runtime import get_store, shared_tokens
 
     client = LeanClient(
-        settings, max_retries=0, call_budget=max(settings.call_budget, 30.0), caller="book sync"
+        settings,
+        max_retries=0,
+        call_budget=max(settings.call_budget, 30.0),
+        caller="book sync",
+        tokens=shared_tokens(settings),
     )
     record_calls(client, get_store)
     client.add_observer(observe_lean_call)

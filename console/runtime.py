@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr
 
 from lean_api import LeanClient, LeanSettings
+from lean_api.auth import TokenProvider
 from lean_api.errors import ConfigurationError, LeanError
 
 if TYPE_CHECKING:
@@ -169,6 +170,17 @@ def get_backend(settings: LeanSettings | None = None) -> Backend:
     backend.client.add_observer(observe_lean_call)
     with _lock:
         return _backends.setdefault(settings, backend)
+
+
+def shared_tokens(settings: LeanSettings) -> TokenProvider | None:
+    """The token provider of the process's backend using `settings`, if there is one: a second
+    client for the same credentials (the book sync's) shares its tokens instead of asking Lean
+    for its own, so the process renews each token once whatever the number of clients."""
+    with _lock:
+        for backend in _backends.values():
+            if backend.settings == settings:
+                return backend.client.tokens
+    return None
 
 
 def get_store() -> EventStore:

@@ -106,6 +106,11 @@ class TokenProvider:
     def __repr__(self) -> str:
         return f"TokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
 
+    @property
+    def client_id(self) -> str:
+        """The OAuth client the tokens are issued to."""
+        return self._client_id
+
     def token(self, scope: str = API_SCOPE, *, budget: CallBudget | None = None) -> str:
         """A valid bearer token for `scope`, from the cache when it has enough life left.
 

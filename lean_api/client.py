@@ -58,6 +58,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Per-account data endpoints and the model each item is read into.
 ACCOUNT_DATA_ENDPOINTS: dict[str, type[BaseModel]] = ACCOUNT_DATA_MODELS
 USER_AGENT = "lean-ops-console/0.1"
+# Connections kept open to Lean. The client is shared by every session of the process, and one
+# customer view asks up to 20 things at once (console.customer_view): two views at once reuse
+# their connections instead of opening (and discarding) new ones.
+POOL_SIZE = 32
 
 
 class LeanClient:
@@ -72,6 +76,8 @@ class LeanClient:
     Token fetches follow the same `retry` policy and spend the budget of the call that needed them.
     `add_observer` tells a function of every call (see `lean_api.calls`); `caller` names who the
     calls are made for when no `calling_as` context does (a background job).
+    `tokens` shares another client's `TokenProvider` (same credentials): a process asks Lean for
+    one token per scope however many clients it makes (a background job's own client included).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class LeanClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         caller: str | None = None,
+        tokens: TokenProvider | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ConfigurationError("LEAN_CLIENT_ID and LEAN_CLIENT_SECRET are required.")
@@ -103,7 +110,9 @@ class LeanClient:
         # Who the calls are recorded as when no `calling_as` names anyone (a background job).
         self.caller = caller
         self.observers = Observers()
-        self.tokens = TokenProvider(
+        if tokens is not None and tokens.client_id != settings.client_id:
+            raise ConfigurationError("A shared TokenProvider must hold the same credentials.")
+        self.tokens = tokens or TokenProvider(
             settings.auth_url,
             settings.client_id or "",
             settings.client_secret,  # type: ignore[arg-type]
@@ -493,7 +502,7 @@ def _reason(error: BaseException) -> str:
 def _pooled_session() -> requests.Session:
     session = requests.Session()
     # Retries are ours (they know which methods are safe); the adapter only pools.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
@@ -16,13 +17,19 @@ from console.book_queries import (
     freshness_note,
     index_status,
 )
+from console.customer_view import (
+    CustomerView,
+    CustomerWatermark,
+    account_overview_rows,
+    fetch_customer_view,
+    known_customers,
+)
 from console.customers import (
     CustomerQuery,
     InvalidLookup,
     SearchResult,
     bank_directory,
     entity_table,
-    fetch_customer_entities,
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
@@ -39,7 +46,7 @@ from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from console.ui_access import audit_view, current_actor
 from lean_api.calls import keep_caller
 from lean_api.errors import ConflictError, LeanError
-from lean_api.models import Bank, Customer, Entity
+from lean_api.models import Bank
 
 backend = backend_or_stop()
 client = backend.client
@@ -56,13 +63,43 @@ def load_banks(backend_key: str) -> Snapshot[dict[str, Bank]]:
     return Snapshot.now(bank_directory(client))
 
 
-@st.cache_data(ttl=30, show_spinner=False)
+# A view Lean answered only in part is asked again after this long, even with no new event.
+PARTIAL_VIEW_SECONDS = 30
+# Without the database there is no watermark: views then last this long, as a plain TTL.
+NO_STORE_SECONDS = 30
+
+
+@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
 def load_customer(
-    backend_key: str, kind: str, value: str
-) -> Snapshot[tuple[Customer, list[Entity]]]:
-    """A customer and their entities, cached briefly so reruns do not call Lean again."""
-    query = CustomerQuery(kind, value)  # type: ignore[arg-type]
-    return Snapshot.now(fetch_customer_entities(client, query))
+    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
+) -> Snapshot[CustomerView]:
+    """The customer view (console.customer_view), shared by every session of the process.
+
+    Cached under the watermark of the newest stored webhook about the customer and about bank
+    availability: a newer event (stored by any process sharing the database) is a new key, so the
+    next view asks Lean again. `period` is 0 unless the database could not give a watermark.
+    """
+    view = fetch_customer_view(client, CustomerQuery(kind, value))  # type: ignore[arg-type]
+    known_customers().learn(view)
+    return Snapshot.now(view)
+
+
+def watermark_of(query: CustomerQuery) -> tuple[CustomerWatermark | None, int]:
+    """The customer's watermark, or (None, a 30-second period) when the database cannot say."""
+    try:
+        return known_customers().watermark(get_store(), query), 0
+    except (StoreUnavailable, StoreRejected):
+        return None, int(time.time() // NO_STORE_SECONDS)
+
+
+def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerView]:
+    """`load_customer` under the current watermark; a partial view is asked again once old."""
+    key = (backend.key, query.kind, query.value, *watermark_of(query))
+    snapshot = load_customer(*key)
+    if not snapshot.value.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
+        load_customer.clear(*key)
+        snapshot = load_customer(*key)
+    return snapshot
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -79,6 +116,30 @@ def load_page(
 def run_search(backend_key: str, text: str) -> Snapshot[SearchResult]:
     """Customers whose ids contain `text`."""
     return Snapshot.now(search_customers(client, text))
+
+
+def customer_accounts(view: CustomerView) -> None:
+    """Every account of every bank connection with its balance; what Lean did not give, said."""
+    rows = account_overview_rows(view)
+    if rows:
+        st.markdown(f"**Accounts** · {len(rows)} at {len(view.accounts)} bank connection(s)")
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            key="customer_accounts",
+            column_order=["Bank", "Account", "Type", "Status", "Balance", "IBAN"],
+            column_config={"Balance": st.column_config.TextColumn(width="medium")},
+        )
+    elif view.entities and view.complete:
+        st.caption("Lean lists no account at this customer's bank connections.")
+    if view.problems:
+        shown = "  \n".join(literal_md(problem) for problem in view.problems[:5])
+        more = f"  \n…and {len(view.problems) - 5} more." if len(view.problems) > 5 else ""
+        st.warning(
+            f"**Lean did not give every part of this view**; the rest is shown.  \n{shown}{more}",
+            icon=":material/warning:",
+        )
 
 
 def open_customer(customer_id: str) -> None:
@@ -133,20 +194,13 @@ if submitted:
 if current:
     try:
         found = wait_for_lean(
-            f"Loading the customer by `{current.kind}` from Lean…",
+            f"Loading the customer by `{current.kind}`, their banks and accounts from Lean…",
             backend,
             ("customer", current.kind, current.value),
-            lambda: load_customer(backend.key, current.kind, current.value),
+            lambda: load_fresh_customer(current),
             "customer",
-        )
-        banks = wait_for_lean(
-            "Loading the bank directory from Lean…",
-            backend,
-            "bank directory",
-            lambda: load_banks(backend.key),
-            "bank directory",
-        )
-        overview = summarize_customer(*found.value, banks.value)
+        ).value
+        overview = summarize_customer(found.customer, found.entities, found.banks)
     except LeanError as exc:
         show_error(exc, "customer")
         if current.kind == "app_user_id" and looks_like_uuid(current.value):
@@ -198,6 +252,7 @@ if current:
                     )
             else:
                 st.info("This customer has not connected a bank yet.")
+            customer_accounts(found)
             st.page_link(
                 "pages/webhooks.py",
                 label="This customer's webhooks",
@@ -213,8 +268,17 @@ st.divider()
 actor = current_actor()
 # A role that cannot create customers does not see the tab (the action checks the role again).
 can_create = actor is not None and actor.may("create_customer")
-tabs = st.tabs(["Browse customers", "Create customer"] if can_create else ["Browse customers"])
-browse_tab = tabs[0]
+# With a customer open, the lists wait in a closed expander: their queries and tables run only
+# once it is opened, so a rerun of the customer's view (selecting a bank row) stays quick.
+if current:
+    lists_box = st.expander(
+        "Browse or create customers", expanded=False, key="lists_box", on_change="rerun"
+    )
+    show_lists = bool(lists_box.open)
+else:
+    lists_box, show_lists = st.container(), True
+tab_labels = ["Browse customers", "Create customer"] if can_create else ["Browse customers"]
+tabs = lists_box.tabs(tab_labels) if show_lists else []
 
 BROWSE_SIZES = [25, 50, 100]
 
@@ -388,69 +452,70 @@ def browse_from_lean() -> None:
             page_buttons(page_number, pages, total)
 
 
-with browse_tab:
-    index_state = read_index()
-    if index_state is None:
-        st.warning(
-            "The book index cannot be read now (the database is unavailable): showing Lean's own "
-            "list, without the banks, consent and refresh columns."
-        )
-        browse_from_lean()
-    elif index_state.customers:
-        sync_controls(index_state)
-        try:
-            browse_from_index()
-        except (StoreUnavailable, StoreRejected):
-            st.warning("The book index cannot be read now: showing Lean's own list instead.")
-            browse_from_lean()
-    else:
-        st.info(
-            "The book index is empty until the first sync with Lean finishes: below is Lean's own "
-            "list, without the banks, consent and refresh columns."
-        )
-        sync_controls(index_state)
-        browse_from_lean()
-
-if can_create:
-    with tabs[1]:
-        with st.form("create_customer", border=False):
-            new_app_user_id = st.text_input(
-                "app_user_id",
-                placeholder="prod_usr_1246",
-                help="Your own identifier for the user. Lean keeps it unique: one customer per app_user_id.",
-                key="create_app_user_id",
+if show_lists:
+    with tabs[0]:
+        index_state = read_index()
+        if index_state is None:
+            st.warning(
+                "The book index cannot be read now (the database is unavailable): showing Lean's own "
+                "list, without the banks, consent and refresh columns."
             )
-            create = st.form_submit_button("Create customer", type="primary")
-        if create:
+            browse_from_lean()
+        elif index_state.customers:
+            sync_controls(index_state)
             try:
-                app_user_id = parse_new_app_user_id(new_app_user_id)
-            except InvalidLookup as exc:
-                st.error(str(exc))
-            else:
+                browse_from_index()
+            except (StoreUnavailable, StoreRejected):
+                st.warning("The book index cannot be read now: showing Lean's own list instead.")
+                browse_from_lean()
+        else:
+            st.info(
+                "The book index is empty until the first sync with Lean finishes: below is Lean's own "
+                "list, without the banks, consent and refresh columns."
+            )
+            sync_controls(index_state)
+            browse_from_lean()
+
+    if can_create:
+        with tabs[1]:
+            with st.form("create_customer", border=False):
+                new_app_user_id = st.text_input(
+                    "app_user_id",
+                    placeholder="prod_usr_1246",
+                    help="Your own identifier for the user. Lean keeps it unique: one customer per app_user_id.",
+                    key="create_app_user_id",
+                )
+                create = st.form_submit_button("Create customer", type="primary")
+            if create:
                 try:
-                    created = create_customer(client, app_user_id, current_actor())
-                except ConflictError as exc:
-                    show_message(describe_error(exc, "customer"))
-                    st.page_link(
-                        "pages/customers.py",
-                        label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
-                        icon=":material/open_in_new:",
-                        query_params={"app_user_id": app_user_id},
-                    )
-                except LeanError as exc:
-                    show_error(exc, "customer", changes_state=True)
-                except AccessDenied as exc:
-                    st.error(str(exc), icon=":material/lock:")
+                    app_user_id = parse_new_app_user_id(new_app_user_id)
+                except InvalidLookup as exc:
+                    st.error(str(exc))
                 else:
-                    load_page.clear()
-                    run_search.clear()
-                    st.success(
-                        f"Created customer {literal_md(created.customer_id)} "
-                        f"for app_user_id {literal_md(created.app_user_id)}."
-                    )
-                    st.page_link(
-                        "pages/customers.py",
-                        label="Open the new customer",
-                        icon=":material/open_in_new:",
-                        query_params={"customer_id": created.customer_id},
-                    )
+                    try:
+                        created = create_customer(client, app_user_id, current_actor())
+                    except ConflictError as exc:
+                        show_message(describe_error(exc, "customer"))
+                        st.page_link(
+                            "pages/customers.py",
+                            label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
+                            icon=":material/open_in_new:",
+                            query_params={"app_user_id": app_user_id},
+                        )
+                    except LeanError as exc:
+                        show_error(exc, "customer", changes_state=True)
+                    except AccessDenied as exc:
+                        st.error(str(exc), icon=":material/lock:")
+                    else:
+                        load_page.clear()
+                        run_search.clear()
+                        st.success(
+                            f"Created customer {literal_md(created.customer_id)} "
+                            f"for app_user_id {literal_md(created.app_user_id)}."
+                        )
+                        st.page_link(
+                            "pages/customers.py",
+                            label="Open the new customer",
+                            icon=":material/open_in_new:",
+                            query_params={"customer_id": created.customer_id},
+                        )

@@ -860,6 +860,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                 },
                 status_code=400,
             )
+        # Per kind of scope, so a test can prove one token per scope however many calls it made.
+        state.stats["tokens_issued.api" if scope == "api" else "tokens_issued.customer"] += 1
         issued = int(time.time())
         claims = {
             "sub": config.client_id,

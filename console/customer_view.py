@@ -1,0 +1,356 @@
+"""One customer as the Customers screen shows them: who they are, their bank connections, and every
+account with its balance, loaded from Lean with the independent calls in parallel.
+
+The calls and what each waits for (the longest dependent chain is three calls deep):
+
+    by customer_id:  customer ─┐
+                     entities ─┼─► accounts of each entity ─► balances of each account
+                     banks ×2 ─┘   (one call per entity)      (one call per account)
+    by app_user_id:  customer ─► entities ─► accounts ─► balances (four deep: Lean needs the
+                     customer_id before it lists the entities)
+
+`fetch_customer_view` runs them on a bounded thread pool: each entity's accounts are asked for as
+soon as the entities are known, each account's balances as soon as its entity's accounts are, so
+the view takes about as long as the chain, not the sum. `fetch_customer_view_sequential` asks the
+same questions one after another: the naive reference of the bench and the correctness test.
+
+Keeping it warm: Lean's data changes only when something happens to the customer, and Lean tells
+us with a webhook (entity.created / entity.updated, a finished data refresh) that names the
+customer or one of their entities; a bank's availability changes with bank.availability.updated.
+`CustomerWatermark` reads, with two indexed queries, the id of the newest stored event about the
+customer and the newest about bank availability. The screen caches the view under that watermark:
+a newer event, stored by this process or by a receiver in another process sharing the database,
+changes the key, so the next view asks Lean again instead of waiting for a TTL. The watermark is
+read before Lean is asked, so an event stored while the view loads makes the next view fresh too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+
+from console.account_data import anchor_balance, fetch_accounts, fetch_balances, money_words
+from console.customers import (
+    BANK_ACCOUNT_TYPES,
+    CustomerQuery,
+    bank_directory,
+    fetch_customer,
+    merge_bank_listings,
+)
+from console.masking import mask_identifier, redact_names
+from console.store import EventStore, events
+from lean_api import LeanClient
+from lean_api.calls import in_this_context
+from lean_api.errors import LeanError
+from lean_api.models import Account, Balance, Bank, Customer, Entity
+
+T = TypeVar("T")
+
+# One view fans out to 2 + 2 + one call per entity + one per account (5 × 4: 29 calls, the widest
+# wave 20). Twenty at once ask all balances of such a customer in one round trip and stay within
+# the client's connection pool (lean_api.client.POOL_SIZE).
+CUSTOMER_VIEW_WORKERS = 20
+BANK_EVENT_TYPE = "bank.availability.updated"
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer, their entities, each entity's accounts and the balance shown for each account,
+    as Lean gave them; `problems` names the parts Lean did not give (the rest is still shown).
+
+    Only what the screen shows is kept (the banks of the customer's entities, one balance per
+    account: closing booked, else interim booked, else available): a warm view is a copy of
+    this, and Lean's thirteen balance types of twenty accounts would make it ten times larger.
+    """
+
+    customer: Customer
+    entities: list[Entity]
+    banks: dict[str, Bank]
+    accounts: dict[str, list[Account]] = field(default_factory=dict)  # by entity_id
+    # by account_id; None when Lean gave no balance to show, absent when it did not answer
+    balances: dict[str, Balance | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when Lean answered every call of the view."""
+        return not self.problems
+
+
+def _problem(what: str, exc: LeanError) -> str:
+    return f"{what}: {str(exc)[:200] or type(exc).__name__}"
+
+
+def fetch_customer_view(
+    client: LeanClient, query: CustomerQuery, *, workers: int = CUSTOMER_VIEW_WORKERS
+) -> CustomerView:
+    """The whole view, independent calls in parallel (see the module docstring).
+
+    The customer and their entities are the view: when Lean does not give them, their `LeanError`
+    is raised. The bank directory, accounts and balances are details: a failure is a problem
+    noted in the view. Every call keeps the caller's context (the screen's time budget and who
+    the calls are recorded for).
+    """
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="customer-view") as pool:
+
+        def submit(fn: Callable[[], T]) -> Future[T]:
+            return pool.submit(in_this_context(fn))
+
+        banks_future = submit(lambda: bank_directory(client))
+        if query.kind == "customer_id":
+            customer_future = submit(lambda: client.get_customer(query.value))
+            entities_future = submit(lambda: client.list_entities(query.value))
+            customer = customer_future.result()
+            entities = entities_future.result()
+        else:
+            customer = fetch_customer(client, query)
+            entities = client.list_entities(customer.customer_id)
+        accounts, balances, problems = _accounts_and_balances(submit, client, entities)
+        try:
+            banks = _banks_of(banks_future.result(), entities)
+        except LeanError as exc:
+            banks = {}
+            problems.insert(0, _problem("bank names", exc))
+    return CustomerView(customer, entities, banks, accounts, balances, problems)
+
+
+def _banks_of(directory: dict[str, Bank], entities: Iterable[Entity]) -> dict[str, Bank]:
+    """The part of the bank directory the customer's entities name."""
+    return {
+        e.bank_identifier: directory[e.bank_identifier]
+        for e in entities
+        if e.bank_identifier in directory
+    }
+
+
+def _accounts_and_balances(
+    submit: Callable[[Callable[[], Any]], Future[Any]],
+    client: LeanClient,
+    entities: list[Entity],
+) -> tuple[dict[str, list[Account]], dict[str, Balance | None], list[str]]:
+    """Each entity's accounts in parallel; each account's balances asked as soon as its entity's
+    accounts are in (the pool's callbacks submit them), all collected in the entities' order."""
+    lock = threading.Lock()
+    balance_futures: dict[str, tuple[str, Future[list[Balance]]]] = {}
+
+    # A future wakes `result()` before it runs its callbacks: each entity's event says its
+    # balance calls are all submitted.
+    submitted = {entity.id: threading.Event() for entity in entities}
+
+    def ask_balances(entity_id: str, done: Future[list[Account]]) -> None:
+        try:
+            if done.exception() is not None:
+                return
+            for account in done.result():
+                future = submit(lambda a=account.account_id: fetch_balances(client, entity_id, a))
+                with lock:
+                    balance_futures[account.account_id] = (entity_id, future)
+        finally:
+            submitted[entity_id].set()
+
+    account_futures: dict[str, Future[list[Account]]] = {}
+    for entity in entities:
+        future = submit(lambda e=entity.id: fetch_accounts(client, e))
+        future.add_done_callback(lambda done, e=entity.id: ask_balances(e, done))
+        account_futures[entity.id] = future
+
+    accounts: dict[str, list[Account]] = {}
+    problems: list[str] = []
+    for entity_id, future in account_futures.items():
+        try:
+            accounts[entity_id] = future.result()
+        except LeanError as exc:
+            problems.append(_problem(f"accounts of entity {entity_id}", exc))
+    balances: dict[str, Balance | None] = {}
+    for entity_id in accounts:
+        submitted[entity_id].wait()
+        for account in accounts[entity_id]:
+            with lock:
+                asked = balance_futures.get(account.account_id)
+            if asked is None:  # the pool refused the call (shutting down)
+                problems.append(f"balances of account {account.account_id}: not asked")
+                continue
+            try:
+                balances[account.account_id] = anchor_balance(asked[1].result())
+            except LeanError as exc:
+                problems.append(_problem(f"balances of account {account.account_id}", exc))
+    return accounts, balances, problems
+
+
+def fetch_customer_view_sequential(client: LeanClient, query: CustomerQuery) -> CustomerView:
+    """The same view, one call after another: the naive reference (bench, correctness test)."""
+    customer = fetch_customer(client, query)
+    entities = client.list_entities(customer.customer_id)
+    problems: list[str] = []
+    accounts: dict[str, list[Account]] = {}
+    balances: dict[str, Balance | None] = {}
+    for entity in entities:
+        try:
+            accounts[entity.id] = fetch_accounts(client, entity.id)
+        except LeanError as exc:
+            problems.append(_problem(f"accounts of entity {entity.id}", exc))
+            continue
+        for account in accounts[entity.id]:
+            try:
+                balances[account.account_id] = anchor_balance(
+                    fetch_balances(client, entity.id, account.account_id)
+                )
+            except LeanError as exc:
+                problems.append(_problem(f"balances of account {account.account_id}", exc))
+    try:
+        listings = [client.list_banks(account_type) for account_type in BANK_ACCOUNT_TYPES]
+        banks = _banks_of(merge_bank_listings(listings), entities)
+    except LeanError as exc:
+        banks = {}
+        problems.insert(0, _problem("bank names", exc))
+    return CustomerView(customer, entities, banks, accounts, balances, problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the screen shows of the accounts
+# ---------------------------------------------------------------------------------------------
+
+
+def account_overview_rows(view: CustomerView) -> list[dict[str, Any]]:
+    """One row per account, bank by bank: masked identifiers, holder names redacted, the balance
+    in words (booked, else available) and as a number for sorting."""
+    rows = []
+    for entity in view.entities:
+        bank = view.banks.get(entity.bank_identifier or "")
+        bank_name = bank.display_name if bank else (entity.bank_identifier or "Unknown bank")
+        for account in view.accounts.get(entity.id, []):
+            balance = view.balances.get(account.account_id)
+            amount = balance.signed_amount if balance else None
+            currency = (balance.amount.currency if balance else None) or account.currency
+            if account.account_id not in view.balances:
+                words = "not loaded"
+            elif balance is None:
+                words = "no balance given"
+            else:
+                words = money_words(amount, currency)
+            name = account.nickname or account.description or "(no name given)"
+            rows.append(
+                {
+                    "Bank": bank_name,
+                    "Account": redact_names(
+                        name, [account.account_holder_name, account.account_holder_short_name]
+                    ),
+                    "Type": " / ".join(
+                        t for t in (account.account_type, account.account_sub_type) if t
+                    ),
+                    "Status": account_status_words(account.status),
+                    "Balance": words,
+                    "Amount": float(amount) if isinstance(amount, Decimal) else None,
+                    "IBAN": mask_identifier("IBAN", account.iban) if account.iban else "",
+                    "Entity ID": entity.id,
+                    "account_id": account.account_id,
+                }
+            )
+    return rows
+
+
+ACCOUNT_STATUS_WORDS = {"ENABLED": "Open", "DISABLED": "Disabled by the bank"}
+
+
+def account_status_words(code: str | None) -> str:
+    """`DISABLED` → "Disabled by the bank · DISABLED"; a word the console does not know is still
+    shown, with Lean's code."""
+    if not code or not code.strip():
+        return "Not given by Lean"
+    meaning = ACCOUNT_STATUS_WORDS.get(code.strip().upper(), "Not known to the console")
+    return f"{meaning} · {code.strip()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness: the newest stored event the view depends on
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerWatermark:
+    """Ids of the newest stored events about a customer (or their entities) and about bank
+    availability. A view cached under an older watermark is out of date."""
+
+    customer_event_id: int
+    bank_event_id: int
+
+
+def customer_watermark(
+    store: EventStore,
+    *,
+    customer_id: str | None = None,
+    app_user_id: str | None = None,
+    entity_ids: Iterable[str] = (),
+) -> CustomerWatermark:
+    """Two or three indexed lookups (`max(id)` by customer_id / app_user_id, entity_id, type).
+
+    Raises `StoreUnavailable` / `StoreRejected` when the database cannot answer.
+    """
+    entity_ids = sorted(set(entity_ids))
+    with store.connect() as conn:
+        newest = 0
+        for column, value in (("customer_id", customer_id), ("app_user_id", app_user_id)):
+            if value:
+                found = conn.execute(
+                    select(func.max(events.c.id)).where(events.c[column] == value)
+                ).scalar()
+                newest = max(newest, int(found or 0))
+        if entity_ids:
+            found = conn.execute(
+                select(func.max(events.c.id)).where(events.c.entity_id.in_(entity_ids))
+            ).scalar()
+            newest = max(newest, int(found or 0))
+        banks = conn.execute(
+            select(func.max(events.c.id)).where(events.c.type == BANK_EVENT_TYPE)
+        ).scalar()
+    return CustomerWatermark(newest, int(banks or 0))
+
+
+class KnownCustomers:
+    """What the process learnt of customers from Lean, for the next watermark: app_user_id →
+    customer_id (Lean never changes it) and each customer's entity ids (as last listed)."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._customer_ids: dict[str, str] = {}
+        self._entity_ids: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def learn(self, view: CustomerView) -> None:
+        """Remember the customer's ids from a view Lean just gave."""
+        customer = view.customer
+        with self._lock:
+            if len(self._entity_ids) >= self._max_entries:
+                self._customer_ids.clear()
+                self._entity_ids.clear()
+            if customer.app_user_id:
+                self._customer_ids[customer.app_user_id] = customer.customer_id
+            self._entity_ids[customer.customer_id] = tuple(e.id for e in view.entities)
+
+    def watermark(self, store: EventStore, query: CustomerQuery) -> CustomerWatermark:
+        """The watermark of the customer the query names (see `customer_watermark`)."""
+        with self._lock:
+            customer_id = (
+                query.value if query.kind == "customer_id" else self._customer_ids.get(query.value)
+            )
+            entity_ids = self._entity_ids.get(customer_id or "", ())
+        return customer_watermark(
+            store,
+            customer_id=customer_id,
+            app_user_id=query.value if query.kind == "app_user_id" else None,
+            entity_ids=entity_ids,
+        )
+
+
+_known = KnownCustomers()
+
+
+def known_customers() -> KnownCustomers:
+    """The process's record, shared by every session."""
+    return _known
