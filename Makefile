@@ -39,6 +39,8 @@ bench: $(STAMP) postgres wrk
 	$(BIN)/python -m tests.bench.ingest_wrk
 	$(BIN)/python -m tests.bench.webhook_throughput
 	$(BIN)/python -m tests.bench.fleet_million
+	$(BIN)/python -m tests.bench.customer_view
+	$(BIN)/python -m tests.bench.inbox_million
 
 ## Debian's wrk, the load generator of `make bench`.
 wrk:

@@ -27,6 +27,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from console.access import REFUSE
 from console.book import start_book_service
+from console.events import ensure_search_indexer
 from console.health import health_response
 from console.log_masking import install as install_log_masking
 from console.metrics import metrics_route
@@ -34,7 +35,7 @@ from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver
 from console.serving import install_request_deadlines
 from console.store import StoreUnavailable
 from console.ui_access import current_mode
-from console.webhooks import WEBHOOK_PATH, WebhookReceiver
+from console.webhooks import MISCONFIGURED, WEBHOOK_PATH, WebhookReceiver
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
@@ -112,8 +113,12 @@ class WebhookFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
-            response = await webhook(Request(scope, receive))
-            await response(scope, receive, send)
+            # The receiver is an ASGI app itself: no Request or Response objects on this path.
+            receiver = _receiver or await resolve_receiver()
+            if receiver is None:
+                await MISCONFIGURED.send(send)
+                return
+            await receiver(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -202,6 +207,12 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
             )
         except StoreUnavailable as exc:
             log.error("book index not started: %s", exc)
+        # The inbox's text index follows the stored events a few seconds behind, whether or not
+        # anyone opens the inbox (it waits out an unavailable store on its own).
+        try:
+            ensure_search_indexer(get_store())
+        except StoreUnavailable as exc:
+            log.error("text index not started: %s", exc)
         if backend.environment.kind == "embedded":
             try:
                 await anyio.to_thread.run_sync(start_sandbox_webhooks)

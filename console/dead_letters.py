@@ -363,7 +363,7 @@ def _store_event(
             return ReprocessOutcome(letter.id, outcome_kind(outcome) or STORED, outcome or "",
                                     already=True)  # fmt: skip
         # The receiver's own upsert: same event_id rules, a repeat counted, never inserted twice.
-        result = store._upsert(conn, record)
+        result = store.upsert_event(conn, record)
         stored = conn.execute(
             select(events.c.delivery_count, events.c.last_received_at).where(
                 events.c.event_id == result.event_id

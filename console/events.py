@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import random
 import re
+import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select, text
+from sqlalchemy.engine import Connection
 
 from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
@@ -23,7 +27,10 @@ from console.store import (
     EventFilter,
     EventStore,
     StoredEvent,
+    StoreUnavailable,
     events,
+    index_entities,
+    row_ids_in,
 )
 from lean_api.models import (
     ACCOUNT_DATA_TYPES,
@@ -180,15 +187,18 @@ def summarize(event: StoredEvent) -> str:
     )
 
 
-def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
-    """Rows for the inbox table."""
+def inbox_rows(
+    items: list[StoredEvent], bank_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Rows for the inbox table; a bank by its name where the book index knows it."""
+    names = bank_names or {}
     return [
         {
             "Occurred": e.occurred_at,
             "Type": TYPE_LABELS.get(e.type, e.type),
             "Summary": summarize(e),
             "Status": status_words(e),
-            "Bank": e.bank or "",
+            "Bank": names.get(e.bank, e.bank) if e.bank else "",
             "app_user_id": e.app_user_id or "",
             "Deliveries": e.delivery_count,
             "Verified": "Yes" if e.verified else "No",
@@ -199,10 +209,12 @@ def inbox_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
     ]
 
 
-def inbox_table_rows(items: list[StoredEvent]) -> list[dict[str, Any]]:
+def inbox_table_rows(
+    items: list[StoredEvent], bank_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """`inbox_rows` with each time's zone in its column name, for the Webhooks screen."""
     zoned = {"Occurred": "Occurred (UTC)", "Received": "Received (UTC)"}
-    return [{zoned.get(k, k): v for k, v in row.items()} for row in inbox_rows(items)]
+    return [{zoned.get(k, k): v for k, v in row.items()} for row in inbox_rows(items, bank_names)]
 
 
 @dataclass(frozen=True)
@@ -656,24 +668,162 @@ def check_event_id(value: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# Counting at a million events: up to COUNT_CAP matches are counted exactly (cheap: the count
+# stops there); beyond, the count is estimated from SAMPLE_SIZE events picked at random among
+# the list's row ids, and the screen says "about". TEXT_CANDIDATES: a search text the index finds
+# in at most this many events is read through the index, a commoner one along the inbox's order.
+COUNT_CAP = 250
+POSITION_CAP = 5000  # the rows above a later page, counted along the occurred index
+SAMPLE_SIZE = 1500
+DENSE_HITS = 30  # matches in the sample that make an estimate good enough (±20%) to show
+TEXT_CANDIDATES = 20_000
+DISTINCT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many events: exact, or estimated (then `words` says "about")."""
+
+    value: int
+    estimated: bool = False
+    # The sample found matches common (the count was not read, only estimated).
+    dense: bool = field(default=False, compare=False)
+
+    @property
+    def words(self) -> str:
+        """ "1,234", or "about 25,000": an estimate to two significant figures when the sample
+        held many matches, to one when it held few."""
+        if not self.estimated:
+            return f"{self.value:,}"
+        digits = max(len(str(self.value)) - (2 if self.dense else 1), 0)
+        return f"about {round(self.value, -digits):,}"
+
+
+def _capped_count(conn: Connection, condition: Any, cap: int) -> int:
+    limited = select(literal(1)).select_from(events).where(condition).limit(cap + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(limited)).scalar_one())
+
+
+def _sampled(conn: Connection, condition: Any, low: int, high: int, seed: int) -> Count:
+    """Events matching `condition` among row ids low..high, estimated from a random sample of
+    ids (gaps left by deletions and PostgreSQL's skipped ids count as absent); exact when the
+    sample is every id. `Count.value` is the estimate; the sample's hits decide how far to
+    trust it (see `count_matching`)."""
+    span = high - low + 1
+    if span <= 0:
+        return Count(0)
+    picked = random.Random(seed).sample(range(low, high + 1), min(SAMPLE_SIZE, span))
+    present, hits = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((condition, 1), else_=0)), 0)).where(
+            row_ids_in(conn.dialect.name, picked)
+        )
+    ).one()
+    if len(picked) == span:
+        return Count(int(hits))
+    if not present:
+        return Count(0, estimated=True)
+    estimate = round(span * int(present) / len(picked) * int(hits) / int(present))
+    return _Sample(estimate, estimated=True, hits=int(hits))
+
+
+@dataclass(frozen=True)
+class _Sample(Count):
+    hits: int = 0
+
+
+def count_matching(conn: Connection, condition: Any, asof: int, cap: int | None = None) -> Count:
+    """Events up to row `asof` matching `condition`: exact up to `COUNT_CAP`, else estimated.
+
+    A random sample comes first: when it finds matches common (`DENSE_HITS` or more), its
+    estimate is the answer; counting them would read thousands of rows. Otherwise the matches
+    are counted up to `COUNT_CAP`, through whatever index serves the filter.
+    """
+    low = int(conn.execute(select(func.min(events.c.id))).scalar() or 0)
+    sample = _sampled(conn, condition, low, asof, seed=asof)
+    if not sample.estimated:
+        return sample
+    cap = COUNT_CAP if cap is None else cap
+    if isinstance(sample, _Sample) and sample.hits >= DENSE_HITS:
+        return Count(max(sample.value, cap + 1), estimated=True, dense=True)
+    # `+ 0`: a bound the planner should not pick as its index (the whole list is under it).
+    exact = _capped_count(conn, and_(condition, events.c.id + 0 <= asof), cap)
+    if exact <= cap:
+        return Count(exact)
+    return Count(max(sample.value, cap + 1), estimated=True)
+
+
+def stored_events(store: EventStore) -> Count:
+    """How many events the store holds (estimated beyond `COUNT_CAP`, as the inbox's counts)."""
+    with store.connect() as conn:
+        newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+        return count_matching(conn, literal(True), newest)
+
+
+def distinct_values(store: EventStore, name: str) -> list[str]:
+    """Every value of an indexed column (type, bank_identifier, status), sorted: one index seek
+    per value (a loose index scan), where DISTINCT or GROUP BY would read a million entries."""
+    if name not in ("type", "bank_identifier", "status"):
+        raise ValueError(f"{name} is not an indexed event column")
+    statement = text(
+        f"WITH RECURSIVE v(x) AS (SELECT min({name}) FROM webhook_events UNION ALL "
+        f"SELECT (SELECT min({name}) FROM webhook_events WHERE {name} > v.x) FROM v "
+        "WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL LIMIT :n"
+    )
+    with store.connect() as conn:
+        return [str(v) for v in conn.execute(statement, {"n": DISTINCT_LIMIT}).scalars()]
+
+
+def bank_names(store: EventStore) -> dict[str, str]:
+    """Bank identifier -> the bank's name, for the banks whose name the book index has heard."""
+    statement = (
+        select(index_entities.c.bank_identifier, func.min(index_entities.c.bank_name))
+        .where(index_entities.c.bank_name.is_not(None), index_entities.c.bank_name != "")
+        .group_by(index_entities.c.bank_identifier)
+    )
+    with store.connect() as conn:
+        return {str(b): str(n) for b, n in conn.execute(statement) if b}
+
+
 @dataclass(frozen=True)
 class InboxPage:
     """One page of the inbox and where the reader can go from it."""
 
     items: list[StoredEvent]
-    total: int  # events in the reader's list (up to `asof`)
-    start: int  # position of the first row in the list, from 0
+    total: int  # events in the reader's list (up to `asof`); estimated when `total_estimated`
+    start: int  # position of the first row in the list, from 0; estimated when `start_estimated`
     asof: int | None  # the newest event id the list holds
     newer: int | None  # `before` of the previous page; None is the first page
     has_newer: bool
     older: int | None  # `before` of the next page; None when this is the last
-    new_events: int  # matching events stored after `asof`: announced, not shown
+    new_events: int  # matching events stored after `asof`: announced, not shown (capped)
+    total_estimated: bool = False
+    start_estimated: bool = False
+    total_dense: bool = False  # estimated from many sampled matches (two significant figures)
+
+    @property
+    def position_words(self) -> str:
+        """ "51–100 of 1,234"; "51–100 of about 480,000"; "about 12,000 events above these 50,
+        of about 480,000" when the position itself is estimated."""
+        total = Count(self.total, self.total_estimated, self.total_dense).words
+        if self.start_estimated:
+            above = Count(self.start, True).words
+            return f"{above} events above these {len(self.items)}, of {total}"
+        return f"{self.start + 1:,}–{self.start + len(self.items):,} of {total}"
+
+    @property
+    def new_events_words(self) -> str:
+        """ "3 new events" or "more than 2,000 new events"."""
+        if self.new_events > COUNT_CAP:
+            return f"more than {COUNT_CAP:,} new events"
+        return f"{self.new_events:,} new event{'s' if self.new_events != 1 else ''}"
 
 
-def _conditions(store: EventStore, view: InboxView, now: datetime | None) -> list[Any]:
+def _conditions(
+    store: EventStore, view: InboxView, now: datetime | None, text_rows: Any = True
+) -> list[Any]:
     # The store's own filter (the CSV export and the counts agree with it), plus what the
     # inbox adds.
-    conditions = [store._where(view.event_filter(now))]
+    conditions = [store.event_conditions(view.event_filter(now), text_rows=text_rows)]
     if view.status:
         conditions.append(events.c.status == view.status)
     if view.verified is not None:
@@ -681,21 +831,26 @@ def _conditions(store: EventStore, view: InboxView, now: datetime | None) -> lis
     return conditions
 
 
-def _position(before: int) -> tuple[Any, Any]:
-    occurred = select(OCCURRED).where(events.c.id == before).scalar_subquery()
-    return occurred, literal(before)
+def _text_rows(store: EventStore, view: InboxView) -> Any:
+    """How the text index serves this view's search (see `EventStore.event_conditions`)."""
+    if not view.text:
+        return True
+    candidates = store.text_candidates(view.text, limit=TEXT_CANDIDATES)
+    return candidates if candidates is not None else False
 
 
-def _older_than(before: int) -> Any:
-    occurred, row_id = _position(before)
-    at = OCCURRED
-    return or_(at < occurred, and_(at == occurred, events.c.id < row_id))
+def _cursor_at(conn: Connection, before: int) -> Any:
+    """When the cursor's event occurred (None when it is gone)."""
+    return conn.execute(select(OCCURRED).where(events.c.id == before)).scalar()
 
 
-def _newer_than(before: int) -> Any:
-    occurred, row_id = _position(before)
-    at = OCCURRED
-    return or_(at > occurred, and_(at == occurred, events.c.id > row_id))
+def _older_than(at: Any, before: int) -> Any:
+    # A plain range on the occurred index first (every planner can seek it), then the tie.
+    return and_(at >= OCCURRED, or_(at > OCCURRED, events.c.id < before))
+
+
+def _newer_than(at: Any, before: int) -> Any:
+    return and_(at <= OCCURRED, or_(at < OCCURRED, events.c.id > before))
 
 
 def newest_event_id(store: EventStore) -> int:
@@ -712,9 +867,7 @@ def event_row_exists(store: EventStore, row_id: int) -> bool:
 
 def event_statuses(store: EventStore) -> list[str]:
     """Every status word stored (Lean's words: FINISHED, PENDING, ACTIVE…), sorted."""
-    with store.connect() as conn:
-        statement = select(events.c.status).where(events.c.status.is_not(None)).distinct()
-        return sorted(str(s) for s in conn.execute(statement).scalars())
+    return distinct_values(store, "status")
 
 
 def inbox_page(
@@ -724,37 +877,41 @@ def inbox_page(
 
     The list is anchored at `view.asof` (the newest event id the reader has; the store's newest
     when None): events stored after it are counted as new, never slipped into the rows. Paging is
-    by keyset from `view.before`, so a page is the same rows however many events arrive.
+    by keyset from `view.before`, so a page is the same rows however many events arrive. Counts
+    beyond `COUNT_CAP` are estimated (`InboxPage.total_estimated`).
     """
     asof = view.asof or newest_event_id(store)
-    matching = and_(*_conditions(store, view, now))
+    matching = and_(*_conditions(store, view, now, _text_rows(store, view)))
     in_list = and_(matching, events.c.id <= asof)
-    here = and_(in_list, _older_than(view.before)) if view.before else in_list
-    statement = (
-        select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
-        .select_from(EVENTS_WITH_BANK)
-        .where(here)
-        .order_by(OCCURRED.desc(), events.c.id.desc())
-        .limit(page_size + 1)
-    )
     with store.connect() as conn:
-        rows = list(conn.execute(statement).mappings())
-        total = int(conn.execute(select(func.count()).select_from(events).where(in_list)).scalar())
-        new_events = int(
-            conn.execute(
-                select(func.count()).select_from(events).where(matching, events.c.id > asof)
-            ).scalar()
+        at = _cursor_at(conn, view.before) if view.before else None
+        if at is None:
+            view = replace(view, before=None)
+        here = and_(in_list, _older_than(at, view.before)) if view.before else in_list
+        total = count_matching(conn, matching, asof)
+        # The page's ids first, from the indexes alone where they cover the filter; then those
+        # rows whole: sorting thousands of matches with their bodies is what costs.
+        page_ids = (
+            select(events.c.id)
+            .where(here)
+            .order_by(OCCURRED.desc(), events.c.id.desc())
+            .limit(page_size + 1)
+            .subquery("page_ids")
         )
-        start, newer = 0, None
+        statement = (
+            select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
+            .select_from(EVENTS_WITH_BANK.join(page_ids, page_ids.c.id == events.c.id))
+            .order_by(OCCURRED.desc(), events.c.id.desc())
+        )
+        rows = list(conn.execute(statement).mappings())
+        new_events = _capped_count(conn, and_(matching, events.c.id > asof), COUNT_CAP)
+        start, newer = Count(0), None
         if view.before:
             # The rows above this page, nearest first: the count is where the page starts, and
             # the row just past a whole page of them is the previous page's cursor.
-            above = or_(_newer_than(view.before), events.c.id == view.before)
-            start = int(
-                conn.execute(
-                    select(func.count()).select_from(events).where(in_list, above)
-                ).scalar()
-            )
+            above = _newer_than(at, view.before - 1)
+            # Above the page is a range of the occurred index: counted exactly further.
+            start = count_matching(conn, and_(matching, above), asof, cap=POSITION_CAP)
             nearest = list(
                 conn.execute(
                     select(events.c.id)
@@ -767,14 +924,75 @@ def inbox_page(
     shown = rows[:page_size]
     return InboxPage(
         items=[_stored_row(r) for r in shown],
-        total=total,
-        start=start,
+        total=total.value,
+        start=start.value,
         asof=asof,
         newer=newer,
         has_newer=bool(view.before),
         older=int(shown[-1]["row_id"]) if len(rows) > page_size else None,
         new_events=new_events,
+        total_estimated=total.estimated,
+        start_estimated=start.estimated,
+        total_dense=total.dense,
     )
+
+
+log = logging.getLogger(__name__)
+
+
+class SearchIndexer:
+    """Adds newly stored events to the text index in small batches, in a daemon thread.
+
+    Trigram-indexing a body costs ~0.3–1 ms (FTS5 or pg_trgm), more than a whole delivery, so
+    the receiver does not: the index follows a few seconds behind, and search tests the events
+    it has not reached row by row. Small batches hold SQLite's write lock a few tens of ms.
+    """
+
+    def __init__(self, store: EventStore, *, batch: int = 100, idle_seconds: float = 2.0) -> None:
+        self.store = store
+        self.batch = batch
+        self.idle_seconds = idle_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SearchIndexer:
+        """Run until `stop`."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="search-indexer", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            added = 0
+            try:
+                added = self.store.index_search_text(limit=self.batch)
+            except StoreUnavailable as exc:
+                log.warning("text index: the store is unavailable (%s); retrying", exc)
+            except Exception:  # the indexer must outlive anything
+                log.exception("text index: unexpected failure; retrying")
+            # Behind: a short pause lets the receiver's writes in; caught up: idle.
+            self._stop.wait(0.02 if added >= self.batch else self.idle_seconds)
+
+
+_indexers: dict[str, SearchIndexer] = {}
+_indexers_lock = threading.Lock()
+
+
+def ensure_search_indexer(store: EventStore) -> SearchIndexer:
+    """The store's `SearchIndexer`, started once per process."""
+    with _indexers_lock:
+        indexer = _indexers.get(store.url)
+        if indexer is None:
+            indexer = _indexers[store.url] = SearchIndexer(store)
+        return indexer.start()
 
 
 def _stored_row(row: Any) -> StoredEvent:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from lean_api.errors import LeanError
@@ -21,6 +22,7 @@ from lean_api.models import (
     LeanDateTime,
     Refresh,
     normalize_refresh_status,
+    parse_lean_datetime,
     sub_microsecond_nanos,
 )
 
@@ -227,12 +229,24 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def parse_event(payload: bytes) -> WebhookEvent:
-    """Parse a raw webhook body (after its signature was verified).
+# Twenty digits in a row may be an integer past 64 bits, which orjson reads as a float. Found by
+# mapping every digit to "0" (bytes.translate, C speed; a regex took ~10 µs a kilobyte).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 20
 
-    Raises `WebhookPayloadError` for anything that is not a Lean envelope: not UTF-8, not JSON,
-    nested deeper than `MAX_JSON_DEPTH`, not an object, no type.
+
+def _load_json(payload: bytes) -> Any:
+    """The body's JSON value, read as the standard library reads UTF-8 text.
+
+    orjson reads the bytes directly (a third of `json.loads`' time on a Lean event); whatever it
+    refuses (lone surrogates, NaN, a BOM, deep nesting) or might read differently (integers past
+    64 bits) is left to `json`, which decides and words the error.
     """
+    if _LONG_NUMBER not in payload.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
     try:
         # Lean sends UTF-8; json.loads(bytes) would also guess UTF-16/32, and the stored body
         # would then not read back as the event that was parsed.
@@ -240,14 +254,26 @@ def parse_event(payload: bytes) -> WebhookEvent:
     except UnicodeDecodeError:
         raise WebhookPayloadError("body is not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except RecursionError:
         raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
         raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
+
+
+def parse_event(payload: bytes) -> WebhookEvent:
+    """Parse a raw webhook body (after its signature was verified).
+
+    Raises `WebhookPayloadError` for anything that is not a Lean envelope: not UTF-8, not JSON,
+    nested deeper than `MAX_JSON_DEPTH`, not an object, no type.
+    """
+    data = _load_json(payload)
     # A body cannot nest deeper than it has opening brackets; counting them is far cheaper than
     # walking the parsed value, and a real Lean event has a few dozen at most.
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
+    if (
+        payload.count(b"{") + payload.count(b"[") > MAX_JSON_DEPTH
+        and json_depth(data) > MAX_JSON_DEPTH
+    ):
         raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise WebhookPayloadError("body is JSON but not an object")
@@ -256,13 +282,24 @@ def parse_event(payload: bytes) -> WebhookEvent:
     if not isinstance(data.get("payload", {}), dict):
         raise WebhookPayloadError("payload is not an object")
     data = dict(data)
+    payload_timestamp = data.get("timestamp")
     data.setdefault("payload", {})
     if not data.get("event_id") or isinstance(data["event_id"], dict | list | bool):
         data["event_id"] = body_digest(payload)
     data["event_id"] = str(data["event_id"])
+    message = data.get("message")
+    if (message is None or type(message) is str) and not any(key[:1] == "_" for key in data):
+        # Every field is already of its type (`type`, `event_id` and `payload` checked above):
+        # build the model without validating it again, as validation would have built it (a
+        # third of parsing's time; `test_fast_envelope_equals_the_validated_one`).
+        if "timestamp" in data:
+            data["timestamp"] = parse_lean_datetime(data["timestamp"])
+        event = WebhookEvent.model_construct(_fields_set=set(data), **data)
+        event._timestamp_nanos = sub_microsecond_nanos(payload_timestamp)
+        return event
     try:
         event = WebhookEvent.model_validate(data)
     except ValidationError as exc:
         raise WebhookPayloadError(f"envelope is malformed: {exc.errors()[0]['msg']}") from None
-    event._timestamp_nanos = sub_microsecond_nanos(data.get("timestamp"))
+    event._timestamp_nanos = sub_microsecond_nanos(payload_timestamp)
     return event

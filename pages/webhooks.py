@@ -26,6 +26,7 @@ from console.dead_letters import (
     reprocess_all,
 )
 from console.events import (
+    COUNT_CAP,
     DEFAULT_RANGE,
     FIRST_DAY,
     INBOX_PARAMS,
@@ -35,12 +36,16 @@ from console.events import (
     RANGE_KEYS,
     TIME_RANGES,
     TYPE_LABELS,
+    Count,
     InboxView,
     Refused,
     arrival_delay,
+    bank_names,
     check_event_id,
     check_id,
     check_text,
+    distinct_values,
+    ensure_search_indexer,
     event_links,
     event_row_exists,
     event_statuses,
@@ -52,6 +57,7 @@ from console.events import (
     refresh_status_cells,
     refresh_verdict,
     refresh_words,
+    stored_events,
 )
 from console.formatting import literal_md, styled_table, tone_of
 from console.masking import mask_payload, mask_text
@@ -308,12 +314,16 @@ def ticket_link(view: InboxView) -> str:
     return f"{base}?{query}" if query else base
 
 
-def show_inbox(stored: int) -> None:
+def show_inbox(stored: Count) -> None:
     """Filters (all in the URL), the list anchored on what the reader sees, paging and export."""
-    st.caption(f"Inbox ({stored:,} events stored): filter, page, open one; the URL keeps it all.")
-    stored_types = [t for t, _ in store.event_types()]
-    stored_banks = store.bank_identifiers()
+    st.caption(
+        f"Inbox ({stored.words} events stored): filter, page, open one; the URL keeps it all."
+    )
+    # One index seek per value: a DISTINCT or GROUP BY would read every stored event.
+    stored_types = distinct_values(store, "type")
+    stored_banks = distinct_values(store, "bank_identifier")
     stored_statuses = event_statuses(store)
+    names = bank_names(store)
     view, url_problems = parse_inbox_query(
         url_params(), {"type": stored_types, "bank": stored_banks, "status": stored_statuses}
     )
@@ -334,11 +344,9 @@ def show_inbox(stored: int) -> None:
         set_url(view)
         st.session_state[URL_WRITTEN] = view
 
-    type_options = list(dict.fromkeys([*(t for t, _ in store.event_types()), *view.types]))
-    banks = list(dict.fromkeys([*store.bank_identifiers(), *([view.bank] if view.bank else [])]))
-    statuses = list(
-        dict.fromkeys([*event_statuses(store), *([view.status] if view.status else [])])
-    )
+    type_options = list(dict.fromkeys([*stored_types, *view.types]))
+    banks = list(dict.fromkeys([*stored_banks, *([view.bank] if view.bank else [])]))
+    statuses = list(dict.fromkeys([*stored_statuses, *([view.status] if view.status else [])]))
     row1 = st.columns([4, 2, 2, 2, 2], vertical_alignment="bottom")
     row1[0].multiselect(
         "Type",
@@ -356,6 +364,8 @@ def show_inbox(stored: int) -> None:
         [ALL_BANKS, *banks],
         key="wh_bank",
         on_change=apply_inputs,
+        # Options are plain text: a name Lean sent is shown as itself.
+        format_func=lambda b: names.get(b, b),
         help="Refresh events name no bank: they are shown and found by their entity's bank, "
         "as the book index knows it.",
     )
@@ -380,6 +390,8 @@ def show_inbox(stored: int) -> None:
     row2[3].text_input(
         "Search",
         placeholder="Any text in the payload, e.g. an IBAN or event_id",
+        help="Any part of the body, event_id or type, as typed (case aside; % and _ are plain "
+        "characters). Three characters or more are looked up in the text index.",
         key="wh_text",
         on_change=apply_inputs,
     )
@@ -408,8 +420,7 @@ def show_inbox(stored: int) -> None:
             # The reader's rows never move: newer events wait until asked for.
             note, show = st.columns([4, 1], vertical_alignment="center")
             note.info(
-                f"**{page.new_events:,} new event{'s' if page.new_events != 1 else ''}** "
-                "arrived since this list was opened.",
+                f"**{page.new_events_words}** arrived since this list was opened.",
                 icon=":material/notifications:",
             )
             if show.button("Show them", key="wh_show_new", type="primary", width="stretch"):
@@ -417,12 +428,12 @@ def show_inbox(stored: int) -> None:
         if not page.items:
             st.info(
                 "No events match these filters."
-                if stored
+                if stored.value
                 else "No webhook has been received yet. Lean posts them to this server as they "
                 "happen."
             )
             return
-        rows = inbox_table_rows(page.items)
+        rows = inbox_table_rows(page.items, names)
         selection = st.dataframe(
             styled_table(rows, ["Status"]),
             hide_index=True,
@@ -443,11 +454,16 @@ def show_inbox(stored: int) -> None:
         prev_col, label_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
         if prev_col.button("◀ Newer", disabled=not page.has_newer, width="stretch", key="wh_prev"):
             go_to(replace(view, asof=page.asof, before=page.newer))
-        shown = f"{page.start + 1:,}–{page.start + len(page.items):,} of {page.total:,}"
         label_col.markdown(
-            f"<div style='text-align:center'>{shown} · select a row to open the event</div>",
+            f"<div style='text-align:center'>{page.position_words} · select a row to open the "
+            "event</div>",
             unsafe_allow_html=True,
         )
+        if page.total_estimated:
+            label_col.caption(
+                f"Counts over {COUNT_CAP:,} are estimated from a random sample of the stored "
+                "events (“about”); the rows themselves are exact."
+            )
         if next_col.button("Older ▶", disabled=page.older is None, width="stretch", key="wh_next"):
             go_to(replace(view, asof=page.asof, before=page.older))
         with st.popover("Link for a ticket", icon=":material/link:"):
@@ -703,7 +719,9 @@ try:
         show_event(wanted)
         st.stop()
     actor = current_actor()
-    stored = store.count_events()
+    stored = stored_events(store)
+    # New events reach the text index in batches behind the receiver (one thread per process).
+    ensure_search_indexer(store)
     # Stable labels (no counts): the open one is a widget value bound to the URL, and a label
     # that changed with every arriving event would rerun the screen with every event.
     sections = {"inbox": "Inbox", "dead": "Dead letters"}

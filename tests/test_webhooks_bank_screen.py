@@ -19,11 +19,12 @@ def test_refresh_events_carry_and_filter_by_their_entitys_bank(
     banks = dict(
         zip(screen.dataframe[0].value["event_id"], screen.dataframe[0].value["Bank"], strict=True)
     )
+    # By name where the book index has heard it (the entity event named the bank).
     assert banks == {
         "ev-payment": "",
-        "ev-finished": "RJHI_SAMAOB_SAU",
-        "ev-pending": "RJHI_SAMAOB_SAU",
-        "ev-created": "RJHI_SAMAOB_SAU",
+        "ev-finished": "Al Rajhi Bank",
+        "ev-pending": "Al Rajhi Bank",
+        "ev-created": "Al Rajhi Bank",
     }
     screen.selectbox(key="wh_bank").set_value("RJHI_SAMAOB_SAU").run()
     assert set(screen.dataframe[0].value["event_id"]) == {"ev-created", "ev-pending", "ev-finished"}

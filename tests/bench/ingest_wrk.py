@@ -161,12 +161,18 @@ def fresh_database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) the process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def serve(
     kind: str, workdir: Path, postgres: str | None = None
-) -> Iterator[tuple[str, str | None]]:
+) -> Iterator[tuple[str, str | None, int]]:
     """Start one server kind (on SQLite, or on a fresh database of `postgres`); yield (base URL,
-    database URL or None)."""
+    database URL or None, the server's process id)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEAN_")}
     if postgres and kind != "bare":
@@ -201,7 +207,7 @@ def serve(
         wait_until_up(url + (health or "/webhooks/lean"), process)
         if kind == "console":
             settle(database)
-        yield url, database
+        yield url, database, process.pid
     finally:
         process.terminate()
         try:
@@ -221,9 +227,14 @@ def measure(
     """wrk against each server kind in turn; each store-backed run checked for exactly once."""
     rows = []
     for kind in kinds:
-        with serve(kind, workdir, postgres) as (url, database):
+        with serve(kind, workdir, postgres) as (url, database, pid):
             before = EventStore(database).count_events() if database else 0
+            cpu_before = cpu_seconds(pid)
             result = run_wrk(url, script, args.seconds, args.connections)
+            # The server's own CPU per answered request: steadier than req/s on a shared machine.
+            result["cpu_us_per_request"] = round(
+                1e6 * (cpu_seconds(pid) - cpu_before) / max(result["requests"], 1), 1
+            )
             result["kind"] = kind
             result["database"] = (
                 None if kind == "bare" else ("postgresql" if postgres else "sqlite")
@@ -284,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     bare = next(r for r in rows if r["kind"] == "bare")["rps"]
     print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, ~0.7 KB signed unique refresh events")
     print(
-        f"{'server':<10} {'store':<11} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'stored once':>12}"
+        f"{'server':<10} {'store':<11} {'req/s':>9} {'× bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'stored once':>12} {'CPU µs/req':>11}"
     )
     for r in rows:
         once = (
@@ -294,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{r['kind']:<10} {r['database'] or '':<11} {r['rps']:>9.0f} {r['rps'] / bare:>7.2f} {r['p50_ms'] or 0:>8.1f} "
-            f"{r['p99_ms'] or 0:>8.1f} {r['non_2xx']:>8} {once:>12}"
+            f"{r['p99_ms'] or 0:>8.1f} {r['non_2xx']:>8} {once:>12} {r['cpu_us_per_request']:>11.0f}"
         )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(

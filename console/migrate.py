@@ -1,0 +1,68 @@
+"""Bring the database to the newest schema before starting several processes against it.
+
+    DATABASE_URL=postgresql://… .venv/bin/python -m console.migrate
+
+Every process also migrates at start (`EventStore.migrate`), under the same lock, so this is
+not required; it makes a deployment's schema change a step of its own, run once, whose failure
+stops the roll-out before any receiver or console starts. `--check` changes nothing and exits
+1 when the database is behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from console.migrations import head_version, revision_id, schema_state
+from console.store import EventStore, StoreRejected, StoreUnavailable
+
+
+def describe(store: EventStore) -> tuple[int, int]:
+    """(schema_version, Alembic revision) of the store's database, read without changing it."""
+    with store.engine.connect() as conn:
+        return schema_state(conn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Migrate (or with `--check`, only inspect) `DATABASE_URL`; the exit code says how it went."""
+    parser = argparse.ArgumentParser(
+        prog="python -m console.migrate",
+        description="Bring DATABASE_URL's schema to this release's (safe to run alongside others).",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if the database is behind this release's schema",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        store = EventStore(os.environ.get("DATABASE_URL") or None)
+    except StoreUnavailable as exc:
+        print(f"cannot migrate: {exc}", file=sys.stderr)
+        return 2
+    head = head_version()
+    try:
+        recorded, stamped = describe(store)
+        print(
+            f"{store!r}: schema {recorded} (Alembic: {revision_id(stamped) if stamped else 'none'}); this release: {head}"
+        )
+        if args.check:
+            return 0 if recorded == stamped >= head else 1
+        store.migrate()
+        recorded, stamped = describe(store)
+        print(f"migrated: schema {recorded} (Alembic: {revision_id(stamped)})")
+        return 0
+    except (StoreUnavailable, StoreRejected, SQLAlchemyError) as exc:
+        print(f"cannot migrate: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

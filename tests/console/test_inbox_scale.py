@@ -1,0 +1,289 @@
+"""The inbox's paths for a million events, at test size: the text index (SQLite FTS5 trigram,
+PostgreSQL pg_trgm), estimated counts, keyset pages, loose index scans, bank names."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, insert, text
+
+from console import events as inbox
+from console.events import (
+    Count,
+    InboxView,
+    bank_names,
+    distinct_values,
+    inbox_page,
+    inbox_rows,
+    stored_events,
+)
+from console.store import (
+    EVENTS_FTS,
+    EVENTS_SEARCH,
+    EventFilter,
+    EventRecord,
+    EventStore,
+    _schema_8,
+    events,
+    fts_query,
+    index_entities,
+)
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+IBAN = "SA0380000000608010167519"
+ARABIC_HOLDER = "عبدالله بن محمد الراجحي"
+
+
+def record(n: int, *, minutes_ago: float | None = None, **payload: object) -> EventRecord:
+    """The n-th entity event; its body carries `payload`."""
+    event_id = f"evt-{n:05d}-7f3a"
+    body = json.dumps(
+        {"type": "entity.updated", "event_id": event_id, "payload": {"n": n, **payload}},
+        ensure_ascii=False,
+    )
+    at = NOW - timedelta(minutes=n if minutes_ago is None else minutes_ago)
+    return EventRecord(
+        event_id=event_id,
+        type="entity.updated",
+        message=None,
+        lean_timestamp=at,
+        received_at=at,
+        verified=True,
+        source_ip="127.0.0.1",
+        payload=body,
+        size=len(body),
+        customer_id=f"cus-{n % 3}",
+        entity_id=f"ent-{n % 5}",
+        bank_identifier=f"BANK{n % 2}_SAMAOB_SAU",
+        status="ACTIVE",
+    )
+
+
+def search(store: EventStore, needle: str) -> list[str]:
+    """event_ids the inbox shows for a search, all pages."""
+    found: list[str] = []
+    view = InboxView(text=needle, range="all")
+    while True:
+        page = inbox_page(store, view, page_size=7)
+        found += [e.event_id for e in page.items]
+        if page.older is None:
+            return found
+        view = replace(view, asof=page.asof, before=page.older)
+
+
+def catch_up(store: EventStore) -> None:
+    while store.index_search_text(limit=50):
+        pass
+
+
+@pytest.fixture
+def filled(store: EventStore) -> EventStore:
+    """30 events, one with an IBAN and an Arabic name, one with every special character."""
+    records = [record(n) for n in range(30)]
+    records[4] = record(4, iban=IBAN, holder=ARABIC_HOLDER)
+    records[9] = record(9, note='100% of a_b \\ "quoted" it\'s')
+    store.write_events(records)
+    return store
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "not yet indexed"])
+def test_search_finds_substrings_of_ids_ibans_and_arabic_text(
+    filled: EventStore, indexed: bool
+) -> None:
+    if indexed:
+        catch_up(filled)
+    assert search(filled, IBAN[5:17]) == ["evt-00004-7f3a"]
+    assert search(filled, "بن محمد") == ["evt-00004-7f3a"]
+    assert search(filled, "00017-7F") == ["evt-00017-7f3a"]  # case-insensitive, mid-id
+    assert search(filled, "ENTITY.UPD") == [f"evt-{n:05d}-7f3a" for n in range(30)]
+    assert search(filled, "nowhere-at-all") == []
+    assert filled.count_events(EventFilter(text=IBAN)) == 1
+
+
+# As they stand in the raw JSON body, which is what search reads.
+@pytest.mark.parametrize("needle", ["100%", "a_b", '\\\\ \\"quo', "it's", '\\"quoted\\"'])
+def test_special_characters_are_literal(filled: EventStore, needle: str) -> None:
+    catch_up(filled)
+    assert search(filled, needle) == ["evt-00009-7f3a"]
+
+
+@pytest.mark.parametrize("needle", ["%", "_", "0_0", "%%%"])
+def test_wildcards_match_only_themselves(filled: EventStore, needle: str) -> None:
+    catch_up(filled)
+    # Every body has "event_id" (an underscore); only one has "%"; none "0_0" or "%%%", which
+    # as LIKE patterns would match every "evt-000…".
+    everyone = [f"evt-{n:05d}-7f3a" for n in range(30)]
+    expected = {"%": ["evt-00009-7f3a"], "_": everyone}.get(needle, [])
+    assert search(filled, needle) == expected
+
+
+def test_the_text_index_follows_inserts_repeats_and_deletions(store: EventStore) -> None:
+    store.write_events([record(1, iban=IBAN), record(2)])
+    assert store.search_backlog() == 2
+    catch_up(store)
+    assert store.search_backlog() == 0
+    assert store.text_candidates(IBAN, limit=10) == [1]
+    # A repeated delivery counts on the row and leaves the index alone.
+    assert store.write_events([record(1, iban=IBAN)])[0].delivery_count == 2
+    assert store.text_candidates(IBAN, limit=10) == [1]
+    assert search(store, IBAN) == ["evt-00001-7f3a"]
+    # A new event is found before the batches reach it, and after.
+    store.write_events([record(3, iban=IBAN)])
+    assert search(store, IBAN) == ["evt-00001-7f3a", "evt-00003-7f3a"]
+    catch_up(store)
+    # (PostgreSQL's ids skip the one the repeated delivery drew.)
+    both = sorted(store.text_candidates(IBAN, limit=10) or [])
+    assert len(both) == 2 and both[0] == 1
+    # Retention: a deleted event leaves the index with it.
+    with store.connect(write=True) as conn:
+        conn.execute(delete(events).where(events.c.event_id == "evt-00001-7f3a"))
+        if store.dialect == "sqlite":
+            left = f"SELECT count(*) FROM {EVENTS_FTS} WHERE {EVENTS_FTS} MATCH :q"
+            query = fts_query(IBAN)
+        else:
+            left, query = f"SELECT count(*) FROM {EVENTS_SEARCH} WHERE doc LIKE :q", f"%{IBAN}%"
+        assert conn.execute(text(left), {"q": query}).scalar_one() == 1
+    assert store.text_candidates(IBAN, limit=10) == both[1:]
+    assert search(store, IBAN) == ["evt-00003-7f3a"]
+
+
+def test_schema_8_indexes_a_populated_store_and_runs_twice(store: EventStore) -> None:
+    store.write_events([record(n, iban=IBAN if n == 5 else None) for n in range(12)])
+    with store.connect(write=True) as conn:
+        _schema_8(conn)
+        _schema_8(conn)
+    catch_up(store)
+    assert search(store, IBAN) == ["evt-00005-7f3a"]
+
+
+def test_common_texts_are_scanned_along_the_inbox_order(
+    filled: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catch_up(filled)
+    monkeypatch.setattr(inbox, "TEXT_CANDIDATES", 3)
+    assert search(filled, "entity.updated") == [f"evt-{n:05d}-7f3a" for n in range(30)]
+    assert search(filled, IBAN) == ["evt-00004-7f3a"]
+
+
+def test_large_counts_are_estimated_and_said_so(
+    filled: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox, "COUNT_CAP", 10)
+    monkeypatch.setattr(inbox, "SAMPLE_SIZE", 10)
+    page = inbox_page(filled, InboxView(range="all"), page_size=5)
+    assert page.total_estimated
+    assert page.total == 30  # every id sampled: the estimate is exact at this size
+    assert page.position_words == "1–5 of about 30"
+    small = inbox_page(filled, InboxView(customer_id="cus-1", range="all"), page_size=5)
+    assert not small.total_estimated and small.total == 10
+    assert small.position_words == "1–5 of 10"
+    assert stored_events(filled) == Count(30, estimated=True)
+    monkeypatch.setattr(inbox, "COUNT_CAP", 100)
+    assert stored_events(filled) == Count(30)
+    # A sample of every id is a count.
+    monkeypatch.setattr(inbox, "COUNT_CAP", 10)
+    monkeypatch.setattr(inbox, "SAMPLE_SIZE", 100)
+    assert stored_events(filled) == Count(30)
+
+
+def test_a_sample_full_of_matches_is_the_estimate(
+    filled: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox, "COUNT_CAP", 5)
+    monkeypatch.setattr(inbox, "SAMPLE_SIZE", 20)
+    monkeypatch.setattr(inbox, "DENSE_HITS", 3)
+    page = inbox_page(filled, InboxView(range="all"), page_size=5)
+    assert page.total_estimated and page.total == 30  # every sampled id matched
+    assert page.position_words == "1–5 of about 30"
+
+
+def test_estimates_read_in_round_words() -> None:
+    assert Count(1234).words == "1,234"
+    assert Count(481_234, estimated=True, dense=True).words == "about 480,000"
+    assert Count(2_345, estimated=True, dense=True).words == "about 2,300"
+    assert Count(2_745, estimated=True).words == "about 3,000"  # from a few sampled matches
+
+
+def test_keyset_pages_hold_still_while_events_arrive(
+    filled: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox, "COUNT_CAP", 8)
+    view = InboxView(range="all")
+    first = inbox_page(filled, view, page_size=10)
+    second_view = replace(view, asof=first.asof, before=first.older)
+    second = inbox_page(filled, second_view, page_size=10)
+    # Newer events, and one that happened in the middle of page two, arrive.
+    filled.write_events([record(100, minutes_ago=-5), record(101, minutes_ago=14.5)])
+    again = inbox_page(filled, second_view, page_size=10)
+    assert [e.event_id for e in again.items] == [e.event_id for e in second.items]
+    assert again.new_events == 2 and again.start == 10
+    seen, page, at = [], first, view
+    while True:
+        seen += [e.event_id for e in page.items]
+        if page.older is None:
+            break
+        at = replace(at, asof=first.asof, before=page.older)
+        page = inbox_page(filled, at, page_size=10)
+    assert seen == [f"evt-{n:05d}-7f3a" for n in range(30)]
+    back = inbox_page(filled, replace(view, asof=first.asof, before=again.newer), page_size=10)
+    assert back.items == first.items or back.newer is None
+
+
+def test_filters_combine_with_the_sorted_indexes(filled: EventStore) -> None:
+    view = InboxView(customer_id="cus-1", types=("entity.updated",), status="ACTIVE", range="24h")
+    page = inbox_page(filled, view, page_size=50)
+    assert [e.event_id for e in page.items] == [f"evt-{n:05d}-7f3a" for n in range(1, 30, 3)]
+    unverified = inbox_page(filled, InboxView(verified=False, range="all"))
+    assert unverified.items == [] and unverified.total == 0
+
+
+def test_loose_index_scans_list_each_value_once(filled: EventStore) -> None:
+    assert distinct_values(filled, "type") == ["entity.updated"]
+    assert distinct_values(filled, "bank_identifier") == ["BANK0_SAMAOB_SAU", "BANK1_SAMAOB_SAU"]
+    assert distinct_values(filled, "status") == ["ACTIVE"]
+    with pytest.raises(ValueError):
+        distinct_values(filled, "payload; DROP TABLE webhook_events")
+
+
+def test_the_inbox_names_banks_the_book_index_knows(filled: EventStore) -> None:
+    with filled.connect(write=True) as conn:
+        conn.execute(
+            insert(index_entities).values(
+                entity_id="ent-0",
+                customer_id="cus-0",
+                bank_identifier="BANK0_SAMAOB_SAU",
+                bank_name="مصرف الراجحي",
+                last_seen_at=NOW,
+            )
+        )
+    names = bank_names(filled)
+    assert names == {"BANK0_SAMAOB_SAU": "مصرف الراجحي"}
+    rows = inbox_rows(inbox_page(filled, InboxView(range="all"), page_size=2).items, names)
+    assert [r["Bank"] for r in rows] == ["مصرف الراجحي", "BANK1_SAMAOB_SAU"]
+
+
+def test_fts_query_asks_for_a_few_trigrams_quoted() -> None:
+    assert fts_query("ab") is None
+    assert fts_query('a"bc') == '"a""b" AND """bc"'
+    assert fts_query("x" * 200) == '"xxx"'
+    assert fts_query(IBAN).count(" AND ") == 11
+
+
+def test_the_search_indexer_follows_the_receiver(store: EventStore) -> None:
+    indexer = inbox.ensure_search_indexer(store)
+    assert inbox.ensure_search_indexer(store) is indexer
+    try:
+        store.write_events([record(n, iban=IBAN if n == 3 else None) for n in range(1, 250)])
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while store.search_backlog() and datetime.now(UTC) < deadline:
+            indexer._stop.wait(0.05)
+        assert store.search_backlog() == 0
+        assert store.text_candidates(IBAN, limit=10) == [3]
+        # PostgreSQL leaves the youngest events to a later batch; search finds them meanwhile.
+        store.write_events([record(900, minutes_ago=0, iban=IBAN)])
+        assert search(store, IBAN) == ["evt-00900-7f3a", "evt-00003-7f3a"]
+    finally:
+        indexer.stop()
