@@ -32,9 +32,10 @@ test: $(STAMP) browser postgres
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
 
-## Benchmarks (not part of `make test`): ingest under wrk against a bare endpoint, then
-## group commit vs a commit per request on SQLite and PostgreSQL, then the fleet view's
-## queries over a million stored refresh events (bench/fleet.json; several minutes).
+## Benchmarks (not part of `make test`; each writes bench/*.json): ingest under wrk against a
+## bare endpoint, group commit vs a commit per request, the fleet view over a million refresh
+## events, the customer view with 50 ms of Lean latency, and the inbox over a million events
+## (SQLite and PostgreSQL; the last one fills and indexes for about half an hour).
 bench: $(STAMP) postgres wrk
 	$(BIN)/python -m tests.bench.ingest_wrk
 	$(BIN)/python -m tests.bench.webhook_throughput
