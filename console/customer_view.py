@@ -27,7 +27,7 @@ read before Lean is asked, so an event stored while the view loads makes the nex
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -87,6 +87,28 @@ def _problem(what: str, exc: LeanError) -> str:
     return f"{what}: {str(exc)[:200] or type(exc).__name__}"
 
 
+def _at_bank(entity: Entity | None, names: Mapping[str, str]) -> str:
+    """ "at Al Rajhi Bank (connection 77938d84)": which of the customer's banks, in words."""
+    if entity is None:
+        return "at an unknown bank connection"
+    details = entity.bank_details
+    bank = (
+        names.get(entity.bank_identifier or "")
+        or (details.name if details else None)
+        or entity.bank_identifier
+        or "an unknown bank"
+    )
+    return f"at {bank} (connection {entity.id[:8]})"
+
+
+def _names_of(directory: Future[dict[str, Bank]]) -> dict[str, str]:
+    """Bank identifier -> name from the directory being fetched ({} when Lean did not give it)."""
+    try:
+        return {key: bank.display_name for key, bank in directory.result().items()}
+    except LeanError:
+        return {}
+
+
 def fetch_customer_view(
     client: LeanClient, query: CustomerQuery, *, workers: int = CUSTOMER_VIEW_WORKERS
 ) -> CustomerView:
@@ -111,7 +133,9 @@ def fetch_customer_view(
         else:
             customer = fetch_customer(client, query)
             entities = client.list_entities(customer.customer_id)
-        accounts, balances, problems = _accounts_and_balances(submit, client, entities)
+        accounts, balances, problems = _accounts_and_balances(
+            submit, client, entities, lambda: _names_of(banks_future)
+        )
         try:
             banks = _banks_of(banks_future.result(), entities)
         except LeanError as exc:
@@ -133,6 +157,7 @@ def _accounts_and_balances(
     submit: Callable[[Callable[[], Any]], Future[Any]],
     client: LeanClient,
     entities: list[Entity],
+    bank_names: Callable[[], Mapping[str, str]] = dict,
 ) -> tuple[dict[str, list[Account]], dict[str, Balance | None], list[str]]:
     """Each entity's accounts in parallel; each account's balances asked as soon as its entity's
     accounts are in (the pool's callbacks submit them), all collected in the entities' order."""
@@ -162,24 +187,34 @@ def _accounts_and_balances(
 
     accounts: dict[str, list[Account]] = {}
     problems: list[str] = []
+    by_id = {entity.id: entity for entity in entities}
+    names: Mapping[str, str] | None = None
+
+    def at_bank(entity_id: str) -> str:
+        nonlocal names
+        if names is None:  # only when something is missing: then wait for the bank names
+            names = bank_names()
+        return _at_bank(by_id.get(entity_id), names)
+
     for entity_id, future in account_futures.items():
         try:
             accounts[entity_id] = future.result()
         except LeanError as exc:
-            problems.append(_problem(f"accounts of entity {entity_id}", exc))
+            problems.append(_problem(f"accounts {at_bank(entity_id)}", exc))
     balances: dict[str, Balance | None] = {}
     for entity_id in accounts:
         submitted[entity_id].wait()
         for account in accounts[entity_id]:
             with lock:
                 asked = balance_futures.get(account.account_id)
+            where = f"{account.account_id[:8]} {at_bank(entity_id)}"
             if asked is None:  # the pool refused the call (shutting down)
-                problems.append(f"balances of account {account.account_id}: not asked")
+                problems.append(f"balances of account {where}: not asked")
                 continue
             try:
                 balances[account.account_id] = anchor_balance(asked[1].result())
             except LeanError as exc:
-                problems.append(_problem(f"balances of account {account.account_id}", exc))
+                problems.append(_problem(f"balances of account {where}", exc))
     return accounts, balances, problems
 
 
@@ -188,13 +223,20 @@ def fetch_customer_view_sequential(client: LeanClient, query: CustomerQuery) -> 
     customer = fetch_customer(client, query)
     entities = client.list_entities(customer.customer_id)
     problems: list[str] = []
+    try:
+        listings = [client.list_banks(account_type) for account_type in BANK_ACCOUNT_TYPES]
+        banks = _banks_of(merge_bank_listings(listings), entities)
+    except LeanError as exc:
+        banks = {}
+        problems.append(_problem("bank names", exc))
+    names = {key: bank.display_name for key, bank in banks.items()}
     accounts: dict[str, list[Account]] = {}
     balances: dict[str, Balance | None] = {}
     for entity in entities:
         try:
             accounts[entity.id] = fetch_accounts(client, entity.id)
         except LeanError as exc:
-            problems.append(_problem(f"accounts of entity {entity.id}", exc))
+            problems.append(_problem(f"accounts {_at_bank(entity, names)}", exc))
             continue
         for account in accounts[entity.id]:
             try:
@@ -202,13 +244,8 @@ def fetch_customer_view_sequential(client: LeanClient, query: CustomerQuery) -> 
                     fetch_balances(client, entity.id, account.account_id)
                 )
             except LeanError as exc:
-                problems.append(_problem(f"balances of account {account.account_id}", exc))
-    try:
-        listings = [client.list_banks(account_type) for account_type in BANK_ACCOUNT_TYPES]
-        banks = _banks_of(merge_bank_listings(listings), entities)
-    except LeanError as exc:
-        banks = {}
-        problems.insert(0, _problem("bank names", exc))
+                where = f"{account.account_id[:8]} {_at_bank(entity, names)}"
+                problems.append(_problem(f"balances of account {where}", exc))
     return CustomerView(customer, entities, banks, accounts, balances, problems)
 
 

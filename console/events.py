@@ -560,7 +560,10 @@ def _check_day(name: str, value: str) -> date:
 
 def _check_cursor(name: str, value: str) -> int:
     if not CURSOR_SHAPE.fullmatch(value):
-        raise Refused(f"{name} {_shown(value)} is not a position in the list (a whole number).")
+        raise Refused(
+            f"{name} {_shown(value)} is not a position in the list (a row number of up to 18 "
+            "digits, from a link the inbox made)."
+        )
     return int(value)
 
 
@@ -743,8 +746,8 @@ def count_matching(conn: Connection, condition: Any, asof: int, cap: int | None 
     if not sample.estimated:
         return sample
     cap = COUNT_CAP if cap is None else cap
-    if isinstance(sample, _Sample) and sample.hits >= DENSE_HITS:
-        return Count(max(sample.value, cap + 1), estimated=True, dense=True)
+    if isinstance(sample, _Sample) and sample.hits >= DENSE_HITS and sample.value > cap:
+        return Count(sample.value, estimated=True, dense=True)
     # `+ 0`: a bound the planner should not pick as its index (the whole list is under it).
     exact = _capped_count(conn, and_(condition, events.c.id + 0 <= asof), cap)
     if exact <= cap:

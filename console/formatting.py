@@ -159,3 +159,13 @@ def fit_ids(text: str, most: int) -> str:
             break
         text = text[: match.start()] + match.group()[:8] + "…" + text[match.end() :]
     return text if len(text) <= most else text[: max(1, most - 1)] + "…"
+
+
+def page_index(raw: str, *, pages: int) -> int | None:
+    """The page a link's `page=N` names (N from 1), as an index from 0 among `pages` pages;
+    None when the text is not such a number ("00", "-1", "1e9", 5,000 digits, "x"), so the
+    screen can say so and show the first page. A number past the end is the last page."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        return None
+    return min(int(text), max(pages, 1)) - 1

@@ -5,7 +5,7 @@
 Every process also migrates at start (`EventStore.migrate`), under the same lock, so this is
 not required; it makes a deployment's schema change a step of its own, run once, whose failure
 stops the roll-out before any receiver or console starts. `--check` changes nothing and exits
-1 when the database is behind.
+1 when the database is behind (2 when there is none, or it cannot be reached).
 """
 
 from __future__ import annotations
@@ -14,11 +14,26 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from console.migrations import head_version, revision_id, schema_state
-from console.store import EventStore, StoreRejected, StoreUnavailable
+from console.store import DEFAULT_DATABASE_URL, EventStore, StoreRejected, StoreUnavailable
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist yet (None: it exists, or not SQLite)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # EventStore says what is wrong with it
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    path = Path(database)
+    return None if path.exists() else path
 
 
 def describe(store: EventStore) -> tuple[int, int]:
@@ -40,8 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    url = os.environ.get("DATABASE_URL") or None
+    if url is None:
+        print(f"DATABASE_URL is not set: the default, {DEFAULT_DATABASE_URL}", file=sys.stderr)
+    missing = _missing_sqlite_file(url or DEFAULT_DATABASE_URL)
+    if missing is not None:
+        if args.check:
+            # Checking changes nothing: not even the file and folders a store would create.
+            print(f"no database at {missing}: nothing to check", file=sys.stderr)
+            return 2
+        print(f"no database at {missing}: creating a new one", file=sys.stderr)
     try:
-        store = EventStore(os.environ.get("DATABASE_URL") or None)
+        store = EventStore(url)
     except StoreUnavailable as exc:
         print(f"cannot migrate: {exc}", file=sys.stderr)
         return 2

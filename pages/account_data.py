@@ -30,7 +30,7 @@ from console.account_data import (
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
-from console.formatting import rows_words
+from console.formatting import page_index, rows_words
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
@@ -156,10 +156,8 @@ render_refresh_trigger(
 
 def transaction_page_from_link() -> int:
     """`tx_page=N` (from 1) in the URL: the page of transactions shown, else the first."""
-    raw = st.query_params.get("tx_page", "1")
-    if raw.isascii() and raw.isdigit() and 1 <= int(raw[:6]) <= 100_000:
-        return int(raw) - 1
-    return 0
+    index = page_index(st.query_params.get("tx_page", "1"), pages=100_000)
+    return 0 if index is None else index
 
 
 def go_to_transactions(number: int) -> None:

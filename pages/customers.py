@@ -133,6 +133,8 @@ def customer_accounts(view: CustomerView) -> None:
         )
     elif view.entities and view.complete:
         st.caption("Lean lists no account at this customer's bank connections.")
+    elif view.entities:
+        st.markdown("**Accounts** · not loaded: Lean did not give them (below).")
     if view.problems:
         shown = "  \n".join(literal_md(problem) for problem in view.problems[:5])
         more = f"  \n…and {len(view.problems) - 5} more." if len(view.problems) > 5 else ""

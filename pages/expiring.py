@@ -17,7 +17,7 @@ from console.book_queries import (
     freshness_note,
     index_status,
 )
-from console.formatting import literal_md, rows_words
+from console.formatting import literal_md, page_index, rows_words
 from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
@@ -139,9 +139,9 @@ if bank != ALL_BANKS:
 
 def page_from_link() -> int:
     """`page=N` (from 1) in the URL, within the list; else the first page."""
-    raw = st.query_params.get("page", "1")
-    last = max(0, (len(chosen) - 1) // PAGE_SIZE)
-    return min(int(raw[:6]) - 1, last) if raw.isascii() and raw.isdigit() and raw != "0" else 0
+    pages = max(1, -(-len(chosen) // PAGE_SIZE))
+    index = page_index(st.query_params.get("page", "1"), pages=pages)
+    return 0 if index is None else index
 
 
 def go_to(number: int) -> None:

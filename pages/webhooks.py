@@ -225,6 +225,7 @@ def show_event(event_id: str) -> None:
 
 
 SEEDED = "wh_seeded"
+SEARCH_NEEDS = "reveal"  # free text reaches what is masked: the role that may reveal it
 INPUT_PROBLEMS = "wh_input_problems"
 SECTION = "section"
 URL_WRITTEN = "wh_url_written"
@@ -327,6 +328,16 @@ def show_inbox(stored: Count) -> None:
     view, url_problems = parse_inbox_query(
         url_params(), {"type": stored_types, "bank": stored_banks, "status": stored_statuses}
     )
+    reader = current_actor()
+    may_search = reader is not None and reader.may(SEARCH_NEEDS)
+    if view.text and not may_search:
+        # A match would confirm text masked for this role (an IBAN or a national ID, found
+        # one digit at a time); the id filters stay open to every role.
+        st.warning(
+            "Searching the bodies needs the support role: a match would confirm data that is "
+            "masked for you. The search is left out; filter by customer, entity or refresh id."
+        )
+        view = replace(view, text=None)
     if st.session_state.get(SEEDED) != view.filters or "wh_types" not in st.session_state:
         seed_inputs(view)
     if url_problems:
@@ -390,10 +401,12 @@ def show_inbox(stored: Count) -> None:
     row2[3].text_input(
         "Search",
         placeholder="Any text in the payload, e.g. an IBAN or event_id",
-        help="Any part of the body, event_id or type, as typed (case aside; % and _ are plain "
+        help="Support and admin: a match could confirm masked data. "
+        "Any part of the body, event_id or type, as typed (case aside; % and _ are plain "
         "characters). Three characters or more are looked up in the text index.",
         key="wh_text",
         on_change=apply_inputs,
+        disabled=not may_search,
     )
     for problem in st.session_state.get(INPUT_PROBLEMS, []):
         st.error(f"Not applied: {problem}")

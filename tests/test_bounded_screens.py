@@ -318,3 +318,19 @@ def test_the_audit_csv_holds_every_matching_line_not_only_the_page() -> None:
     assert len(capped.strip().splitlines()) == 1 + 300
     reveal = audit.export_csv(store, action="reveal")
     assert "'=cmd|calc" in reveal  # a spreadsheet formula stays text
+
+
+@pytest.mark.parametrize("raw", ["1" + "0" * 5000, "00"])  # the rest: test_formatting
+def test_a_hostile_transactions_page_in_a_link_shows_the_first_page(
+    console: AppTest, sandbox: SandboxServer, raw: str
+) -> None:
+    """A crafted `tx_page` once raised Python's 4,300-digit limit on the screen (outside review)."""
+    entity = entities(sandbox)[0]
+    at = console.run()
+    at.switch_page("pages/account_data.py")
+    at.query_params["entity_id"] = entity.entity_id
+    at.query_params["account_id"] = entity.accounts[0].account_id
+    at.query_params["tx_page"] = raw
+    at.run()
+    assert not at.exception and not at.error
+    assert "rows 1–50 of about" in captions(at)

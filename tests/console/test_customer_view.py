@@ -218,3 +218,22 @@ def test_the_book_sync_uses_the_screens_tokens(
             job.close()
     assert job.tokens is backend.client.tokens
     assert sandbox.state.stats["tokens_issued.api"] == before
+
+
+def test_accounts_lean_does_not_give_are_named_by_bank(
+    client: LeanClient, sandbox: SandboxServer, wide: Customer
+) -> None:
+    """The warning names the bank of each connection whose accounts are missing, not only its
+    entity id (outside review)."""
+    sandbox.faults.set(
+        FaultConfig(error_rate=1.0, error_status=500, path_prefix="/data/v2/accounts")
+    )  # fmt: skip
+    try:
+        view = fetch_customer_view(client, CustomerQuery("customer_id", wide.customer_id))
+    finally:
+        sandbox.faults.set(FaultConfig())
+    assert len(view.problems) == 5 and not view.accounts
+    for entity, problem in zip(view.entities, view.problems, strict=True):
+        bank = view.banks[entity.bank_identifier or ""].display_name  # Lean's name for it
+        assert bank != entity.bank_identifier
+        assert problem.startswith(f"accounts at {bank} (connection {entity.id[:8]}): ")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.formatting import CSV_FORMULA_TRIGGERS, csv_safe_cell, literal_md
+from console.formatting import CSV_FORMULA_TRIGGERS, csv_safe_cell, literal_md, page_index
 from console.store import EventFilter, EventRecord, EventStore
 
 WORD_JOINER = "\u2060"
@@ -181,3 +181,12 @@ def test_export_csv_neutralises_formulas_from_a_webhook(tmp_path: Path) -> None:
     assert row["delivery_count"] == "1" and row["verified"] == "True"
     assert row["lean_timestamp"] == occurred.isoformat()
     assert row["payload"] == body
+
+
+def test_a_page_number_from_a_link_is_a_small_positive_number_or_nothing() -> None:
+    assert page_index("1", pages=3) == 0
+    assert page_index(" 3 ", pages=3) == 2
+    assert page_index("99", pages=3) == 2  # past the end: the last page
+    assert page_index("1", pages=0) == 0
+    for raw in ("0", "00", "-1", "+1", "1.5", "1e3", "x", "", "١", "1" + "0" * 5000):
+        assert page_index(raw, pages=3) is None, raw

@@ -200,6 +200,23 @@ def test_a_sample_full_of_matches_is_the_estimate(
     assert page.position_words == "1–5 of about 30"
 
 
+def test_a_later_page_s_position_never_exceeds_the_list(
+    filled: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample dense with rows above the page once read as "at least the cap": page 2 of 30
+    said "about 5,000 above these" (the outside review's finding)."""
+    monkeypatch.setattr(inbox, "COUNT_CAP", 5)
+    monkeypatch.setattr(inbox, "POSITION_CAP", 20)
+    monkeypatch.setattr(inbox, "SAMPLE_SIZE", 25)
+    monkeypatch.setattr(inbox, "DENSE_HITS", 3)
+    first = inbox_page(filled, InboxView(range="all"), page_size=10)
+    second = inbox_page(filled, InboxView(range="all", before=first.older), page_size=10)
+    assert second.start == 10 and not second.start_estimated
+    third = inbox_page(filled, InboxView(range="all", before=second.older), page_size=5)
+    assert third.start == 20
+    assert third.start <= third.total
+
+
 def test_estimates_read_in_round_words() -> None:
     assert Count(1234).words == "1,234"
     assert Count(481_234, estimated=True, dense=True).words == "about 480,000"

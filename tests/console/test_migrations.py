@@ -372,9 +372,14 @@ def test_four_processes_migrating_one_fresh_database_at_once(
 def test_migrate_command_checks_and_migrates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'command.db'}"
+    url = f"sqlite:///{tmp_path / 'new' / 'command.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
-    assert migrate_command(["--check"]) == 1  # behind: nothing there yet
+    assert migrate_command(["--check"]) == 2  # no database there: checking creates none
+    assert not (tmp_path / "new").exists()
+    assert "no database at" in capsys.readouterr().err
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "command.db").touch()
+    assert migrate_command(["--check"]) == 1  # a database, behind this release
     done = subprocess.run(
         [sys.executable, "-m", "console.migrate"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
