@@ -35,7 +35,7 @@ from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver
 from console.serving import install_request_deadlines
 from console.store import StoreUnavailable
 from console.ui_access import current_mode
-from console.webhooks import MISCONFIGURED, WEBHOOK_PATH, WebhookReceiver
+from console.webhooks import MISCONFIGURED, WEBHOOK_PATH, Answer, WebhookReceiver
 from lean_api.errors import LeanError
 
 log = logging.getLogger("server")
@@ -112,7 +112,11 @@ class WebhookFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH:
+            if scope["method"] != "POST":
+                # Not the screens' page: Lean only ever posts here.
+                await ONLY_POST.send(send)
+                return
             # The receiver is an ASGI app itself: no Request or Response objects on this path.
             receiver = _receiver or await resolve_receiver()
             if receiver is None:
@@ -121,6 +125,11 @@ class WebhookFastPath:
             await receiver(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+ONLY_POST = Answer.json(
+    405, {"error": f"only POST: Lean posts its webhooks to {WEBHOOK_PATH}"}, ((b"allow", b"POST"),)
+)
 
 
 async def healthz(_: Request) -> JSONResponse:

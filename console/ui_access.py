@@ -117,7 +117,9 @@ def _proxy_actor(policy: RolePolicy) -> Actor:
             "for it here (CONSOLE_ADMINS, CONSOLE_SUPPORT, CONSOLE_VIEWERS or "
             "CONSOLE_DEFAULT_ROLE). Ask an admin of the console to add you.",
         )
-    return Actor(email or "signed in by the proxy", email or "Signed in by the proxy", role, PROXY)
+    # Without a name from the proxy the sidebar reads "Signed in as someone the proxy did not name".
+    name = email or "someone the proxy did not name"
+    return Actor(email or "signed in by the proxy", name, role, PROXY)
 
 
 def _enter(actor: Actor) -> Actor:

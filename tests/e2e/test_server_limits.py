@@ -101,3 +101,12 @@ def test_slow_headers_are_cut_off(console: Console) -> None:
                 closed = True
                 break
         assert closed and time.monotonic() - started < 12.5
+
+
+def test_the_webhook_path_answers_only_post(console: Console) -> None:
+    """A browser or a probe opening the webhook URL gets 405, not the screens' page."""
+    for method in ("GET", "PUT", "DELETE"):
+        answer = requests.request(method, f"{console.url}/webhooks/lean", timeout=10)
+        assert answer.status_code == 405, (method, answer.status_code)
+        assert answer.headers["allow"] == "POST"
+        assert "only POST" in answer.json()["error"]
