@@ -50,7 +50,7 @@ def test_trigger_refresh_and_watch_it_finish(
         page.get_by_role("button", name="Refresh data now").click(timeout=60_000)
         page.get_by_text("Ask the bank for fresh data now?").wait_for(timeout=30_000)
         page.get_by_role("button", name="Yes, refresh now").click(timeout=60_000)
-        page.get_by_text("started from this console").wait_for(timeout=15_000)
+        page.get_by_text("started from this console").wait_for(timeout=60_000)
         page.screenshot(path=str(shots / "refresh_pending.png"), full_page=True)
 
         # The fragment checks every 2 s; the embedded sandbox finishes after 8 s.
