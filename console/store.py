@@ -647,21 +647,29 @@ class _PreparedUpsert:
             if key in merged:
                 merged[key] = process(merged[key])
         parameters = tuple(merged.get(name) for name in self.names) if self.names else merged
-        dbapi = conn.dialect.dbapi
+        return _on_driver_cursor(conn, self.sql, parameters)[0][0]
+
+
+def _on_driver_cursor(conn: Connection, sql: str, parameters: Any) -> list[Any]:
+    """Run compiled `sql` on the driver's own cursor in `conn`'s transaction; every returned row.
+
+    Driver errors are mapped as `EventStore._connection` maps SQLAlchemy's: the database failing
+    is `StoreUnavailable`, a value it refuses is `StoreRejected`.
+    """
+    dbapi = conn.dialect.dbapi
+    try:
+        cursor = conn.connection.cursor()
         try:
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self.sql, parameters)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
-            raise StoreUnavailable(_first_line(exc)) from exc
-        except dbapi.Error as exc:
-            raise StoreRejected(_first_line(exc)) from exc
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
-        return row[0]
+            cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        raise StoreUnavailable(_first_line(exc)) from exc
+    except dbapi.Error as exc:
+        raise StoreRejected(_first_line(exc)) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
 
 
 # Rows per multi-row INSERT: statements are compiled for powers of two up to this (9 shapes),
@@ -683,7 +691,7 @@ class _BatchUpsert:
     parameters on the driver's own cursor; returns (delivery_count, event_id) per row.
 
     Rows come as tuples of database-ready values in `columns` order (see
-    `EventStore._event_values`); driver errors are mapped as `_PreparedUpsert.run` maps them.
+    `EventStore._event_values`); driver errors are mapped by `_on_driver_cursor`.
     """
 
     def __init__(self, sql: str, tail: tuple[Any, ...]) -> None:
@@ -707,21 +715,7 @@ class _BatchUpsert:
         """Execute in `conn`'s transaction; every returned row."""
         parameters = [value for row in rows for value in row]
         parameters.extend(self.tail)
-        dbapi = conn.dialect.dbapi
-        try:
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self.sql, parameters)
-                returned = cursor.fetchall()
-            finally:
-                cursor.close()
-        except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
-            raise StoreUnavailable(_first_line(exc)) from exc
-        except dbapi.Error as exc:
-            raise StoreRejected(_first_line(exc)) from exc
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
-        return returned
+        return _on_driver_cursor(conn, self.sql, parameters)
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
