@@ -10,7 +10,7 @@ from streamlit.errors import StreamlitAPIException
 
 from console.customers import InvalidLookup, parse_customer_query
 from console.entities import InvalidEntityId, parse_entity_id
-from console.formatting import literal_md
+from console.formatting import literal_md, page_index
 from console.last_good import Snapshot, last_good, stale_notice
 from console.messages import OperatorMessage, describe_error
 from console.runtime import Backend, get_backend
@@ -159,3 +159,19 @@ def customer_id_from_url() -> str | None:
         st.error(f"The link names an invalid customer_id. {exc}")
         st.stop()
     raise AssertionError("unreachable: st.stop() ends the run")
+
+
+def page_from_url(key: str, *, pages: int) -> int:
+    """The page the URL's `key=N` names (N from 1), as an index from 0 among `pages`; the first
+    page when the URL names none or something that is not a page (see `page_index`)."""
+    index = page_index(st.query_params.get(key, "1"), pages=pages)
+    return 0 if index is None else index
+
+
+def go_to_page(key: str, number: int) -> None:
+    """Show page `number` (from 0): the URL names it as `key=number+1`, for a ticket; the first
+    page leaves the URL without it."""
+    if number:
+        st.query_params[key] = str(number + 1)
+    else:
+        st.query_params.pop(key, None)

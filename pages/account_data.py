@@ -30,7 +30,7 @@ from console.account_data import (
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
-from console.formatting import page_index, rows_words
+from console.formatting import rows_words
 from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
@@ -39,7 +39,9 @@ from console.ui import (
     customer_id_from_url,
     entity_id_from_url,
     entity_lookup_form,
+    go_to_page,
     own_page_link,
+    page_from_url,
     show_error,
     show_message,
     wait_for_lean,
@@ -154,23 +156,12 @@ render_refresh_trigger(
 )
 
 
-def transaction_page_from_link() -> int:
-    """`tx_page=N` (from 1) in the URL: the page of transactions shown, else the first."""
-    index = page_index(st.query_params.get("tx_page", "1"), pages=100_000)
-    return 0 if index is None else index
-
-
-def go_to_transactions(number: int) -> None:
-    """Another page of the account's transactions (the URL names it, for a ticket)."""
-    if number:
-        st.query_params["tx_page"] = str(number + 1)
-    else:
-        st.query_params.pop("tx_page", None)
+TRANSACTIONS_PAGE = "tx_page"  # the URL parameter naming the page of transactions shown
 
 
 def render_transaction_table(account: Account) -> None:
     """The account's transactions one Lean page at a time: the browser never holds them all."""
-    number = transaction_page_from_link()
+    number = page_from_url(TRANSACTIONS_PAGE, pages=100_000)
     try:
         page = wait_for_lean(
             "Loading a page of transactions from Lean…",
@@ -192,7 +183,9 @@ def render_transaction_table(account: Account) -> None:
     if not rows:
         if number:
             st.info("Lean has no transactions this far back.")
-            st.button("First page", key="tx_first", on_click=go_to_transactions, args=(0,))
+            st.button(
+                "First page", key="tx_first", on_click=go_to_page, args=(TRANSACTIONS_PAGE, 0)
+            )
         else:
             st.info("Lean returned no transaction for this account.")
         return
@@ -210,7 +203,7 @@ def render_transaction_table(account: Account) -> None:
     newer_col, label_col, older_col = st.columns([1, 3, 1], vertical_alignment="center")
     newer_col.button(
         "◀ Newer", disabled=number == 0, width="stretch", key="tx_newer",
-        on_click=go_to_transactions, args=(number - 1,),
+        on_click=go_to_page, args=(TRANSACTIONS_PAGE, number - 1),
     )  # fmt: skip
     label_col.caption(
         f"Newest first: {rows_words(page.start, len(rows), total, exact=False)} transactions "
@@ -218,7 +211,7 @@ def render_transaction_table(account: Account) -> None:
     )
     older_col.button(
         "Older ▶", disabled=not page.has_next, width="stretch", key="tx_older",
-        on_click=go_to_transactions, args=(number + 1,),
+        on_click=go_to_page, args=(TRANSACTIONS_PAGE, number + 1),
     )  # fmt: skip
 
 

@@ -17,11 +17,11 @@ from console.book_queries import (
     freshness_note,
     index_status,
 )
-from console.formatting import literal_md, page_index, rows_words
+from console.formatting import literal_md, rows_words
 from console.masking import mask_text
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
-from console.ui import backend_or_stop, show_error
+from console.ui import backend_or_stop, go_to_page, page_from_url, show_error
 from console.ui_access import current_actor
 from console.ui_banks import bank_names
 
@@ -137,22 +137,7 @@ if bank != ALL_BANKS:
     st.caption(f"{len(chosen):,} connections at {literal_md(bank_words(bank))}.")
 
 
-def page_from_link() -> int:
-    """`page=N` (from 1) in the URL, within the list; else the first page."""
-    pages = max(1, -(-len(chosen) // PAGE_SIZE))
-    index = page_index(st.query_params.get("page", "1"), pages=pages)
-    return 0 if index is None else index
-
-
-def go_to(number: int) -> None:
-    """Another page of the same list (the URL names it, for a ticket)."""
-    if number:
-        st.query_params["page"] = str(number + 1)
-    else:
-        st.query_params.pop("page", None)
-
-
-number = page_from_link()
+number = page_from_url("page", pages=-(-len(chosen) // PAGE_SIZE))
 start = number * PAGE_SIZE
 shown = chosen[start : start + PAGE_SIZE]
 st.dataframe(
@@ -179,7 +164,7 @@ st.dataframe(
 newer_col, label_col, later_col = st.columns([1, 3, 1], vertical_alignment="center")
 newer_col.button(
     "◀ Sooner", disabled=number == 0, width="stretch", key="expiring_sooner",
-    on_click=go_to, args=(number - 1,),
+    on_click=go_to_page, args=("page", number - 1),
 )  # fmt: skip
 label_col.caption(
     f"Soonest first: {rows_words(start, len(shown), len(chosen), exact=True)} connections "
@@ -187,5 +172,5 @@ label_col.caption(
 )
 later_col.button(
     "Later ▶", disabled=start + PAGE_SIZE >= len(chosen), width="stretch",
-    key="expiring_later", on_click=go_to, args=(number + 1,),
+    key="expiring_later", on_click=go_to_page, args=("page", number + 1),
 )  # fmt: skip
