@@ -34,6 +34,7 @@ from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from console.background import BackgroundLoop
 from console.refresh_index import (
     REFRESH_EVENT,
     UnreadableRefresh,
@@ -401,9 +402,11 @@ def apply_event_rows(conn: Connection, rows: list[Any]) -> IndexerCounts:
     return counts
 
 
-class BookIndexer:
+class BookIndexer(BackgroundLoop):
     """Tails the stored entity and refresh webhooks into the indexes; survives any event and any
     outage."""
+
+    thread_name = "book-indexer"
 
     def __init__(
         self,
@@ -420,8 +423,7 @@ class BookIndexer:
         # receivers) a lower id can become visible after a higher one. The cursor stops before
         # rows younger than this, so a write still committing is not stepped over.
         self.settle_seconds = settle_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def apply_pending(self) -> IndexerCounts:
         """Apply every event stored since the cursor; returns what was done."""
@@ -526,20 +528,6 @@ class BookIndexer:
         _set_meta(conn, SKIPPED_KEY, str(int(values.get(SKIPPED_KEY) or 0) + counts.skipped))
         if counts.applied:
             _set_meta(conn, LAST_APPLIED_KEY, _now().isoformat())
-
-    def start(self) -> BookIndexer:
-        """Run in a daemon thread until `stop`."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="book-indexer", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread after its current batch."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

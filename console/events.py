@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select, text
 from sqlalchemy.engine import Connection
 
+from console.background import BackgroundLoop
 from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
 from console.store import (
@@ -943,7 +944,7 @@ def inbox_page(
 log = logging.getLogger(__name__)
 
 
-class SearchIndexer:
+class SearchIndexer(BackgroundLoop):
     """Adds newly stored events to the text index in small batches, in a daemon thread.
 
     Trigram-indexing a body costs ~0.3–1 ms (FTS5 or pg_trgm), more than a whole delivery, so
@@ -951,26 +952,13 @@ class SearchIndexer:
     it has not reached row by row. Small batches hold SQLite's write lock a few tens of ms.
     """
 
+    thread_name = "search-indexer"
+
     def __init__(self, store: EventStore, *, batch: int = 100, idle_seconds: float = 2.0) -> None:
         self.store = store
         self.batch = batch
         self.idle_seconds = idle_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SearchIndexer:
-        """Run until `stop`."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="search-indexer", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the current batch."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().__init__()
 
     def _run(self) -> None:
         while not self._stop.is_set():
