@@ -87,3 +87,15 @@ def postgres_cluster(fsync: bool = False) -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """An empty PostgreSQL database `name` on the test cluster (dropped first if it exists)."""
+    from sqlalchemy import create_engine
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

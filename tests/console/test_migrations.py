@@ -27,6 +27,7 @@ from console.migrations import (
     script_directory,
 )
 from console.store import MIGRATIONS, EventRecord, EventStore, _set_meta, meta, metadata
+from tests.pgcluster import fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,16 +44,6 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str],
         return lambda name: f"sqlite:///{tmp_path / name}.db"
     server = request.getfixturevalue("postgres_url")
     return lambda name: fresh_postgres_database(server, name)
-
-
-def fresh_postgres_database(server_url: str, name: str) -> str:
-    """An empty PostgreSQL database `name` on the test cluster (dropped first if it exists)."""
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def old_runner(url: str, up_to: int) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine
 
 from lean_api.webhooks import SIGNATURE_HEADER, generate_signature_header
 from sandbox.server import SandboxServer
+from tests.pgcluster import fresh_postgres_database
 from tests.ports import free_port
 from tests.receivers import event
 
@@ -64,16 +65,6 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
     first_acks: threading.Event = field(default_factory=threading.Event)
     acknowledged_at_kill: int = 0
-
-
-def fresh_postgres_database(server_url: str, name: str) -> str:
-    """An empty database `name` on the test cluster."""
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @contextmanager
