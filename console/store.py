@@ -744,6 +744,16 @@ def _column_processors(dialect: Any, columns: Sequence[str]) -> list[Callable[[A
     return processors
 
 
+class TextCandidates(list[int]):
+    """Row ids the text index named for a search, and how far the index reached when asked:
+    rows after `indexed_through` were not in it then, so they are tested row by row (a batch
+    the indexer commits later must not take them out of that tail unnamed)."""
+
+    def __init__(self, ids: Iterable[int], indexed_through: int) -> None:
+        super().__init__(ids)
+        self.indexed_through = indexed_through
+
+
 class EventStore:
     """Reads and writes events; one instance per database, safe to share between threads."""
 
@@ -1166,12 +1176,12 @@ class EventStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def event_conditions(self, flt: EventFilter, *, text_rows: Sequence[int] | bool = True) -> Any:
+    def event_conditions(self, flt: EventFilter, *, text_rows: TextCandidates | bool = True) -> Any:
         """`flt` as one SQL condition on `webhook_events` (the inbox, its counts and exports).
 
         Text is a case-insensitive substring of the payload, event_id or type (`%`, `_` and `\\`
         are literal). `text_rows` says how the text index serves it: True reads it within the
-        statement; a list of row ids is what `text_candidates` already read; False scans (a
+        statement; `TextCandidates` are what `text_candidates` already read; False scans (a
         text matching most events is found sooner along the inbox's order than through an index).
         """
         conditions = []
@@ -1204,7 +1214,7 @@ class EventStore:
             conditions.append(self._text_condition(flt.text.strip(), text_rows))
         return and_(*conditions) if conditions else literal(True)
 
-    def _text_condition(self, needle_text: str, text_rows: Sequence[int] | bool) -> Any:
+    def _text_condition(self, needle_text: str, text_rows: TextCandidates | bool) -> Any:
         needle = (
             "%" + needle_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
@@ -1220,15 +1230,17 @@ class EventStore:
             query = fts_query(needle_text)
         if text_rows is False or query is None or not self._text_index():
             return scan
-        # Events the batches have not indexed yet are tested row by row (the newest few).
-        tail = events.c.id > literal_column(INDEXED_THROUGH)
         if text_rows is True:
             # The trigram index finds candidates (SQLite: every trigram present, in any order);
-            # the substring test on the row itself decides.
+            # the substring test on the row itself decides. Events the batches have not indexed
+            # yet are tested row by row (the newest few), as of the same statement.
             candidates: Any = (
                 text(self._candidates_sql()).bindparams(fts_query=query).columns(rowid=Integer)
             )
+            tail = events.c.id > literal_column(INDEXED_THROUGH)
             return and_(or_(events.c.id.in_(candidates), tail), scan)
+        # Candidates read earlier: the tail is what the index had not reached when they were.
+        tail = events.c.id > text_rows.indexed_through
         return and_(or_(row_ids_in(self.dialect, list(text_rows)), tail), scan)
 
     def _candidates_sql(self) -> str:
@@ -1253,7 +1265,7 @@ class EventStore:
                 self._has_text_index = found is not None
         return self._has_text_index
 
-    def text_candidates(self, needle_text: str, *, limit: int) -> list[int] | None:
+    def text_candidates(self, needle_text: str, *, limit: int) -> TextCandidates | None:
         """Row ids the text index names for `needle_text` (a superset of the indexed matches),
         or None when it names more than `limit` (a common text: scan instead) or cannot serve it
         (under three characters: no trigram)."""
@@ -1269,11 +1281,14 @@ class EventStore:
         else:
             query = fts_query(needle_text)
         with self._connection() as conn:
+            # How far the index reaches first, then what it names: whatever a batch adds in
+            # between is named too, and everything up to the cursor read is in it.
+            through = int(conn.execute(text(f"SELECT {INDEXED_THROUGH}")).scalar() or 0)
             rows = conn.execute(
                 text(f"{self._candidates_sql()} LIMIT :n"), {"fts_query": query, "n": limit + 1}
             ).scalars()
             found = [int(r) for r in rows]
-        return found if len(found) <= limit else None
+        return TextCandidates(found, through) if len(found) <= limit else None
 
     def index_search_text(self, *, limit: int = 2000) -> int:
         """Add up to `limit` events not yet in the text index, oldest first; how many were added

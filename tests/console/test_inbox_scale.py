@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text
 
 from console import events as inbox
 from console.events import (
@@ -118,6 +118,25 @@ def test_wildcards_match_only_themselves(filled: EventStore, needle: str) -> Non
     everyone = [f"evt-{n:05d}-7f3a" for n in range(30)]
     expected = {"%": ["evt-00009-7f3a"], "_": everyone}.get(needle, [])
     assert search(filled, needle) == expected
+
+
+def test_an_event_indexed_between_the_candidates_and_the_page_is_still_found(
+    store: EventStore,
+) -> None:
+    """The page asks the text index for candidates, then reads its rows: an indexer batch that
+    commits in between once took the event out of the untested tail while the candidates,
+    read before it, did not name it yet (a CI run caught it)."""
+    store.write_events([record(1, iban=IBAN), record(2)])
+    candidates = store.text_candidates(IBAN, limit=10)
+    assert candidates == []  # not indexed yet: the tail's to test
+    catch_up(store)  # the indexer's batch lands now
+    with store.connect() as conn:
+        found = conn.execute(
+            select(events.c.event_id).where(
+                store.event_conditions(EventFilter(text=IBAN), text_rows=candidates)
+            )
+        ).scalars()
+        assert list(found) == ["evt-00001-7f3a"]
 
 
 def test_the_text_index_follows_inserts_repeats_and_deletions(store: EventStore) -> None:
