@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+# Two pytest workers (`PYTEST_WORKERS=` runs in one process): the browser tests keep to one of
+# them, one at a time, while the other runs the rest.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 .PHONY: run test test-fast lint format bench sandbox browser postgres wrk clean
 
@@ -26,11 +29,11 @@ sandbox: $(STAMP)
 test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 ## Everything but the browser tests.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not e2e"
 
 ## Benchmarks (not part of `make test`; each writes bench/*.json): ingest under wrk against a
 ## bare endpoint, group commit vs a commit per request, the fleet view over a million refresh

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +28,23 @@ if TYPE_CHECKING:
 
 # A fixed "today" for tests that reason about seeded dates.
 ANCHOR = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Screens under test that name no store of their own write to a file of this run (of this
+    worker, under `make test`'s xdist), never the developer's `data/console.db` nor a database
+    `DATABASE_URL` names in their shell."""
+    scratch = tempfile.mkdtemp(prefix="lean-console-tests-")
+    config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
+    os.environ["DATABASE_URL"] = f"sqlite:///{scratch}/console.db"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run one at a time, on one xdist worker (`make test` runs two): each drives
+    Chromium against a console server, and two of them at once on two cores starve each other."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
