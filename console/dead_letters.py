@@ -27,6 +27,8 @@ from console import audit
 from console.access import AccessDenied, Actor, require
 from console.actions import audited
 from console.store import (
+    KEPT_APART,
+    DifferentBody,
     EventRecord,
     EventStore,
     StoreRejected,
@@ -73,7 +75,7 @@ class DeadLetter:
     @property
     def done(self) -> bool:
         """True once reprocessing made (or found) its event: it is never reprocessed again."""
-        return self.outcome_kind in (STORED, DUPLICATE)
+        return self.outcome_kind in (STORED, DUPLICATE, KEPT_APART)
 
     @property
     def state_words(self) -> str:
@@ -86,6 +88,8 @@ class DeadLetter:
             return "Reprocessed: counted"
         if kind == FAILED:
             return "Still failing"
+        if kind == KEPT_APART:
+            return "Kept apart: other body"
         return "Not reprocessed"
 
 
@@ -113,10 +117,13 @@ class ReprocessSummary:
 
     @property
     def words(self) -> str:
-        """`2 stored as events, 1 already stored (counted), 3 still failing`."""
+        """`2 stored as events, 1 already stored (counted), 3 still failing` (and how many are
+        kept apart, when some are)."""
+        kept = self.count(KEPT_APART)
         return (
             f"{self.count(STORED)} stored as events, {self.count(DUPLICATE)} already stored "
             f"(counted), {self.count(FAILED)} still failing"
+            + (f", {kept} kept apart (the event has another body)" if kept else "")
         )
 
 
@@ -125,7 +132,7 @@ def outcome_kind(outcome: str | None) -> str | None:
     if not outcome:
         return None
     kind = outcome.partition(":")[0]
-    return kind if kind in (STORED, DUPLICATE, FAILED) else FAILED
+    return kind if kind in (STORED, DUPLICATE, FAILED, KEPT_APART) else FAILED
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -340,6 +347,15 @@ def reprocess_letter(
     )
     try:
         return _store_event(store, letter, record, now())
+    except DifferentBody:
+        return _mark(
+            store,
+            letter_id,
+            KEPT_APART,
+            f"event {record.event_id} is stored with the body it first came with; this other "
+            "body stays here, and reprocessing cannot change that",
+            now(),
+        )
     except StoreRejected as exc:
         return _mark_failed(store, letter_id, f"the event store refused the event — {exc}", now())
 
@@ -396,7 +412,14 @@ def _store_event(
 def _mark_failed(store: EventStore, letter_id: int, words: str, when: datetime) -> ReprocessOutcome:
     """Say why the letter still fails; its body stays as it was. A letter made into an event
     meanwhile (by someone else) keeps that outcome."""
-    text = _outcome_text(FAILED, words)
+    return _mark(store, letter_id, FAILED, words, when)
+
+
+def _mark(
+    store: EventStore, letter_id: int, kind: str, words: str, when: datetime
+) -> ReprocessOutcome:
+    """Record what reprocessing found (`failed` or `kept apart`) on a letter not done yet."""
+    text = _outcome_text(kind, words)
     with store.connect(write=True) as conn:
         conn.execute(
             update(dead_letters)
@@ -405,7 +428,7 @@ def _mark_failed(store: EventStore, letter_id: int, words: str, when: datetime) 
                 reprocessed_at=when.astimezone(UTC).replace(tzinfo=None), reprocess_outcome=text
             )
         )
-    return ReprocessOutcome(letter_id, FAILED, text)
+    return ReprocessOutcome(letter_id, kind, text)
 
 
 __all__ = [

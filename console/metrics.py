@@ -132,8 +132,9 @@ DELIVERIES = _DeliveryCounts()
 REGISTRY.register(DELIVERIES)  # type: ignore[arg-type]
 STORE_ERRORS = Counter(
     "console_store_errors",
-    "Deliveries the event store could not take: unavailable (503, Lean retries) or refused "
-    "for their content (kept as a dead letter).",
+    "Deliveries the event store could not take: unavailable (503, Lean retries), refused "
+    "for their content (kept as a dead letter), or different_body (a repeated event_id with "
+    "another body: counted on the event, that body kept as a dead letter).",
     ["kind"],
     registry=REGISTRY,
 )
@@ -190,7 +191,7 @@ def delivery_refused(status: int, reason: str) -> None:
 
 
 def store_error(kind: str) -> None:
-    """`unavailable` (503) or `refused` (kept as a dead letter)."""
+    """`unavailable` (503), `refused` or `different_body` (kept as a dead letter)."""
     STORE_ERRORS.labels(kind).inc()
 
 

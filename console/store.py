@@ -65,6 +65,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.schema import CreateIndex
 
 from console.formatting import csv_cell
+from lean_api.webhooks import same_body
 
 log = logging.getLogger(__name__)
 
@@ -457,6 +458,26 @@ class StoreRejected(Exception):
     """The database refused this record for what it contains; retrying cannot help."""
 
 
+class DifferentBody(StoreRejected):
+    """A delivery of a stored event with another body (`upsert_event`): the first body stays."""
+
+
+# A dead letter's `reprocess_outcome` starts with it when the letter can never become an event:
+# the event is stored with another body (`console.dead_letters` shows it as done).
+KEPT_APART = "kept apart"
+KEPT_APART_OUTCOME = (
+    f"{KEPT_APART}: the event keeps the body it first came with; this other body stays here"
+)
+
+
+def different_body_reason(event_id: str) -> str:
+    """The dead letter's reason for a repeated event_id whose body differs from the stored one
+    (also how the event's page finds its other bodies)."""
+    shown = fit(event_id, 120)
+    # The event first: the dead letters' table shows little more than the start of a reason.
+    return f"event {shown} came again with another body; the first body is kept"
+
+
 # Failures of the database itself (down, locked, out of connections): worth retrying.
 # Everything else a statement raises is about the record it carried.
 _TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
@@ -492,6 +513,9 @@ class WriteResult:
     delivery_count: int
     # Set when the database refused the event for its content and it was kept as a dead letter.
     dead_letter_reason: str | None = None
+    # A repeat whose body differs from the stored event's: the event keeps its first body, this
+    # one is kept as a dead letter (`different_body_reason`), and the delivery is counted.
+    different_body: bool = False
 
     @property
     def duplicate(self) -> bool:
@@ -877,6 +901,7 @@ class EventStore:
         """
         rows = [self._event_values(record) for record in records]
         results: list[WriteResult | None] = [None] * len(rows)
+        repeated: list[int] = []
         pending = list(range(len(rows)))
         while pending:
             seen: set[str] = set()
@@ -892,9 +917,51 @@ class EventStore:
                 counts = {event_id: count for count, event_id in returned}
                 for index in part:
                     event_id = rows[index][0]
-                    results[index] = WriteResult(event_id, int(counts[event_id]))
+                    count = int(counts[event_id])
+                    results[index] = WriteResult(event_id, count)
+                    if count > 1:
+                        repeated.append(index)
             pending = later
+        if repeated:
+            self._keep_different_bodies(conn, records, rows, results, repeated)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
+
+    def _keep_different_bodies(
+        self,
+        conn: Connection,
+        records: Sequence[EventRecord],
+        rows: Sequence[tuple[Any, ...]],
+        results: list[WriteResult],
+        repeated: Sequence[int],
+    ) -> None:
+        """Repeats of stored events whose body is not the stored one: the event keeps its first
+        body (Lean's retries carry the same bytes), the other body is kept as a dead letter in
+        the same transaction, and its result says so. Only repeats are read back, so a batch of
+        new events costs nothing more."""
+        position = self._event_columns.index("payload")
+        wanted = sorted({rows[index][0] for index in repeated})
+        stored = dict(
+            conn.execute(
+                select(events.c.event_id, events.c.payload).where(events.c.event_id.in_(wanted))
+            ).all()
+        )
+        for index in repeated:
+            event_id = rows[index][0]
+            if same_body(stored.get(event_id, rows[index][position]), rows[index][position]):
+                continue
+            record = records[index]
+            self._dead_letter_in(
+                conn,
+                source_ip=record.source_ip,
+                reason=different_body_reason(event_id),
+                verified=record.verified,
+                body=record.payload.encode("utf-8", "surrogatepass"),
+                received_at=record.received_at,
+                outcome=KEPT_APART_OUTCOME,
+            )
+            results[index] = WriteResult(
+                event_id, results[index].delivery_count, different_body=True
+            )
 
     def _batch_upsert(self, size: int) -> _BatchUpsert:
         """The multi-row upsert for `size` rows, compiled once per size."""
@@ -946,6 +1013,9 @@ class EventStore:
         """Insert one delivery or count it on its event, in the caller's transaction (a dead
         letter reprocessed alongside its own bookkeeping).
 
+        Raises `DifferentBody` (a `StoreRejected`) when the event is stored with another body:
+        the caller's transaction must roll back, so the delivery is not counted again.
+
         The statement is `_insert_or_count`'s, compiled once per store and run on the driver's
         cursor: building and compiling it per row cost ~2 ms of the GIL (see the ingest profile).
         """
@@ -965,8 +1035,19 @@ class EventStore:
                 ),
                 self.engine.dialect,
             )
-        count = self._event_upsert.run(conn, values)
-        return WriteResult(values["event_id"], int(count))
+        count = int(self._event_upsert.run(conn, values))
+        if count > 1:
+            stored = conn.execute(
+                select(events.c.payload).where(events.c.event_id == values["event_id"])
+            ).scalar()
+            if stored is not None and not same_body(stored, values["payload"]):
+                # Counting it would count a delivery twice (it was counted when it arrived).
+                shown = fit(values["event_id"], 120)
+                raise DifferentBody(
+                    f"event {shown} is stored with another body; the first body is kept "
+                    "and this one stays a dead letter"
+                )
+        return WriteResult(values["event_id"], count)
 
     def _insert_or_count(
         self, table: Table, key: Column[Any], values: dict[str, Any] | list[dict[str, Any]]
@@ -1156,6 +1237,29 @@ class EventStore:
         The same body again is counted on the first letter; returns its delivery count.
         """
         self.migrate()
+        with self._connection(write=True) as conn:
+            return self._dead_letter_in(
+                conn,
+                source_ip=source_ip,
+                reason=reason,
+                verified=verified,
+                body=body,
+                received_at=received_at,
+            )
+
+    def _dead_letter_in(
+        self,
+        conn: Connection,
+        *,
+        source_ip: str | None,
+        reason: str,
+        verified: bool,
+        body: bytes,
+        received_at: datetime | None,
+        outcome: str | None = None,
+    ) -> int:
+        """`record_dead_letter` in the caller's transaction; returns the letter's delivery count.
+        A letter that can never become an event is written with its `outcome` (`KEPT_APART`)."""
         when = _utc_naive(received_at or datetime.now(UTC))
         row = _fit_row(
             dead_letters,
@@ -1168,11 +1272,11 @@ class EventStore:
                 "body_digest": "sha256:" + hashlib.sha256(body).hexdigest(),
                 "received_at": when,
                 "last_received_at": when,
+                "reprocess_outcome": outcome,
             },
         )
         statement = self._insert_or_count(dead_letters, dead_letters.c.body_digest, row)
-        with self._connection(write=True) as conn:
-            return int(conn.execute(statement).scalar_one())
+        return int(conn.execute(statement).scalar_one())
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -1383,6 +1487,20 @@ class EventStore:
                     select(func.count()).select_from(events).where(self.event_conditions(flt))
                 ).scalar_one()
             )
+
+    def other_bodies(self, event_id: str) -> tuple[int, int]:
+        """(dead letters, deliveries) of `event_id` that came with another body than the stored
+        event's (kept apart by the receiver)."""
+        self.migrate()
+        # As the receiver wrote it: cleaned and fitted to the column.
+        reason = _fit_row(dead_letters, {"reason": different_body_reason(event_id)})["reason"]
+        with self._connection() as conn:
+            letters, deliveries = conn.execute(
+                select(func.count(), func.coalesce(func.sum(dead_letters.c.delivery_count), 0))
+                .select_from(dead_letters)
+                .where(dead_letters.c.reason == reason)
+            ).one()
+        return int(letters), int(deliveries)
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         """One event by its id."""

@@ -7,7 +7,8 @@ Order of checks, cheapest and safest first: configuration → source address →
 required? → size → body read within a deadline → signature on the raw bytes → JSON → durable
 write. Nothing is answered 200 before its event is committed, and every answer is deliberate:
 
-    200  stored (or a duplicate, counted)
+    200  stored (or a duplicate, counted; a duplicate with a different body also keeps that
+         body as a dead letter and says so in `different_body`)
     400  unreadable body, kept as a dead letter        401  missing or wrong signature
     403  source address not allowed                      408  body not received in time
     413  body too large                                  503  store unavailable, retry later
@@ -555,6 +556,12 @@ class WebhookReceiver:
                 400, {"error": f"kept as a dead letter: {result.dead_letter_reason}"}
             )
         metrics.delivery_stored(event.type, duplicate=result.duplicate)
+        if result.different_body:
+            metrics.store_error("different_body")
+            log.warning(
+                "webhook %r repeated with a different body: kept as a dead letter",
+                event.event_id[:80],
+            )
         return stored_answer(result)
 
     async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
@@ -717,7 +724,11 @@ class Answer:
 
 
 def stored_answer(result: WriteResult) -> Answer:
-    """200 for a stored (or repeated) event, rendered without a JSON encoder round trip."""
+    """200 for a stored (or repeated) event, rendered without a JSON encoder round trip.
+
+    A repeat with a body other than the stored one is still 200 (the event is stored; Lean must
+    not retry it forever), and says where that body went.
+    """
     status = "duplicate" if result.duplicate else "stored"
     event_id = result.event_id
     quoted = (
@@ -728,8 +739,13 @@ def stored_answer(result: WriteResult) -> Answer:
         and "\\" not in event_id
         else json.dumps(event_id)
     )
-    body = f'{{"status":"{status}","event_id":{quoted},"deliveries":{int(result.delivery_count)}}}'
-    return Answer(200, body.encode("utf-8"))
+    body = f'{{"status":"{status}","event_id":{quoted},"deliveries":{int(result.delivery_count)}'
+    if result.different_body:
+        body += f',"different_body":"{DIFFERENT_BODY_KEPT}"'
+    return Answer(200, (body + "}").encode("utf-8"))
+
+
+DIFFERENT_BODY_KEPT = "kept apart as a dead letter; the event keeps its first body"
 
 
 # 503 makes Lean retry on its schedule; nothing was stored, so nothing is duplicated.

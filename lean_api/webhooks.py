@@ -6,10 +6,12 @@ raw bytes, before any parsing, with a constant-time comparison.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
 import json
 import re
+import sys
 from typing import Any
 
 import orjson
@@ -32,6 +34,8 @@ _HEX_DIGEST = re.compile(r"[0-9a-f]{128}", re.ASCII)
 # Lean's envelopes are a few levels deep; anything far deeper is not a Lean webhook, and
 # parsing or showing it would only exhaust the stack.
 MAX_JSON_DEPTH = 64
+# RFC 8259 lets a parser skip a BOM; the console refuses it (see `_load_json`) and says why.
+BOM_REFUSED = "body starts with a byte-order mark; Lean sends plain UTF-8 JSON"
 
 
 class SignatureVerificationError(LeanError):
@@ -241,12 +245,19 @@ def _load_json(payload: bytes) -> Any:
     orjson reads the bytes directly (a third of `json.loads`' time on a Lean event); whatever it
     refuses (lone surrogates, NaN, a BOM, deep nesting) or might read differently (integers past
     64 bits) is left to `json`, which decides and words the error.
+
+    A leading byte-order mark is refused, not skipped: every reader of the stored body (inbox,
+    book index, bank health, exports) reads it as plain JSON text, and the stored body stays the
+    bytes that were signed. Python refuses integers of more than `sys.get_int_max_str_digits()`
+    digits (a denial-of-service guard); such a body is refused with that reason.
     """
     if _LONG_NUMBER not in payload.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError:
             pass
+    if payload.startswith(codecs.BOM_UTF8):
+        raise WebhookPayloadError(BOM_REFUSED)
     try:
         # Lean sends UTF-8; json.loads(bytes) would also guess UTF-16/32, and the stored body
         # would then not read back as the event that was parsed.
@@ -257,15 +268,37 @@ def _load_json(payload: bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise WebhookPayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
+    except ValueError as exc:
+        # Not a syntax error: the only other ValueError `json` raises is int()'s digit limit.
+        if "digits" in str(exc):
+            raise WebhookPayloadError(
+                f"a number in the body has more than {sys.get_int_max_str_digits():,} digits"
+            ) from None
+        raise WebhookPayloadError(f"body is not valid JSON ({exc.__class__.__name__})") from None
+
+
+def same_body(first: str, second: str) -> bool:
+    """True when two bodies of one event say the same thing: the same text, or the same JSON
+    once read (re-sent pretty-printed, keys in another order, a newline at the end). `true` and
+    `1`, or `1` and `1.0`, stay different."""
+    if first == second:
+        return True
+    try:
+        values = [_load_json(body.encode("utf-8", "surrogatepass")) for body in (first, second)]
+    except WebhookPayloadError:
+        return False
+    canonical = [json.dumps(value, sort_keys=True, ensure_ascii=False) for value in values]
+    return canonical[0] == canonical[1]
 
 
 def parse_event(payload: bytes) -> WebhookEvent:
     """Parse a raw webhook body (after its signature was verified).
 
-    Raises `WebhookPayloadError` for anything that is not a Lean envelope: not UTF-8, not JSON,
-    nested deeper than `MAX_JSON_DEPTH`, not an object, no type.
+    Raises `WebhookPayloadError` for anything that is not a Lean envelope: not UTF-8, a leading
+    byte-order mark, not JSON, a number past Python's digit limit, nested deeper than
+    `MAX_JSON_DEPTH`, not an object, no type.
     """
     data = _load_json(payload)
     # A body cannot nest deeper than it has opening brackets; counting them is far cheaper than

@@ -14,6 +14,7 @@ from console.actions import audited
 from console.book_queries import bank_of
 from console.dead_letters import (
     BODIES_NEED,
+    KEPT_APART,
     MAX_EXPORT,
     ReprocessOutcome,
     ReprocessSummary,
@@ -121,6 +122,7 @@ def show_event(event_id: str) -> None:
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Signature verified", "Yes" if event.verified else "No")
         c2.metric("Deliveries", event.delivery_count)
+        other_letters, other_deliveries = store.other_bodies(event.event_id)
         if verdict:
             # A refresh's status is the console's verdict on its data; Lean's word is beside it,
             # in the same colour (FINISHED alone reads as success when data types failed).
@@ -158,6 +160,18 @@ def show_event(event_id: str) -> None:
                 + (f" · {literal_md(bank.name)}" if bank.name else "")
                 if bank
                 else "**Bank** not known yet: the book index has not seen this entity"
+            )
+        if other_letters:
+            st.warning(
+                f"{other_deliveries:,} of these {event.delivery_count:,} deliveries came with "
+                f"another body ({other_letters:,} different in all). This event keeps the body "
+                "it first came with; the others are kept apart under Dead letters."
+            )
+            st.page_link(
+                "pages/webhooks.py",
+                label="Dead letters",
+                icon=":material/arrow_forward:",
+                query_params={SECTION: "Dead letters"},
             )
         links = event_links(event)
         for start in range(0, len(links), LINKS_PER_ROW):
@@ -709,10 +723,12 @@ def run_reprocess(action: Callable[[], ReprocessOutcome | ReprocessSummary]) -> 
         st.warning("That dead letter is no longer there.")
         return
     if isinstance(result, ReprocessSummary):
-        failed = result.count("failed")
+        failed = result.count("failed") + result.count(KEPT_APART)
         notice = ("warn" if failed else "good", f"Reprocessed: {literal_md(result.words)}.")
     elif result.kind == "failed":
         notice = ("bad", f"Still a dead letter: {literal_md(result.text)}")
+    elif result.kind == KEPT_APART:
+        notice = ("warn", f"Not an event: {literal_md(result.text)}")
     else:
         notice = ("good", f"Reprocessed: {literal_md(result.text)}")
     st.session_state["wh_reprocess_notice"] = notice

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import streamlit as st
@@ -200,3 +201,27 @@ def test_unreachable_database_is_a_message_not_a_traceback(
     at.switch_page("pages/webhooks.py").run()
     assert not at.exception
     assert "The event store is unavailable" in texts(at.error)
+
+
+def test_an_event_that_came_again_with_another_body_says_so_and_links_to_it(
+    screen: AppTest, db: EventStore
+) -> None:
+    first = record("ev-two-bodies", "entity.created", 5, customer_id="c1")
+    other = record("ev-two-bodies", "entity.created", 4, customer_id="<b>c2</b>")
+    results = db.write_events([first, other, other])
+    assert [r.different_body for r in results] == [False, True, True]
+
+    screen.query_params["event_id"] = "ev-two-bodies"
+    screen.run()
+    assert not screen.exception
+    assert (
+        "2 of these 3 deliveries came with another body (1 different in all). This event keeps "
+        "the body it first came with" in texts(screen.warning)
+    )
+    (link,) = [link for link in screen.get("page_link") if link.proto.label == "Dead letters"]
+    assert parse_qs(link.proto.query_string) == {"section": ["Dead letters"]}
+
+    screen.query_params["event_id"] = "ev-plain"
+    db.write_events([record("ev-plain", "entity.created", 3, customer_id="c3")] * 2)
+    screen.run()
+    assert "another body" not in texts(screen.warning)
