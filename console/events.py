@@ -9,12 +9,12 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, text
+from sqlalchemy import Boolean, and_, case, func, literal, or_, select, text
 from sqlalchemy.engine import Connection
 
 from console.background import BackgroundLoop
@@ -681,6 +681,12 @@ POSITION_CAP = 5000  # the rows above a later page, counted along the occurred i
 SAMPLE_SIZE = 1500
 DENSE_HITS = 30  # matches in the sample that make an estimate good enough (±20%) to show
 TEXT_CANDIDATES = 20_000
+SORTED_MERGE = 50_000  # index entries of several values of one filter, sorted to merge them
+# A page of common matches is read along the inbox's order, for at most WALK_BUDGET times the
+# rows the sample's density expects it in (more: the matches are not spread evenly).
+WALK_BUDGET = 8
+WALK_CHUNK = (100, 10_000)  # rows per statement of that walk: fewest, most
+NEW_ROWS_READ = 20_000  # events stored after a reader's list, read one by one to count the new
 DISTINCT_LIMIT = 500
 
 
@@ -708,52 +714,86 @@ def _capped_count(conn: Connection, condition: Any, cap: int) -> int:
     return int(conn.execute(select(func.count()).select_from(limited)).scalar_one())
 
 
-def _sampled(conn: Connection, condition: Any, low: int, high: int, seed: int) -> Count:
-    """Events matching `condition` among row ids low..high, estimated from a random sample of
-    ids (gaps left by deletions and PostgreSQL's skipped ids count as absent); exact when the
-    sample is every id. `Count.value` is the estimate; the sample's hits decide how far to
-    trust it (see `count_matching`)."""
-    span = high - low + 1
-    if span <= 0:
-        return Count(0)
-    picked = random.Random(seed).sample(range(low, high + 1), min(SAMPLE_SIZE, span))
-    present, hits = conn.execute(
-        select(func.count(), func.coalesce(func.sum(case((condition, 1), else_=0)), 0)).where(
-            row_ids_in(conn.dialect.name, picked)
-        )
-    ).one()
-    if len(picked) == span:
-        return Count(int(hits))
-    if not present:
-        return Count(0, estimated=True)
-    estimate = round(span * int(present) / len(picked) * int(hits) / int(present))
-    return _Sample(estimate, estimated=True, hits=int(hits))
-
-
 @dataclass(frozen=True)
-class _Sample(Count):
-    hits: int = 0
+class Sample:
+    """What a random sample of the row ids low..high found: how many of the ids picked are rows
+    (gaps left by deletions and PostgreSQL's skipped ids are not), and how many of those match
+    each condition asked, in the order asked."""
+
+    span: int
+    picked: int
+    present: int
+    hits: tuple[int, ...]
+
+    @property
+    def whole(self) -> bool:
+        """Every id was picked: the hits are counts, not estimates."""
+        return self.picked >= self.span
+
+    def count(self, which: int = 0) -> Count:
+        """The `which`-th condition's matches, estimated from the sample (exact when whole)."""
+        hits = self.hits[which]
+        if self.whole:
+            return Count(hits)
+        if not self.present:
+            return Count(0, estimated=True)
+        return Count(round(self.span * hits / self.picked), estimated=True)
+
+    def dense(self, which: int = 0) -> bool:
+        """The sample found the condition's matches common (`DENSE_HITS` or more): its estimate
+        can be shown, and a page of them is met soon along the inbox's order."""
+        return not self.whole and self.hits[which] >= DENSE_HITS
 
 
-def count_matching(conn: Connection, condition: Any, asof: int, cap: int | None = None) -> Count:
+def sample_rows(
+    conn: Connection, conditions: Sequence[Any], low: int, high: int, seed: int
+) -> Sample:
+    """Test `conditions` on a random sample of `SAMPLE_SIZE` row ids among low..high, all in
+    one statement (each condition is tested on the row, never chosen as an index to read)."""
+    span = max(high - low + 1, 0)
+    picked = random.Random(seed).sample(range(low, high + 1), min(SAMPLE_SIZE, span))
+    if not picked:
+        return Sample(span, 0, 0, tuple(0 for _ in conditions))
+    tested = [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions]
+    present, *hits = conn.execute(
+        select(func.count(), *tested).where(row_ids_in(conn.dialect.name, picked))
+    ).one()
+    return Sample(span, len(picked), int(present), tuple(int(h) for h in hits))
+
+
+def _lowest_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.min(events.c.id))).scalar() or 0)
+
+
+def count_matching(
+    conn: Connection,
+    condition: Any,
+    asof: int,
+    cap: int | None = None,
+    *,
+    sample: Sample | None = None,
+    which: int = 0,
+) -> Count:
     """Events up to row `asof` matching `condition`: exact up to `COUNT_CAP`, else estimated.
 
-    A random sample comes first: when it finds matches common (`DENSE_HITS` or more), its
-    estimate is the answer; counting them would read thousands of rows. Otherwise the matches
-    are counted up to `COUNT_CAP`, through whatever index serves the filter.
+    A random sample comes first (`sample`, its `which`-th condition, when the caller took one
+    already): when it finds matches common (`DENSE_HITS` or more), its estimate is the answer;
+    counting them would read thousands of rows. Otherwise the matches are counted up to
+    `COUNT_CAP`, through whatever index serves the filter.
     """
-    low = int(conn.execute(select(func.min(events.c.id))).scalar() or 0)
-    sample = _sampled(conn, condition, low, asof, seed=asof)
-    if not sample.estimated:
-        return sample
+    if sample is None:
+        sample, which = sample_rows(conn, [condition], _lowest_id(conn), asof, seed=asof), 0
+    estimate = sample.count(which)
+    if not estimate.estimated:
+        return estimate
     cap = COUNT_CAP if cap is None else cap
-    if isinstance(sample, _Sample) and sample.hits >= DENSE_HITS and sample.value > cap:
-        return Count(sample.value, estimated=True, dense=True)
+    if sample.dense(which) and estimate.value > cap:
+        return Count(estimate.value, estimated=True, dense=True)
     # `+ 0`: a bound the planner should not pick as its index (the whole list is under it).
     exact = _capped_count(conn, and_(condition, events.c.id + 0 <= asof), cap)
     if exact <= cap:
         return Count(exact)
-    return Count(max(sample.value, cap + 1), estimated=True)
+    return Count(max(estimate.value, cap + 1), estimated=True)
 
 
 def stored_events(store: EventStore) -> Count:
@@ -835,12 +875,60 @@ def _conditions(
     return conditions
 
 
-def _text_rows(store: EventStore, view: InboxView) -> Any:
-    """How the text index serves this view's search (see `EventStore.event_conditions`)."""
+def _text_rows(store: EventStore, view: InboxView, common: bool = False) -> Any:
+    """How the text index serves this view's search (see `EventStore.event_conditions`): not at
+    all for a text the sample found common (the inbox's order meets a page of it sooner than an
+    index names its thousands of rows, and PostgreSQL's GIN bitmap cannot stop early)."""
     if not view.text:
         return True
+    if common:
+        return False
     candidates = store.text_candidates(view.text, limit=TEXT_CANDIDATES)
     return candidates if candidates is not None else False
+
+
+def _window(view: InboxView, now: datetime | None) -> list[Any]:
+    """The view's time window as ranges on when events occurred (what the occurred index seeks)."""
+    flt = view.event_filter(now)
+    bounds = []
+    if flt.since:
+        bounds.append(flt.since.astimezone(UTC).replace(tzinfo=None) <= OCCURRED)
+    if flt.until:
+        bounds.append(flt.until.astimezone(UTC).replace(tzinfo=None) > OCCURRED)
+    return bounds
+
+
+def _row_by_row(conn: Connection, condition: Any) -> Any:
+    """`condition` as a test on each row read, never an index for SQLite's planner to pick: for
+    the few rows a range of row ids holds (events stored after a reader's list), where SQLite,
+    without statistics, would rather read a common type's or status's whole index for them.
+    PostgreSQL's planner weighs its statistics and is left to choose."""
+    if conn.dialect.name != "sqlite":
+        return condition
+    return func.likely(condition, type_=Boolean)
+
+
+def _sorted_by_index(view: InboxView, matches: int) -> bool:
+    """The view filters one column of `SORTED_FILTERS` (and the time window), so that column's
+    index holds its matches in the inbox's order: one value is one seek; several are merged by
+    sorting the index entries alone, cheap up to `SORTED_MERGE` of them (a walk along the order
+    would read rows, and more of them when the matches are not spread evenly)."""
+    if view.text or view.bank:
+        return False
+    named = [len(view.types)] + [
+        1 for value in (view.customer_id, view.entity_id, view.refresh_id, view.status) if value
+    ]
+    named += [1] if view.verified is not None else []
+    named = [n for n in named if n]
+    return len(named) == 1 and (named[0] == 1 or matches <= SORTED_MERGE)
+
+
+def _without_jit(conn: Connection) -> None:
+    """PostgreSQL: no JIT compiling for this transaction's statements. A capped count whose plan
+    the planner costs high (a bitmap over a week of FINISHED refreshes) spent 100 of its 170 ms
+    compiling, for a statement that then reads a few thousand rows."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
 
 
 def _cursor_at(conn: Connection, before: int) -> Any:
@@ -855,6 +943,51 @@ def _older_than(at: Any, before: int) -> Any:
 
 def _newer_than(at: Any, before: int) -> Any:
     return and_(at <= OCCURRED, or_(at < OCCURRED, events.c.id > before))
+
+
+def _walk(
+    conn: Connection,
+    condition: Any,
+    bounds: list[Any],
+    want: int,
+    density: float | None,
+    *,
+    newest: bool = True,
+) -> list[int] | None:
+    """The first `want` ids matching `condition` in the inbox's order (newest first, or oldest
+    first), read along the occurred index within `bounds` (its ranges) in chunks sized by the
+    matches' `density`; None when there is no density to go by, or when `WALK_BUDGET` times
+    the rows it expects did not hold them (not spread evenly: the caller's indexes serve).
+
+    The condition is tested on each row read, never offered to the planner, which would pick a
+    filter's index and sort every match (SQLite, without statistics), or estimate a text's
+    matches at a handful and sort the whole table for them (PostgreSQL).
+    """
+    if density is None:
+        return None
+    expected = want / density
+    chunk = int(min(max(2 * expected, WALK_CHUNK[0]), WALK_CHUNK[1]))
+    order = (OCCURRED.desc(), events.c.id.desc()) if newest else (OCCURRED.asc(), events.c.id.asc())
+    past = _older_than if newest else _newer_than
+    found: list[int] = []
+    read, resume = 0, list(bounds)
+    while read < WALK_BUDGET * expected:
+        # The chunk's ids from the index, then the test on those rows alone (PostgreSQL would
+        # test every row it sorts, then keep the chunk).
+        ids = select(events.c.id, OCCURRED.label("at")).where(*resume).order_by(*order).limit(chunk)
+        step = ids.subquery("step")
+        rows = conn.execute(
+            select(step.c.id, step.c.at, case((condition, 1), else_=0).label("hit")).select_from(
+                step.join(events, events.c.id == step.c.id)
+            )
+        ).all()
+        rows.sort(key=lambda row: (row.at, row.id), reverse=newest)
+        found += [int(row.id) for row in rows if row.hit]
+        read += len(rows)
+        if len(found) >= want or len(rows) < chunk:
+            return found[:want]
+        resume = [*bounds, past(rows[-1].at, rows[-1].id)]
+    return None
 
 
 def newest_event_id(store: EventStore) -> int:
@@ -883,47 +1016,79 @@ def inbox_page(
     when None): events stored after it are counted as new, never slipped into the rows. Paging is
     by keyset from `view.before`, so a page is the same rows however many events arrive. Counts
     beyond `COUNT_CAP` are estimated (`InboxPage.total_estimated`).
+
+    One random sample of the list comes first and decides how the rest is read: its estimate is
+    the total when matches are common, and then the page is read along the inbox's order rather
+    than through a filter's index; a search text it found common is not asked of the text index.
     """
     asof = view.asof or newest_event_id(store)
-    matching = and_(*_conditions(store, view, now, _text_rows(store, view)))
-    in_list = and_(matching, events.c.id <= asof)
     with store.connect() as conn:
         at = _cursor_at(conn, view.before) if view.before else None
         if at is None:
             view = replace(view, before=None)
-        here = and_(in_list, _older_than(at, view.before)) if view.before else in_list
-        total = count_matching(conn, matching, asof)
-        # The page's ids first, from the indexes alone where they cover the filter; then those
-        # rows whole: sorting thousands of matches with their bodies is what costs.
-        page_ids = (
-            select(events.c.id)
-            .where(here)
-            .order_by(OCCURRED.desc(), events.c.id.desc())
-            .limit(page_size + 1)
-            .subquery("page_ids")
-        )
+        # Tested on the sampled rows themselves: no index is needed for 1,500 of them.
+        asked = [and_(*_conditions(store, view, now, text_rows=False))]
+        if view.text:
+            asked.append(store.event_conditions(EventFilter(text=view.text), text_rows=False))
+        if view.before:
+            asked.append(and_(asked[0], _newer_than(at, view.before - 1)))
+        sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
+    text_rows = _text_rows(store, view, common=bool(view.text) and sample.dense(1))
+    matching = and_(*_conditions(store, view, now, text_rows))
+    in_list = and_(matching, events.c.id <= asof)
+    # Common matches (a density the sample measured) are met soonest along the inbox's order,
+    # unless a sorted index holds them all in few enough entries to sort.
+    walk = sample.dense(0) and not _sorted_by_index(view, sample.count(0).value)
+    density = sample.hits[0] / sample.present if walk else None
+    window = _window(view, now)
+    with store.connect() as conn:
+        _without_jit(conn)
+        total = count_matching(conn, matching, asof, sample=sample)
+        cursor = [_older_than(at, view.before)] if view.before else []
+        page_ids = _walk(conn, in_list, [*window, *cursor], page_size + 1, density)
+        if page_ids is None:
+            # From the indexes alone where they cover the filter; sorting thousands of matches
+            # with their bodies is what costs.
+            page_ids = list(
+                conn.execute(
+                    select(events.c.id)
+                    .where(in_list, *cursor)
+                    .order_by(OCCURRED.desc(), events.c.id.desc())
+                    .limit(page_size + 1)
+                ).scalars()
+            )
+        # Then those rows whole.
         statement = (
             select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
-            .select_from(EVENTS_WITH_BANK.join(page_ids, page_ids.c.id == events.c.id))
+            .select_from(EVENTS_WITH_BANK)
+            .where(row_ids_in(conn.dialect.name, page_ids))
             .order_by(OCCURRED.desc(), events.c.id.desc())
         )
-        rows = list(conn.execute(statement).mappings())
-        new_events = _capped_count(conn, and_(matching, events.c.id > asof), COUNT_CAP)
+        rows = list(conn.execute(statement).mappings()) if page_ids else []
+        # Stored after `asof`: read as a range of row ids while that range is short (a filter's
+        # index would offer every match it holds to the test `id > asof`).
+        newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+        after = _row_by_row(conn, matching) if newest - asof <= NEW_ROWS_READ else matching
+        new_events = _capped_count(conn, and_(events.c.id > asof, after), COUNT_CAP)
         start, newer = Count(0), None
         if view.before:
             # The rows above this page, nearest first: the count is where the page starts, and
             # the row just past a whole page of them is the previous page's cursor.
             above = _newer_than(at, view.before - 1)
             # Above the page is a range of the occurred index: counted exactly further.
-            start = count_matching(conn, and_(matching, above), asof, cap=POSITION_CAP)
-            nearest = list(
-                conn.execute(
-                    select(events.c.id)
-                    .where(in_list, above)
-                    .order_by(OCCURRED.asc(), events.c.id.asc())
-                    .limit(page_size + 1)
-                ).scalars()
+            start = count_matching(
+                conn, and_(matching, above), asof, cap=POSITION_CAP, sample=sample, which=-1
             )
+            nearest = _walk(conn, in_list, [*window, above], page_size + 1, density, newest=False)
+            if nearest is None:
+                nearest = list(
+                    conn.execute(
+                        select(events.c.id)
+                        .where(above, in_list)
+                        .order_by(OCCURRED.asc(), events.c.id.asc())
+                        .limit(page_size + 1)
+                    ).scalars()
+                )
             newer = int(nearest[page_size]) if len(nearest) > page_size else None
     shown = rows[:page_size]
     return InboxPage(

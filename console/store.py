@@ -138,6 +138,7 @@ EVENTS_SEARCH = "webhook_events_search"  # PostgreSQL: (id, SEARCH_TEXT) under a
 # PostgreSQL commits rows out of id order: the batches leave events this young for later.
 SEARCH_SETTLE_SECONDS = 15
 SEARCH_CURSOR = "search_indexed_through"  # console_meta: the highest row id the FTS table holds
+SEARCH_ANALYZE_PAGES = 1000  # PostgreSQL: the text index's growth (8 KB pages) worth an ANALYZE
 INDEXED_THROUGH = (
     "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM console_meta "
     f"WHERE key = '{SEARCH_CURSOR}')"
@@ -1450,7 +1451,25 @@ class EventStore:
             ).one()
             if through is not None:
                 _set_meta(conn, SEARCH_CURSOR, str(through))
+        if added >= limit:
+            self._analyze_search_text_when_grown()
         return int(added)
+
+    def _analyze_search_text_when_grown(self) -> None:
+        """ANALYZE the text index's table once it has more than doubled since its statistics
+        (a first catch-up over a stored million): until autovacuum came round, searching a
+        million for an IBAN or an event_id took 0.5–0.7 s, against 0.05–0.1 s after."""
+        with self._connection(write=True) as conn:
+            grown = conn.execute(
+                text(
+                    "SELECT pg_relation_size(oid) / current_setting('block_size')::int "
+                    "> 2 * greatest(relpages, 0) + :floor FROM pg_class "
+                    "WHERE oid = to_regclass(:name)"
+                ),
+                {"name": EVENTS_SEARCH, "floor": SEARCH_ANALYZE_PAGES},
+            ).scalar()
+            if grown:
+                conn.execute(text(f"ANALYZE {EVENTS_SEARCH}"))
 
     def search_backlog(self) -> int:
         """Events the text index has not reached yet."""

@@ -2,7 +2,9 @@
 
     make bench        # or: python -m tests.bench.inbox_million --events 1000000 [--database-url …]
 
-Fills a fresh store (SQLite by default, `--database-url` for PostgreSQL) with realistic events:
+Fills a fresh store per backend (`--backends sqlite,postgresql`), or uses each `--database-url`
+given, filling it only when empty: a kept SQLite file or a running PostgreSQL is reused between
+runs (`--database-url sqlite:////tmp/inbox.db --database-url postgresql+psycopg://…`). Events:
 the fleet bench's refresh events (PENDING then FINISHED, ~40 banks, ~20k entities, 30 days), plus
 each entity's `entity.created` (bank names in English and Arabic, account holders, IBANs), some
 `entity.updated`, `bank.availability.updated` every few minutes, and ~1% unverified deliveries.
@@ -390,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument(
         "--database-url",
-        help="one store to use (reused when it holds events); default: fresh stores per --backends",
+        action="append",
+        help="a store to use, reused when it holds events (repeat for several: iterate on a kept "
+        "SQLite file and a running PostgreSQL); default: fresh stores per --backends",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas reference")
@@ -400,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     runs = []
-    if args.database_url:
-        runs.append(run(args.database_url, args))
+    for url in args.database_url or []:
+        runs.append(run(url, args))
     for backend in [] if args.database_url else args.backends.split(","):
         if backend == "sqlite":
             with tempfile.TemporaryDirectory(prefix="inbox-bench-") as workdir:
