@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, literal, or_, select, true
 
 from console.access import Actor
-from console.formatting import csv_safe_cell
+from console.formatting import csv_safe_cell, rows_words
 from console.store import (
     EventStore,
     StoreRejected,
@@ -181,6 +181,14 @@ class AuditPage:
     start: int  # position of the first line in the list, from 0
     newer: int | None  # `before` of the previous page (0: the first page); None on the first
     older: int | None  # `before` of the next page; None on the last
+    # `before` named no line of the log (a mistyped or foreign link): this is the first page.
+    cursor_unknown: bool = False
+
+    @property
+    def position_words(self) -> str:
+        """ "lines 1–13 of 13", "line 4 of 4": the count is exact (read with the page), so
+        never "about"."""
+        return rows_words(self.start, len(self.entries), self.total, exact=True, noun="line")
 
 
 def _cursor(before: int) -> tuple[Any, Any]:
@@ -216,6 +224,11 @@ def audit_page(
     here = and_(matching, _older_than(before)) if before else matching
     order = (audit_log.c.at.desc(), audit_log.c.id.desc())
     with store.connect() as conn:
+        cursor_unknown = bool(before) and (
+            conn.execute(select(audit_log.c.id).where(audit_log.c.id == before)).first() is None
+        )
+        if cursor_unknown:
+            before, here = None, matching
         rows = conn.execute(
             select(audit_log).where(here).order_by(*order).limit(size + 1)
         ).mappings().all()  # fmt: skip
@@ -244,6 +257,7 @@ def audit_page(
         start=start,
         newer=newer,
         older=int(shown[-1]["id"]) if len(rows) > size else None,
+        cursor_unknown=cursor_unknown,
     )
 
 

@@ -26,29 +26,36 @@ read before Lean is asked, so an event stored while the view loads makes the nex
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from sqlalchemy import func, select
 
 from console.account_data import anchor_balance, fetch_accounts, fetch_balances, money_words
 from console.customers import (
     BANK_ACCOUNT_TYPES,
+    CustomerOverview,
     CustomerQuery,
     bank_directory,
+    entity_table,
     fetch_customer,
     merge_bank_listings,
+    summarize_customer,
 )
+from console.formatting import TONES, tone_of
 from console.masking import mask_identifier, redact_names
 from console.store import EventStore, events
 from lean_api import LeanClient
 from lean_api.calls import in_this_context
 from lean_api.errors import LeanError
-from lean_api.models import Account, Balance, Bank, Customer, Entity
+from lean_api.models import PERMISSIONS, Account, Balance, Bank, Customer, Entity
 
 T = TypeVar("T")
 
@@ -302,6 +309,156 @@ def account_status_words(code: str | None) -> str:
         return "Not given by Lean"
     meaning = ACCOUNT_STATUS_WORDS.get(code.strip().upper(), "Not known to the console")
     return f"{meaning} · {code.strip()}"
+
+
+# A status cell is a pill: the words, on the colour of their tone (console.formatting's palette,
+# that the pandas Styler painted whole cells with; its drawing was most of the warm screen's time).
+TONE_COLOURS = {
+    tone: re.search(r"background-color:\s*(#[0-9a-fA-F]+)", css).group(1)  # type: ignore[union-attr]
+    for tone, css in TONES.items()
+}
+
+
+@dataclass(frozen=True)
+class ToneColumn:
+    """The words a status column holds and the colour of each (st.column_config.MultiselectColumn
+    draws each cell as a pill of its colour, the words inside: never the colour alone)."""
+
+    options: tuple[str, ...]
+    colours: tuple[str, ...]
+
+
+def tone_pills(rows: list[dict[str, Any]], column: str) -> ToneColumn:
+    """Turn `column` of `rows` into one-word-list cells (`[label]`, or `[]` when empty) and say
+    which colour each label is drawn on."""
+    labels: dict[str, str] = {}
+    for row in rows:
+        label = row.get(column)
+        if isinstance(label, str) and label:
+            labels.setdefault(label, TONE_COLOURS[tone_of(label) or "muted"])
+            row[column] = [label]
+        else:
+            row[column] = []
+    return ToneColumn(tuple(labels), tuple(labels.values()))
+
+
+def permissions_short(granted: Iterable[str]) -> str:
+    """The permissions in a cell that fits 1280 px: "9 of 9: all", "8 of 9: no identities",
+    "1 of 9: only identity", else how many are missing ("5 of 9: 4 missing"); the bank
+    connection's screen lists every permission of every consent."""
+    names = list(dict.fromkeys(granted))
+    held = [name for name in PERMISSIONS if name in names]
+    extra = sum(name not in PERMISSIONS for name in names)
+    missing = [name for name in PERMISSIONS if name not in names]
+    if not held:
+        words = "none"
+    elif not missing:
+        words = "all"
+    elif len(missing) == 1:
+        words = f"no {missing[0]}"
+    elif len(held) == 1:
+        words = f"only {held[0]}"
+    else:
+        words = f"{len(missing)} missing"
+    return f"{len(held)} of {len(PERMISSIONS)}: {words}" + (f" + {extra} more" if extra else "")
+
+
+# The bank rows: what an operator reads first whole at 1280 px, the dates and ids to the right.
+ENTITY_COLUMNS = (
+    "Bank",
+    "Consent",
+    "Bank available",
+    "Permissions",
+    "Days left",
+    "Needs attention",
+    "Connected",
+    "Consent expires",
+    "Entity ID",
+    "Bank identifier",
+)
+ACCOUNT_COLUMNS = ("Bank", "Account", "Balance", "IBAN", "Status", "Type")
+
+
+@dataclass(frozen=True)
+class CustomerScreen:
+    """What the Customers screen draws of one view, built once per view (Arrow tables: the
+    screen hands them to Streamlit as they are, with no pandas work on a warm run)."""
+
+    view: CustomerView
+    overview: CustomerOverview
+    entity_ids: list[str]  # row -> entity_id, for the selected bank row
+    entities: pa.Table | None
+    entity_widths: dict[str, int]
+    entity_tones: dict[str, ToneColumn]
+    accounts: pa.Table | None
+    account_widths: dict[str, int]
+    account_rows: int
+
+
+# A table cell's text in pixels, as the dataframe draws it (the console's font at 14 px; a mask's
+# bullets are narrow) and its padding; a pill adds its own.
+_CHAR_PIXELS, _NARROW_PIXELS, _CELL_PADDING, _PILL_PADDING = 6.1, 4.0, 18, 16
+
+
+def _cell_pixels(cell: Any) -> int:
+    pill = isinstance(cell, list)
+    text = str(cell[0]) if pill and cell else "" if pill else str(cell)
+    letters = sum(_NARROW_PIXELS if ch == "•" else _CHAR_PIXELS for ch in text)
+    return round(letters) + _CELL_PADDING + (_PILL_PADDING if pill else 0)
+
+
+def _widths(rows: list[dict[str, Any]], most: Mapping[str, int]) -> dict[str, int]:
+    """Each column just wide enough for its longest cell (and its header), at most `most[column]`
+    pixels: what an operator reads first fits 1280 px whole."""
+    return {
+        column: min(
+            max([_cell_pixels(column)] + [_cell_pixels(row[column]) for row in rows]), limit
+        )
+        for column, limit in most.items()
+    }
+
+
+def _arrow(rows: list[dict[str, Any]], columns: Iterable[str]) -> pa.Table | None:
+    """The rows' `columns` as an Arrow table (straight from the rows: through pandas it took a
+    hundred times longer)."""
+    if not rows:
+        return None
+    return pa.Table.from_pylist([{c: row[c] for c in columns if c in row} for row in rows])
+
+
+def customer_screen(view: CustomerView, now: datetime | None = None) -> CustomerScreen:
+    """The view as the screen shows it: the summary, the bank rows (statuses as pills of their
+    tone, permissions short) and the accounts, with column widths that fit their text."""
+    overview = summarize_customer(view.customer, view.entities, view.banks, now)
+    entity_rows = entity_table(overview.entities)
+    for row, entity in zip(entity_rows, overview.entities, strict=True):
+        row["Permissions"] = permissions_short(entity.granted)
+    tones = {column: tone_pills(entity_rows, column) for column in ("Consent", "Bank available")}
+    account_rows = account_overview_rows(view)
+    return CustomerScreen(
+        view=view,
+        overview=overview,
+        entity_ids=[row["Entity ID"] for row in entity_rows],
+        entities=_arrow(entity_rows, ENTITY_COLUMNS),
+        entity_widths=_widths(
+            entity_rows,
+            {
+                "Bank": 160,
+                "Consent": 250,
+                "Bank available": 190,
+                "Permissions": 240,
+                "Days left": 180,
+                "Needs attention": 110,
+            },
+        ),
+        accounts=_arrow(account_rows, ACCOUNT_COLUMNS),
+        account_widths=_widths(
+            account_rows,
+            {"Bank": 160, "Account": 160, "Balance": 220, "IBAN": 160, "Status": 230},
+        ),
+        account_rows=len(account_rows),
+        entity_tones=tones,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,16 +132,22 @@ def csv_cell(value: Any) -> Any:
     return "" if value is None else csv_safe_cell(value)
 
 
-def rows_words(start: int, shown: int, total: int, *, exact: bool = False) -> str:
-    """Where a page sits in its list, in words: "rows 51–100 of about 12,345" (`start` from 0).
+def rows_words(
+    start: int, shown: int, total: int, *, exact: bool = False, noun: str = "row"
+) -> str:
+    """Where a page sits in its list, in words: "rows 51–100 of about 12,345", "line 4 of 4"
+    (`start` from 0; `noun` in the singular, its plural takes an "s").
 
     "about" unless `exact`: the total is counted when the page is read, and rows may arrive or
     the count may be an estimate.
     """
+    about = "" if exact else "about "
     if shown <= 0:
-        return f"no rows of {'' if exact else 'about '}{total:,}"
+        return f"no {noun}s of {about}{total:,}"
     last = start + shown
-    return f"rows {start + 1:,}–{last:,} of {'' if exact else 'about '}{max(total, last):,}"
+    if shown == 1:
+        return f"{noun} {last:,} of {about}{max(total, last):,}"
+    return f"{noun}s {start + 1:,}–{last:,} of {about}{max(total, last):,}"
 
 
 _LONG_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{23,}")

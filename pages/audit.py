@@ -12,8 +12,9 @@ import streamlit as st
 from console import audit
 from console.access import AccessDenied, require
 from console.audit import ACTIONS, PAGE_SIZE, AuditEntry, audit_page, audit_rows, export_csv
-from console.formatting import literal_md, rows_words
+from console.formatting import literal_md
 from console.masking import mask_text
+from console.refreshes import pixels_for
 from console.runtime import get_store
 from console.store import StoreUnavailable
 from console.ui_access import audit_view, current_actor
@@ -79,14 +80,66 @@ def masked(entry: AuditEntry) -> AuditEntry:
     )
 
 
+UNKNOWN_PAGE = "The link names a page this screen cannot find; showing the first page."
+
+
 def page_from_link() -> int | None:
-    """`before=N` from the URL: a line's id (the page starts just after it), else the first page."""
+    """`before=N` from the URL: a line's id (the page starts just after it), else the first page
+    (said, and the address then names the first page)."""
     raw = params.get("before", "")
-    if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18:
+    if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18 and int(raw) > 0:
         return int(raw)
     if raw:
-        st.warning("The link names a page this screen cannot find; showing the first page.")
+        st.warning(UNKNOWN_PAGE, icon=":material/first_page:")
+        st.query_params.pop("before", None)
     return None
+
+
+# When, who, what and of which subject first, whole at 1280 px (an action that was denied or
+# failed says so in "Did" too); the outcome, detail, reason, role and the kind of subject (the
+# "Did" words name it) follow to the right, and a selected line shows it all.
+AUDIT_COLUMNS = (
+    "When (UTC)",
+    "Who",
+    "Did",
+    "Id",
+    "Outcome",
+    "Detail",
+    "Reason given",
+    "Role",
+    "Of",
+)
+
+
+def on_screen(row: dict[str, str]) -> dict[str, str]:
+    """A line as the table shows it: "Did" carries the outcome when it was not ok."""
+    if row["Outcome"] == "ok":
+        return row
+    return {**row, "Did": f"{row['Did']} — {row['Outcome']}"}
+
+
+TABLE_PIXELS, WHEN_PIXELS = 755, 130  # beside the selection boxes at 1280 px
+
+
+def audit_column_config(rows: list[dict[str, str]]) -> dict[str, object]:
+    """Widths that fit the page's own text at 1280 px: what was done and the id whole (a UUID is
+    36 characters); a long e-mail address gets what they leave (the selected line shows it
+    whole), then the rest follows to the right."""
+
+    def fit(name: str, least: int, most: int) -> int:
+        return pixels_for((row[name] for row in rows), least=least, most=most)
+
+    did, subject = fit("Did", 80, 280), fit("Id", 60, 260)
+    who = min(fit("Who", 80, 260), max(100, TABLE_PIXELS - WHEN_PIXELS - did - subject))
+    return {
+        "When (UTC)": st.column_config.TextColumn(width=WHEN_PIXELS),
+        "Who": st.column_config.TextColumn(width=who),
+        "Did": st.column_config.TextColumn(width=did),
+        "Id": st.column_config.TextColumn(width=subject),
+        "Outcome": st.column_config.TextColumn(width=70),
+        "Detail": st.column_config.TextColumn(width=fit("Detail", 70, 300)),
+        "Reason given": st.column_config.TextColumn(width=fit("Reason given", 110, 300)),
+    }
 
 
 def go_to(before: int | None) -> None:
@@ -113,25 +166,47 @@ except StoreUnavailable as exc:
     st.error(f"The console's database is not answering: {literal_md(str(exc))}")
     st.stop()
 
+if page.cursor_unknown:
+    # A mistyped link, or one from another console's log: its line is not in this one.
+    st.warning(UNKNOWN_PAGE, icon=":material/first_page:")
+    st.query_params.pop("before", None)
+
 if not page.entries:
     st.info("Nothing in the audit log matches." if not page.start else "No older lines match.")
     if params.get("before") and st.button("First page", icon=":material/first_page:"):
         go_to(None)
 else:
-    st.dataframe(
-        audit_rows([masked(e) for e in page.entries]),
+    lines = audit_rows([masked(e) for e in page.entries])
+    shown = [on_screen(line) for line in lines]
+    picked = st.dataframe(
+        shown,
         hide_index=True,
         width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"audit_table_{params.get('before', '')}",  # a selection belongs to its page
+        column_order=AUDIT_COLUMNS,
+        column_config=audit_column_config(shown),
     )
     newer_col, label_col, older_col = st.columns([1, 3, 1], vertical_alignment="center")
     if newer_col.button("◀ Newer", disabled=page.newer is None, width="stretch", key="audit_newer"):
         go_to(page.newer)
     label_col.caption(
-        f"Newest first: {rows_words(page.start, len(page.entries), page.total)} lines "
-        f"({PAGE_SIZE} a page; the address names the page, for a ticket)."
+        f"Newest first: {page.position_words} ({PAGE_SIZE} a page; the address names the "
+        "page, for a ticket). Select a line to read it whole."
     )
     if older_col.button("Older ▶", disabled=page.older is None, width="stretch", key="audit_older"):
         go_to(page.older)
+    selected = picked.selection.rows if picked else []
+    if selected and 0 <= selected[0] < len(lines):
+        with st.container(border=True):
+            st.subheader("The line", anchor=False)
+            st.dataframe(
+                [{"Field": name, "Value": value} for name, value in lines[selected[0]].items()],
+                hide_index=True,
+                width="stretch",
+                key="audit_line",
+            )
     st.download_button(
         "Download CSV",
         lambda: export_csv(get_store(), **filters, masked=masked),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import streamlit as st
@@ -18,26 +19,27 @@ from console.book_queries import (
     index_status,
 )
 from console.customer_view import (
+    CustomerScreen,
     CustomerView,
     CustomerWatermark,
-    account_overview_rows,
+    ToneColumn,
+    customer_screen,
     fetch_customer_view,
     known_customers,
+    tone_pills,
 )
 from console.customers import (
     CustomerQuery,
     InvalidLookup,
     SearchResult,
     bank_directory,
-    entity_table,
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
     search_customers,
-    summarize_customer,
     ticket_url,
 )
-from console.formatting import literal_md, styled_table
+from console.formatting import literal_md
 from console.last_good import Snapshot
 from console.messages import describe_error
 from console.runtime import get_store
@@ -92,13 +94,42 @@ def watermark_of(query: CustomerQuery) -> tuple[CustomerWatermark | None, int]:
         return None, int(time.time() // NO_STORE_SECONDS)
 
 
-def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerView]:
-    """`load_customer` under the current watermark; a partial view is asked again once old."""
+@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
+def view_fetched_at(
+    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
+) -> datetime:
+    """When the cached view under this key came from Lean: a small entry, so a warm run reads
+    it instead of a copy of the whole view (unpickling that was half the warm run's time)."""
+    return load_customer(backend_key, kind, value, watermark, period).fetched_at
+
+
+@st.cache_resource(ttl=900, max_entries=500, show_spinner=False)
+def screen_of(
+    backend_key: str,
+    kind: str,
+    value: str,
+    watermark: CustomerWatermark | None,
+    period: int,
+    fetched_at: datetime,
+    minute: int,
+) -> Snapshot[CustomerScreen]:
+    """What the screen draws of the view fetched at `fetched_at`, built once a minute at most
+    ("days left" moves with the clock) and shared by every session without a copy: a warm run
+    hands ready Arrow tables to Streamlit. A cleared view cache gives a new `fetched_at`."""
+    snapshot = load_customer(backend_key, kind, value, watermark, period)
+    return Snapshot(customer_screen(snapshot.value), snapshot.fetched_at)
+
+
+def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
+    """The screen of `load_customer` under the current watermark; a partial view is asked
+    again once old."""
     key = (backend.key, query.kind, query.value, *watermark_of(query))
-    snapshot = load_customer(*key)
-    if not snapshot.value.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
+    minute = int(time.time() // 60)
+    snapshot = screen_of(*key, view_fetched_at(*key), minute)
+    if not snapshot.value.view.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
         load_customer.clear(*key)
-        snapshot = load_customer(*key)
+        view_fetched_at.clear(*key)
+        snapshot = screen_of(*key, view_fetched_at(*key), minute)
     return snapshot
 
 
@@ -118,18 +149,35 @@ def run_search(backend_key: str, text: str) -> Snapshot[SearchResult]:
     return Snapshot.now(search_customers(client, text))
 
 
-def customer_accounts(view: CustomerView) -> None:
+def tone_column(tones: ToneColumn, width: int | None, help: str | None = None) -> Any:
+    """A status column drawn as pills: each cell's words on the colour of their tone."""
+    return st.column_config.MultiselectColumn(
+        width=width, help=help, options=tones.options, color=list(tones.colours) or None
+    )
+
+
+def customer_accounts(view: CustomerView, screen: CustomerScreen) -> None:
     """Every account of every bank connection with its balance; what Lean did not give, said."""
-    rows = account_overview_rows(view)
-    if rows:
-        st.markdown(f"**Accounts** · {len(rows)} at {len(view.accounts)} bank connection(s)")
+    if screen.accounts is not None:
+        st.markdown(
+            f"**Accounts** · {screen.account_rows} at {len(view.accounts)} bank connection(s)"
+        )
+        widths = screen.account_widths
         st.dataframe(
-            rows,
+            screen.accounts,
             hide_index=True,
             width="stretch",
             key="customer_accounts",
-            column_order=["Bank", "Account", "Type", "Status", "Balance", "IBAN"],
-            column_config={"Balance": st.column_config.TextColumn(width="medium")},
+            column_config={
+                "Bank": st.column_config.TextColumn(width=widths["Bank"]),
+                "Account": st.column_config.TextColumn(width=widths["Account"]),
+                "Balance": st.column_config.TextColumn(width=widths["Balance"]),
+                "IBAN": st.column_config.TextColumn(
+                    width=widths["IBAN"],
+                    help="Masked; the bank connection's screen shows it whole to a role that may.",
+                ),
+                "Status": st.column_config.TextColumn(width=widths["Status"]),
+            },
         )
     elif view.entities and view.complete:
         st.caption("Lean lists no account at this customer's bank connections.")
@@ -195,14 +243,14 @@ if submitted:
 
 if current:
     try:
-        found = wait_for_lean(
+        screen = wait_for_lean(
             f"Loading the customer by `{current.kind}`, their banks and accounts from Lean…",
             backend,
             ("customer", current.kind, current.value),
             lambda: load_fresh_customer(current),
             "customer",
         ).value
-        overview = summarize_customer(found.customer, found.entities, found.banks)
+        found, overview = screen.view, screen.overview
     except LeanError as exc:
         show_error(exc, "customer")
         if current.kind == "app_user_id" and looks_like_uuid(current.value):
@@ -229,16 +277,34 @@ if current:
                 f"({counts['needs_reconnect']} need a reconnect, "
                 f"{counts['bank_disabled']} at a disabled bank).",
             )
-            if overview.entities:
-                entity_rows = entity_table(overview.entities)
+            if screen.entities is not None:
+                widths = screen.entity_widths
                 picked_entity = st.dataframe(
-                    styled_table(entity_rows, ["Consent", "Bank available"]),
+                    screen.entities,
                     hide_index=True,
                     width="stretch",
                     on_select="rerun",
                     selection_mode="single-row",
                     key="customer_entities",
                     column_config={
+                        "Bank": st.column_config.TextColumn(width=widths["Bank"]),
+                        "Consent": tone_column(
+                            screen.entity_tones["Consent"],
+                            widths["Consent"],
+                            "In words, then Lean's status; the colour repeats it.",
+                        ),
+                        "Bank available": tone_column(
+                            screen.entity_tones["Bank available"], widths["Bank available"]
+                        ),
+                        "Permissions": st.column_config.TextColumn(
+                            width=widths["Permissions"],
+                            help="Granted of Lean's nine; the bank connection's screen lists "
+                            "each permission of each consent.",
+                        ),
+                        "Days left": st.column_config.TextColumn(width=widths["Days left"]),
+                        "Needs attention": st.column_config.TextColumn(
+                            width=widths["Needs attention"]
+                        ),
                         "Connected": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                         "Consent expires": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
                     },
@@ -248,13 +314,13 @@ if current:
                     st.switch_page(
                         "pages/entities.py",
                         query_params={
-                            "entity_id": entity_rows[picked_entity.selection.rows[0]]["Entity ID"],
+                            "entity_id": screen.entity_ids[picked_entity.selection.rows[0]],
                             "customer_id": customer.customer_id,
                         },
                     )
             else:
                 st.info("This customer has not connected a bank yet.")
-            customer_accounts(found)
+            customer_accounts(found, screen)
             st.page_link(
                 "pages/webhooks.py",
                 label="This customer's webhooks",
@@ -345,12 +411,15 @@ def page_buttons(page_number: int, pages: int, total: int) -> None:
         st.rerun()
 
 
-def customer_table_to_open(data: Any, rows: list[dict[str, Any]]) -> None:
+def customer_table_to_open(
+    data: Any, rows: list[dict[str, Any]], column_config: dict[str, Any] | None = None
+) -> None:
     """A table of customers (`data` as shown, `rows` behind it); selecting a row opens one."""
     selection = st.dataframe(
         data,
         hide_index=True,
         width="stretch",
+        column_config=column_config,
         on_select="rerun",
         selection_mode="single-row",
         key="browse_table",
@@ -403,7 +472,13 @@ def browse_from_index() -> None:
         directory = {}  # identifiers instead of names; the list itself needs no Lean call
     table = customer_table(rows, bank_names={k: b.display_name for k, b in directory.items()})
     if table:
-        customer_table_to_open(styled_table(table, ["Worst consent"]), table)
+        shown = [dict(row) for row in table]
+        worst = tone_pills(shown, "Worst consent")
+        customer_table_to_open(
+            shown,
+            table,
+            {"Worst consent": tone_column(worst, None, "The consent that needs most care.")},
+        )
         page_buttons(page_number, pages, total)
     else:
         st.info("No customer in the index matches these filters.")

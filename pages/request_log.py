@@ -7,7 +7,6 @@ import streamlit as st
 
 from console.access import AccessDenied, require
 from console.formatting import fit_ids, literal_md, rows_words
-from console.refreshes import pixels_for
 from console.request_log import (
     DAYS_SETTING,
     PERIODS,
@@ -33,7 +32,21 @@ from console.ui_access import current_actor
 from lean_api.calls import OUTCOMES
 
 PAGE_SIZE = 50
-CALL_CHARS = 72  # what the Call column shows whole beside the answer at 1280 px
+# The table's width at 1280 px beside the selection boxes. The time, the answer and Lean's code
+# whole (the code is what an escalation quotes); the call gets what they leave, its first id whole
+# on most pages; the latency, who asked and the results_id follow, to the right.
+TABLE_PIXELS = 755
+TIME_PIXELS, MS_PIXELS, CALL_LEAST_PIXELS = 100, 50, 240
+CELL_PIXELS = 18  # a cell's padding
+
+
+def text_pixels(texts: list[str], *, per_char: float, least: int, most: int) -> int:
+    """A column's width for the longest of `texts` in the table's font (`per_char`: 6.1 for
+    words, 7.3 for Lean's upper-case codes)."""
+    longest = max((len(text) for text in texts), default=0)
+    return min(max(round(longest * per_char) + CELL_PIXELS, least), most)
+
+
 ANY = ""
 
 st.title("Request log")
@@ -187,9 +200,16 @@ if not calls:
     else:
         st.info("No call matches these filters. Widen the period or clear a filter.")
 else:
-    # A call whole when it fits 1280 px; a longer one keeps its first id whole and the start of
-    # the others (select the row for all of it).
-    shown = [{**row, "Call": fit_ids(row["Call"], CALL_CHARS)} for row in table_rows(calls)]
+    # A call whole when it fits 1280 px beside the answer and Lean's code; a longer one keeps its
+    # first id whole and the start of the others, or is cut (select the row for all of it).
+    table = table_rows(calls)
+    answer_px = text_pixels([row["Answer"] for row in table], per_char=6.1, least=70, most=150)
+    code_px = text_pixels([row["Lean code"] for row in table], per_char=7.3, least=85, most=200)
+    beside = TABLE_PIXELS - TIME_PIXELS - answer_px - code_px
+    # The latency too when the call keeps its first id whole beside it (about 60 characters).
+    call_px = max(CALL_LEAST_PIXELS, beside - MS_PIXELS if beside - MS_PIXELS >= 380 else beside)
+    call_chars = int((call_px - CELL_PIXELS) / 6.6)  # paths and ids run wider than words
+    shown = [{**row, "Call": fit_ids(row["Call"], call_chars)} for row in table]
     picked = st.dataframe(
         shown,
         hide_index=True,
@@ -197,33 +217,35 @@ else:
         on_select="rerun",
         selection_mode="single-row",
         key="request_table",
-        # The call whole (ids included: they are what an operator searches for), then what
-        # fits beside it at 1280 px; who asked and the results_id follow, to the right.
         column_order=(
             TIME_COLUMN,
             "Call",
             "Answer",
-            "ms",
             "Lean code",
+            "ms",
             "Screen",
             "Actor",
             "results_id",
             "Retries",
         ),
         column_config={
-            TIME_COLUMN: st.column_config.TextColumn(width=100),
+            TIME_COLUMN: st.column_config.TextColumn(width=TIME_PIXELS),
             "Call": st.column_config.TextColumn(
-                width=pixels_for((row["Call"] for row in shown), least=175, most=490),
+                width=min(
+                    call_px,
+                    text_pixels([r["Call"] for r in shown], per_char=6.2, least=175, most=560),
+                ),
                 help="Method and endpoint as sent (select the row for all of it)",
             ),
             "Answer": st.column_config.TextColumn(
-                width=pixels_for((row["Answer"] for row in shown), least=70, most=150),
-                help="HTTP status (or no answer) and the outcome word",
+                width=answer_px, help="HTTP status (or no answer) and the outcome word"
             ),
-            "Lean code": st.column_config.TextColumn(width=85),
+            "Lean code": st.column_config.TextColumn(
+                width=code_px, help="Lean's own error code, when it gave one"
+            ),
             "results_id": st.column_config.TextColumn(width=70),
             "ms": st.column_config.NumberColumn(
-                "ms", width=45, format="%d", help="The whole call: token, retries, waits"
+                "ms", width=MS_PIXELS, format="%d", help="The whole call: token, retries, waits"
             ),
             "Retries": st.column_config.NumberColumn(width=50),
             "Screen": st.column_config.TextColumn(width=80),

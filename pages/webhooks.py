@@ -62,6 +62,7 @@ from console.events import (
 )
 from console.formatting import literal_md, styled_table, tone_of
 from console.masking import mask_payload, mask_text
+from console.refreshes import pixels_for
 from console.runtime import get_receiver, get_store
 from console.store import StoreUnavailable
 from console.ui import backend_or_stop
@@ -572,7 +573,12 @@ def show_rejected() -> None:
         column_config={
             "Received (UTC)": stamp,
             "HTTP": st.column_config.NumberColumn(width=50),
-            "Reason": st.column_config.TextColumn(width=230),
+            # The reason whole at 1280 px beside when, the status and the sender (the longest,
+            # "LEAN_WEBHOOK_SECRET is not configured…", is 68 characters); the size and the
+            # signature header follow, to the right.
+            "Reason": st.column_config.TextColumn(
+                width=pixels_for((r["reason"] for r in rejected), least=150, most=450)
+            ),
             "From": st.column_config.TextColumn(width=115),
             "Size (bytes)": st.column_config.NumberColumn(width=85),
             "Signature header": st.column_config.TextColumn(width=160),

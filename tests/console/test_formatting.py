@@ -190,3 +190,12 @@ def test_a_page_number_from_a_link_is_a_small_positive_number_or_nothing() -> No
     assert page_index("1", pages=0) == 0
     for raw in ("0", "00", "-1", "+1", "1.5", "1e3", "x", "", "١", "1" + "0" * 5000):
         assert page_index(raw, pages=3) is None, raw
+
+
+def test_a_page_position_reads_as_words_in_the_singular_and_the_plural() -> None:
+    from console.formatting import rows_words
+
+    assert rows_words(0, 13, 13, exact=True, noun="line") == "lines 1–13 of 13"
+    assert rows_words(3, 1, 4, exact=True, noun="line") == "line 4 of 4"
+    assert rows_words(50, 50, 12_345) == "rows 51–100 of about 12,345"
+    assert rows_words(0, 0, 7, noun="call") == "no calls of about 7"
