@@ -160,7 +160,8 @@ def customer_accounts(view: CustomerView, screen: CustomerScreen) -> None:
     """Every account of every bank connection with its balance; what Lean did not give, said."""
     if screen.accounts is not None:
         st.markdown(
-            f"**Accounts** · {screen.account_rows} at {len(view.accounts)} bank connection(s)"
+            f"**Accounts** · {screen.account_rows:,} at {len(view.accounts):,} bank "
+            f"connection{'' if len(view.accounts) == 1 else 's'}"
         )
         widths = screen.account_widths
         st.dataframe(

@@ -165,8 +165,9 @@ def show_event(event_id: str) -> None:
         if other_letters:
             st.warning(
                 f"{other_deliveries:,} of these {event.delivery_count:,} deliveries came with "
-                f"another body ({other_letters:,} different in all). This event keeps the body "
-                "it first came with; the others are kept apart under Dead letters."
+                f"another body ({other_letters:,} other bod{'y' if other_letters == 1 else 'ies'} "
+                "in all). This event keeps the body it first came with; the others are kept "
+                "apart under Dead letters."
             )
             st.page_link(
                 "pages/webhooks.py",
@@ -617,7 +618,8 @@ def show_dead_letters() -> None:
         "are kept; they may hold personal data, so only admins see, download and reprocess them."
         " Reprocess once the cause is fixed: each body goes through the receiver's own parsing, "
         "becomes an event once (an event already stored is counted), and the letter stays, "
-        "marked with the outcome."
+        "marked with the outcome. A body that came with the event_id of an event stored with "
+        "another body is *kept apart*: the event keeps its first body, and this one stays here."
     )
     if notice := st.session_state.pop("wh_reprocess_notice", None):
         tone, words = notice
@@ -648,7 +650,10 @@ def show_dead_letters() -> None:
         key="wh_dead_table",
         column_config={
             "State": st.column_config.TextColumn(width=140),
-            "Reason": st.column_config.TextColumn(width=165),
+            # The start of a reason says what it is (a kept-apart body names its event first).
+            "Reason": st.column_config.TextColumn(
+                width=pixels_for((letter.reason for letter in letters), least=165, most=330)
+            ),
             "Size (bytes)": st.column_config.NumberColumn(width=70),
             "Deliveries": st.column_config.NumberColumn(width=70),
             "First received (UTC)": stamp,

@@ -92,7 +92,7 @@ def test_customer_view_shows_every_account_with_its_balance(
     at = view(wide.customer_id)
     shown = balances(at)
     assert len(shown) == 20 and all(b.endswith("in credit") or "debit" in b for b in shown)
-    assert "**Accounts** · 20 at 5 bank connection(s)" in " ".join(m.value for m in at.markdown)
+    assert "**Accounts** · 20 at 5 bank connections" in " ".join(m.value for m in at.markdown)
 
 
 def test_warm_view_asks_lean_nothing_until_a_webhook_says_the_customer_changed(

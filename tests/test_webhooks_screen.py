@@ -215,8 +215,8 @@ def test_an_event_that_came_again_with_another_body_says_so_and_links_to_it(
     screen.run()
     assert not screen.exception
     assert (
-        "2 of these 3 deliveries came with another body (1 different in all). This event keeps "
-        "the body it first came with" in texts(screen.warning)
+        "2 of these 3 deliveries came with another body (1 other body in all). This event "
+        "keeps the body it first came with" in texts(screen.warning)
     )
     (link,) = [link for link in screen.get("page_link") if link.proto.label == "Dead letters"]
     assert parse_qs(link.proto.query_string) == {"section": ["Dead letters"]}
