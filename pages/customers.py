@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
 import streamlit as st
@@ -21,132 +19,35 @@ from console.book_queries import (
 from console.customer_view import (
     CustomerScreen,
     CustomerView,
-    CustomerWatermark,
     ToneColumn,
-    customer_screen,
-    fetch_customer_view,
-    known_customers,
     tone_pills,
 )
 from console.customers import (
     CustomerQuery,
     InvalidLookup,
-    SearchResult,
-    bank_directory,
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
-    search_customers,
     ticket_url,
 )
 from console.formatting import literal_md
-from console.last_good import Snapshot
 from console.messages import describe_error
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from console.ui_access import audit_view, current_actor
+from console.ui_customers import (
+    load_banks,
+    load_fresh_customer,
+    load_page,
+    run_search,
+)
 from lean_api.calls import keep_caller
 from lean_api.errors import ConflictError, LeanError
-from lean_api.models import Bank
 
 backend = backend_or_stop()
 client = backend.client
 KINDS = ["customer_id", "app_user_id"]
-
-
-# Loaders return a Snapshot (the answer and when Lean gave it), so the age shown with last good
-# data is the age of Lean's answer, not of the cache entry. Failures are never cached.
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def load_banks(backend_key: str) -> Snapshot[dict[str, Bank]]:
-    """Bank directory, cached for five minutes per environment."""
-    return Snapshot.now(bank_directory(client))
-
-
-# A view Lean answered only in part is asked again after this long, even with no new event.
-PARTIAL_VIEW_SECONDS = 30
-# Without the database there is no watermark: views then last this long, as a plain TTL.
-NO_STORE_SECONDS = 30
-
-
-@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
-def load_customer(
-    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
-) -> Snapshot[CustomerView]:
-    """The customer view (console.customer_view), shared by every session of the process.
-
-    Cached under the watermark of the newest stored webhook about the customer and about bank
-    availability: a newer event (stored by any process sharing the database) is a new key, so the
-    next view asks Lean again. `period` is 0 unless the database could not give a watermark.
-    """
-    view = fetch_customer_view(client, CustomerQuery(kind, value))  # type: ignore[arg-type]
-    known_customers().learn(view)
-    return Snapshot.now(view)
-
-
-def watermark_of(query: CustomerQuery) -> tuple[CustomerWatermark | None, int]:
-    """The customer's watermark, or (None, a 30-second period) when the database cannot say."""
-    try:
-        return known_customers().watermark(get_store(), query), 0
-    except (StoreUnavailable, StoreRejected):
-        return None, int(time.time() // NO_STORE_SECONDS)
-
-
-@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
-def view_fetched_at(
-    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
-) -> datetime:
-    """When the cached view under this key came from Lean: a small entry, so a warm run reads
-    it instead of a copy of the whole view (unpickling that was half the warm run's time)."""
-    return load_customer(backend_key, kind, value, watermark, period).fetched_at
-
-
-@st.cache_resource(ttl=900, max_entries=500, show_spinner=False)
-def screen_of(
-    backend_key: str,
-    kind: str,
-    value: str,
-    watermark: CustomerWatermark | None,
-    period: int,
-    fetched_at: datetime,
-    minute: int,
-) -> Snapshot[CustomerScreen]:
-    """What the screen draws of the view fetched at `fetched_at`, built once a minute at most
-    ("days left" moves with the clock) and shared by every session without a copy: a warm run
-    hands ready Arrow tables to Streamlit. A cleared view cache gives a new `fetched_at`."""
-    snapshot = load_customer(backend_key, kind, value, watermark, period)
-    return Snapshot(customer_screen(snapshot.value), snapshot.fetched_at)
-
-
-def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
-    """The screen of `load_customer` under the current watermark; a partial view is asked
-    again once old."""
-    key = (backend.key, query.kind, query.value, *watermark_of(query))
-    minute = int(time.time() // 60)
-    snapshot = screen_of(*key, view_fetched_at(*key), minute)
-    if not snapshot.value.view.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
-        load_customer.clear(*key)
-        view_fetched_at.clear(*key)
-        snapshot = screen_of(*key, view_fetched_at(*key), minute)
-    return snapshot
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_page(
-    backend_key: str, page_number: int, page_size: int
-) -> Snapshot[tuple[list[dict], int, int]]:
-    """One page of customers: rows, total customers, total pages."""
-    page = client.list_customers(page_number, page_size)
-    rows = [{"app_user_id": c.app_user_id, "customer_id": c.customer_id} for c in page.items]
-    return Snapshot.now((rows, page.page.total_elements or len(rows), page.page.total_pages or 1))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def run_search(backend_key: str, text: str) -> Snapshot[SearchResult]:
-    """Customers whose ids contain `text`."""
-    return Snapshot.now(search_customers(client, text))
 
 
 def tone_column(tones: ToneColumn, width: int | None, help: str | None = None) -> Any:
