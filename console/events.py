@@ -31,6 +31,7 @@ from console.store import (
     StoreUnavailable,
     events,
     index_entities,
+    occurred_between,
     row_ids_in,
 )
 from lean_api.models import (
@@ -887,17 +888,6 @@ def _text_rows(store: EventStore, view: InboxView, common: bool = False) -> Any:
     return candidates if candidates is not None else False
 
 
-def _window(view: InboxView, now: datetime | None) -> list[Any]:
-    """The view's time window as ranges on when events occurred (what the occurred index seeks)."""
-    flt = view.event_filter(now)
-    bounds = []
-    if flt.since:
-        bounds.append(flt.since.astimezone(UTC).replace(tzinfo=None) <= OCCURRED)
-    if flt.until:
-        bounds.append(flt.until.astimezone(UTC).replace(tzinfo=None) > OCCURRED)
-    return bounds
-
-
 def _row_by_row(conn: Connection, condition: Any) -> Any:
     """`condition` as a test on each row read, never an index for SQLite's planner to pick: for
     the few rows a range of row ids holds (events stored after a reader's list), where SQLite,
@@ -945,6 +935,13 @@ def _newer_than(at: Any, before: int) -> Any:
     return and_(at <= OCCURRED, or_(at < OCCURRED, events.c.id > before))
 
 
+def _order(newest: bool) -> tuple[Any, Any]:
+    """The inbox's order (when events occurred, then row id), newest first or oldest first."""
+    if newest:
+        return OCCURRED.desc(), events.c.id.desc()
+    return OCCURRED.asc(), events.c.id.asc()
+
+
 def _walk(
     conn: Connection,
     condition: Any,
@@ -967,7 +964,7 @@ def _walk(
         return None
     expected = want / density
     chunk = int(min(max(2 * expected, WALK_CHUNK[0]), WALK_CHUNK[1]))
-    order = (OCCURRED.desc(), events.c.id.desc()) if newest else (OCCURRED.asc(), events.c.id.asc())
+    order = _order(newest)
     past = _older_than if newest else _newer_than
     found: list[int] = []
     read, resume = 0, list(bounds)
@@ -988,6 +985,32 @@ def _walk(
             return found[:want]
         resume = [*bounds, past(rows[-1].at, rows[-1].id)]
     return None
+
+
+def _first_ids(
+    conn: Connection,
+    condition: Any,
+    window: list[Any],
+    cursor: list[Any],
+    want: int,
+    density: float | None,
+    *,
+    newest: bool = True,
+) -> list[int]:
+    """The first `want` ids matching `condition` past `cursor`, in the inbox's order (newest
+    first, or oldest first): walked along the order when `density` says matches are common
+    (`_walk`, within the time `window`), else from the indexes alone where they cover the
+    filter (`condition` holds the window then): sorting thousands of matches with their bodies
+    is what costs."""
+    found = _walk(conn, condition, [*window, *cursor], want, density, newest=newest)
+    if found is not None:
+        return found
+    order = _order(newest)
+    return list(
+        conn.execute(
+            select(events.c.id).where(condition, *cursor).order_by(*order).limit(want)
+        ).scalars()
+    )
 
 
 def newest_event_id(store: EventStore) -> int:
@@ -1040,23 +1063,13 @@ def inbox_page(
     # unless a sorted index holds them all in few enough entries to sort.
     walk = sample.dense(0) and not _sorted_by_index(view, sample.count(0).value)
     density = sample.hits[0] / sample.present if walk else None
-    window = _window(view, now)
+    flt = view.event_filter(now)
+    window = occurred_between(flt.since, flt.until)
     with store.connect() as conn:
         _without_jit(conn)
         total = count_matching(conn, matching, asof, sample=sample)
         cursor = [_older_than(at, view.before)] if view.before else []
-        page_ids = _walk(conn, in_list, [*window, *cursor], page_size + 1, density)
-        if page_ids is None:
-            # From the indexes alone where they cover the filter; sorting thousands of matches
-            # with their bodies is what costs.
-            page_ids = list(
-                conn.execute(
-                    select(events.c.id)
-                    .where(in_list, *cursor)
-                    .order_by(OCCURRED.desc(), events.c.id.desc())
-                    .limit(page_size + 1)
-                ).scalars()
-            )
+        page_ids = _first_ids(conn, in_list, window, cursor, page_size + 1, density)
         # Then those rows whole.
         statement = (
             select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
@@ -1079,16 +1092,9 @@ def inbox_page(
             start = count_matching(
                 conn, and_(matching, above), asof, cap=POSITION_CAP, sample=sample, which=-1
             )
-            nearest = _walk(conn, in_list, [*window, above], page_size + 1, density, newest=False)
-            if nearest is None:
-                nearest = list(
-                    conn.execute(
-                        select(events.c.id)
-                        .where(above, in_list)
-                        .order_by(OCCURRED.asc(), events.c.id.asc())
-                        .limit(page_size + 1)
-                    ).scalars()
-                )
+            nearest = _first_ids(
+                conn, in_list, window, [above], page_size + 1, density, newest=False
+            )
             newer = int(nearest[page_size]) if len(nearest) > page_size else None
     shown = rows[:page_size]
     return InboxPage(

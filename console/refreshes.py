@@ -351,10 +351,18 @@ def history_rows(items: Sequence[RefreshHistoryItem]) -> list[dict[str, Any]]:
 CHAR_PIXELS, CELL_PADDING = 6.2, 28
 
 
-def pixels_for(texts: Iterable[object], *, least: int = 60, most: int = 560) -> int:
-    """A table column's width in pixels that shows the longest of `texts` whole."""
+def pixels_for(
+    texts: Iterable[object],
+    *,
+    least: int = 60,
+    most: int = 560,
+    per_char: float = CHAR_PIXELS,
+    padding: int = CELL_PADDING,
+) -> int:
+    """A table column's width in pixels that shows the longest of `texts` whole (`per_char`:
+    wider for upper-case codes; `padding`: the cell's, and the header's menu)."""
     longest = max((len(str(t)) for t in texts), default=0)
-    return min(max(round(longest * CHAR_PIXELS) + CELL_PADDING, least), most)
+    return min(max(round(longest * per_char) + padding, least), most)
 
 
 def choose_refresh(items: Sequence[RefreshHistoryItem], wanted: str | None) -> int:

@@ -572,6 +572,17 @@ def _utc_naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+def occurred_between(since: datetime | None, until: datetime | None) -> list[Any]:
+    """Conditions on when an event occurred: at or after `since`, before `until` (either may be
+    None): ranges of the occurred index."""
+    bounds = []
+    if since:
+        bounds.append(_utc_naive(since) <= OCCURRED)
+    if until:
+        bounds.append(_utc_naive(until) > OCCURRED)
+    return bounds
+
+
 def clean_text(value: str | None) -> str | None:
     """Text any database takes: lone surrogates and NUL (PostgreSQL refuses both) become U+FFFD."""
     if value is None or (value.isascii() and "\x00" not in value):
@@ -1311,10 +1322,7 @@ class EventStore:
                     ),
                 )
             )
-        if flt.since:
-            conditions.append(_utc_naive(flt.since) <= OCCURRED)
-        if flt.until:
-            conditions.append(_utc_naive(flt.until) > OCCURRED)
+        conditions.extend(occurred_between(flt.since, flt.until))
         if flt.text and flt.text.strip():
             conditions.append(self._text_condition(flt.text.strip(), text_rows))
         return and_(*conditions) if conditions else literal(True)

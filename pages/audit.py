@@ -80,7 +80,13 @@ def masked(entry: AuditEntry) -> AuditEntry:
     )
 
 
-UNKNOWN_PAGE = "The link names a page this screen cannot find; showing the first page."
+def unknown_page() -> None:
+    """Say the link's page is not found and let the address name the first page, shown instead."""
+    st.warning(
+        "The link names a page this screen cannot find; showing the first page.",
+        icon=":material/first_page:",
+    )
+    st.query_params.pop("before", None)
 
 
 def page_from_link() -> int | None:
@@ -90,8 +96,7 @@ def page_from_link() -> int | None:
     if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18 and int(raw) > 0:
         return int(raw)
     if raw:
-        st.warning(UNKNOWN_PAGE, icon=":material/first_page:")
-        st.query_params.pop("before", None)
+        unknown_page()
     return None
 
 
@@ -168,8 +173,7 @@ except StoreUnavailable as exc:
 
 if page.cursor_unknown:
     # A mistyped link, or one from another console's log: its line is not in this one.
-    st.warning(UNKNOWN_PAGE, icon=":material/first_page:")
-    st.query_params.pop("before", None)
+    unknown_page()
 
 if not page.entries:
     st.info("Nothing in the audit log matches." if not page.start else "No older lines match.")

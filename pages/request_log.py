@@ -7,6 +7,7 @@ import streamlit as st
 
 from console.access import AccessDenied, require
 from console.formatting import fit_ids, literal_md, rows_words
+from console.refreshes import pixels_for
 from console.request_log import (
     DAYS_SETTING,
     PERIODS,
@@ -43,8 +44,7 @@ CELL_PIXELS = 18  # a cell's padding
 def text_pixels(texts: list[str], *, per_char: float, least: int, most: int) -> int:
     """A column's width for the longest of `texts` in the table's font (`per_char`: 6.1 for
     words, 7.3 for Lean's upper-case codes)."""
-    longest = max((len(text) for text in texts), default=0)
-    return min(max(round(longest * per_char) + CELL_PIXELS, least), most)
+    return pixels_for(texts, least=least, most=most, per_char=per_char, padding=CELL_PIXELS)
 
 
 ANY = ""

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from console.store import (
     SCHEMA_VERSION,
@@ -19,6 +18,7 @@ from console.store import (
     EventWriter,
     StoreUnavailable,
 )
+from tests import pgcluster
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -261,10 +261,4 @@ def as_schema_1(url: str) -> None:
 
 
 def fresh_postgres_database(request: pytest.FixtureRequest, name: str) -> str:
-    url = request.getfixturevalue("postgres_url")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + f"/{name}"
+    return pgcluster.fresh_postgres_database(request.getfixturevalue("postgres_url"), name)
