@@ -32,7 +32,7 @@ from console.health import health_response
 from console.log_masking import install as install_log_masking
 from console.metrics import metrics_route
 from console.runtime import Backend, embedded_sandbox, get_backend, get_receiver, get_store
-from console.serving import install_request_deadlines
+from console.serving import freeze_start_up_heap, install_request_deadlines
 from console.store import StoreUnavailable
 from console.ui_access import current_mode
 from console.webhooks import MISCONFIGURED, WEBHOOK_PATH, Answer, WebhookReceiver
@@ -207,6 +207,7 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
         receiver = await resolve_receiver()
         if receiver is not None:
             receiver.rejections.start()  # retention prunes even while nothing is refused
+            receiver.writer.start()  # its statements compiled before the first delivery
         announce(backend)
         # The book index: webhooks applied in the background, a sync with Lean every 6 h (at once
         # in embedded mode, whose seed dates move with the day it starts).
@@ -227,7 +228,16 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
                 await anyio.to_thread.run_sync(start_sandbox_webhooks)
             except StoreUnavailable as exc:
                 log.error("sandbox back-fill not started: the event store is unavailable (%s)", exc)
+    # The screens' libraries are imported by the first page view; imported now, they are
+    # frozen with the rest of start-up.
+    await anyio.to_thread.run_sync(_import_screen_libraries)
+    freeze_start_up_heap()
     yield
+
+
+def _import_screen_libraries() -> None:
+    import pandas  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
 
 
 def refuse_without_sign_in() -> None:

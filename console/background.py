@@ -1,9 +1,62 @@
-"""A daemon thread a service runs until told to stop (the book indexer, the text indexer)."""
+"""A daemon thread a service runs until told to stop (the book indexer, the text indexer), and
+the courtesy those services show the webhook receiver while it is busy."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Self
+
+# While the receiver's writer has committed within this many seconds, deliveries are arriving:
+# background writers take small bites of SQLite's single write lock and leave most of it free.
+BUSY_WINDOW_SECONDS = 0.5
+# Under ingest, a background writer pauses this many times as long as its last batch took, so
+# it holds the write lock at most 1/(1 + share) of the time (20%) and still makes progress.
+YIELD_FACTOR = 4.0
+MAX_YIELD_SECONDS = 0.5
+# A background writer sits out a burst of deliveries for at most this long; past it, it takes
+# small bites (above) until the burst is over, so a steady stream cannot starve it.
+MAX_DEFER_SECONDS = 30.0
+
+_last_ingest = -1e9
+
+
+def note_ingest() -> None:
+    """The receiver's writer committed a batch (called once per batch, from its thread)."""
+    global _last_ingest
+    _last_ingest = time.monotonic()
+
+
+def ingest_busy(window: float = BUSY_WINDOW_SECONDS) -> bool:
+    """Deliveries were committed in this process within `window` seconds."""
+    return time.monotonic() - _last_ingest < window
+
+
+def yield_seconds(batch_seconds: float) -> float:
+    """How long a background writer waits after a batch that took `batch_seconds`, so the
+    receiver's commits are not queued behind it: 0 when no deliveries are arriving."""
+    if not ingest_busy():
+        return 0.0
+    return min(max(batch_seconds, 0.0) * YIELD_FACTOR, MAX_YIELD_SECONDS)
+
+
+class Courtesy:
+    """When a background writer sits out: while deliveries arrive, for at most `max_defer`
+    seconds in a row (then it takes small bites, `yield_seconds`, until the burst is over)."""
+
+    def __init__(self, max_defer: float = MAX_DEFER_SECONDS) -> None:
+        self.max_defer = max_defer
+        self._since: float | None = None
+
+    def sit_out(self) -> bool:
+        """True while the writer should leave the write lock to the receiver altogether."""
+        if not ingest_busy():
+            self._since = None
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - self._since < self.max_defer
 
 
 class BackgroundLoop:

@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,7 @@ from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from console.background import BackgroundLoop
+from console.background import BackgroundLoop, Courtesy, ingest_busy, yield_seconds
 from console.refresh_index import (
     REFRESH_EVENT,
     UnreadableRefresh,
@@ -413,11 +414,17 @@ class BookIndexer(BackgroundLoop):
         store: EventStore,
         *,
         batch: int = 500,
+        busy_batch: int = 50,
         idle_seconds: float = 2.0,
         settle_seconds: float = 10.0,
     ) -> None:
         self.store = store
         self.batch = batch
+        # While deliveries are arriving (`console.background.ingest_busy`), the background loop
+        # applies smaller batches and pauses after each, so the receiver's commits do not wait
+        # behind a long write transaction for SQLite's lock.
+        self.busy_batch = busy_batch
+        self.courtesy = Courtesy()
         self.idle_seconds = idle_seconds
         # Row ids are handed out before commit: with concurrent writers (PostgreSQL, several
         # receivers) a lower id can become visible after a higher one. The cursor stops before
@@ -425,16 +432,23 @@ class BookIndexer(BackgroundLoop):
         self.settle_seconds = settle_seconds
         super().__init__()
 
-    def apply_pending(self) -> IndexerCounts:
-        """Apply every event stored since the cursor; returns what was done."""
+    def apply_pending(self, *, courteous: bool = False) -> IndexerCounts:
+        """Apply every event stored since the cursor; returns what was done.
+
+        `courteous` (the background loop): small batches and a pause after each while
+        deliveries are arriving; stops early when told to stop."""
         total = IndexerCounts()
         while True:
-            rows = self._settled(self._next_batch())
+            busy = courteous and ingest_busy()
+            started = time.monotonic()
+            rows = self._settled(self._next_batch(self.busy_batch if busy else self.batch))
             if not rows:
                 return total
             counts = self._apply(rows)
             total.applied += counts.applied
             total.skipped += counts.skipped
+            if courteous and self._stop.wait(yield_seconds(time.monotonic() - started)):
+                return total
 
     def _settled(self, rows: list[Any]) -> list[Any]:
         """The rows up to (not including) the first one stored less than `settle_seconds` ago."""
@@ -444,7 +458,7 @@ class BookIndexer(BackgroundLoop):
                 return rows[:position]
         return rows
 
-    def _next_batch(self) -> list[Any]:
+    def _next_batch(self, limit: int) -> list[Any]:
         with self.store.connect() as conn:
             cursor = int(
                 conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY)).scalar() or 0
@@ -465,7 +479,7 @@ class BookIndexer(BackgroundLoop):
                 )
                 .where(events.c.id > cursor, events.c.type.in_(INDEXED_TYPES))
                 .order_by(events.c.id)
-                .limit(self.batch)
+                .limit(limit)
             )
             return list(conn.execute(statement).mappings())
 
@@ -531,8 +545,11 @@ class BookIndexer(BackgroundLoop):
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.courtesy.sit_out():  # a burst of deliveries: up to 30 s behind
+                self._stop.wait(0.1)
+                continue
             try:
-                self.apply_pending()
+                self.apply_pending(courteous=True)
             except StoreUnavailable as exc:
                 log.warning("book index: the store is unavailable (%s); retrying", exc)
             except BaseException:  # the indexer must outlive anything

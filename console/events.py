@@ -12,12 +12,13 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import Boolean, and_, case, func, literal, or_, select, text
 from sqlalchemy.engine import Connection
 
-from console.background import BackgroundLoop
+from console.background import BackgroundLoop, Courtesy, ingest_busy, yield_seconds
 from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
 from console.store import (
@@ -1118,30 +1119,50 @@ log = logging.getLogger(__name__)
 class SearchIndexer(BackgroundLoop):
     """Adds newly stored events to the text index in small batches, in a daemon thread.
 
-    Trigram-indexing a body costs ~0.3–1 ms (FTS5 or pg_trgm), more than a whole delivery, so
-    the receiver does not: the index follows a few seconds behind, and search tests the events
-    it has not reached row by row. Small batches hold SQLite's write lock a few tens of ms.
+    Trigram-indexing a body costs ~0.2–1 ms (FTS5 or pg_trgm), about as much as storing the
+    delivery, so the receiver does not: the index follows a few seconds behind, and search
+    tests the events it has not reached row by row. Small batches hold SQLite's write lock a few
+    tens of ms. While deliveries are arriving it sits out (`console.background.Courtesy`: up to
+    30 s, then smaller batches with a pause after each), so acknowledgements do not queue
+    behind the index; it catches up once the burst is over (~4,000 events a second).
     """
 
     thread_name = "search-indexer"
 
-    def __init__(self, store: EventStore, *, batch: int = 100, idle_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        batch: int = 100,
+        busy_batch: int = 25,
+        idle_seconds: float = 2.0,
+    ) -> None:
         self.store = store
         self.batch = batch
+        self.busy_batch = busy_batch
         self.idle_seconds = idle_seconds
+        self.courtesy = Courtesy()
         super().__init__()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.courtesy.sit_out():
+                self._stop.wait(0.1)
+                continue
+            limit = self.busy_batch if ingest_busy() else self.batch
+            started = monotonic()
             added = 0
             try:
-                added = self.store.index_search_text(limit=self.batch)
+                added = self.store.index_search_text(limit=limit)
             except StoreUnavailable as exc:
                 log.warning("text index: the store is unavailable (%s); retrying", exc)
             except Exception:  # the indexer must outlive anything
                 log.exception("text index: unexpected failure; retrying")
-            # Behind: a short pause lets the receiver's writes in; caught up: idle.
-            self._stop.wait(0.02 if added >= self.batch else self.idle_seconds)
+            if added >= limit:  # behind: a short pause (longer while deliveries arrive)
+                pause = max(0.02, yield_seconds(monotonic() - started))
+            else:  # caught up: idle
+                pause = self.idle_seconds
+            self._stop.wait(pause)
 
 
 _indexers: dict[str, SearchIndexer] = {}

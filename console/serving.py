@@ -19,6 +19,7 @@ protocol class itself (`install_request_deadlines`), once per process.
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -116,3 +117,25 @@ def install_request_deadlines(protocol: type[HttpToolsProtocol] = HttpToolsProto
     protocol.on_headers_complete = patched_on_headers_complete  # type: ignore[method-assign]
     protocol.on_message_complete = patched_on_message_complete  # type: ignore[method-assign]
     protocol._request_deadlines_installed = True  # type: ignore[attr-defined]
+
+
+def freeze_start_up_heap() -> None:
+    """Put what start-up allocated (modules, settings, compiled statements: hundreds of
+    thousands of objects) out of the cyclic garbage collector's sight, once start-up is over.
+
+    Python's full collections walk every tracked object; under webhook load one came every few
+    seconds and stopped the event loop 120–160 ms each time, the whole p99 of the receiver
+    alone. After `gc.freeze()` a full collection walks only what was allocated since. Garbage
+    among the frozen objects is never collected: start-up's objects live as long as the process.
+    Once per process (a later call, from another app's start-up in the same process, does
+    nothing).
+    """
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+
+
+_frozen = False

@@ -841,6 +841,7 @@ def receiver_from_env(
 def create_app(receiver: WebhookReceiver | None = None) -> Starlette:
     """The receiver alone: `python -m console.webhooks` (or `uvicorn console.webhooks:app`)."""
     from console.health import health_response
+    from console.serving import freeze_start_up_heap
 
     holder: dict[str, Any] = {}
 
@@ -853,6 +854,8 @@ def create_app(receiver: WebhookReceiver | None = None) -> Starlette:
             # Start anyway: deliveries get 503 (Lean retries) until the database is back.
             log.exception("event store unavailable at start-up")
         holder["receiver"].rejections.start()
+        holder["receiver"].writer.start()
+        freeze_start_up_heap()
         yield
         holder["receiver"].rejections.stop()
 
