@@ -38,11 +38,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not e2e"
 
 ## Benchmarks (not part of `make test`; each writes bench/*.json): ingest under wrk against a
-## bare endpoint, group commit vs a commit per request, the fleet view over a million refresh
+## bare endpoint, what one delivery costs piece by piece (the machine's ceiling), group commit vs a commit per request, the fleet view over a million refresh
 ## events, the customer view with 50 ms of Lean latency, and the inbox over a million events
 ## (SQLite and PostgreSQL; the last one fills and indexes for about half an hour).
 bench: $(STAMP) postgres wrk
 	$(BIN)/python -m tests.bench.ingest_wrk
+	$(BIN)/python -m tests.bench.ingest_budget
 	$(BIN)/python -m tests.bench.webhook_throughput
 	$(BIN)/python -m tests.bench.fleet_million
 	$(BIN)/python -m tests.bench.customer_view
