@@ -7,8 +7,11 @@ import threading
 import time
 from typing import Self
 
-# While the receiver's writer has committed within this many seconds, deliveries are arriving:
-# background writers take small bites of SQLite's single write lock and leave most of it free.
+# Deliveries arriving at this rate or faster are a burst: background writers take small bites of
+# SQLite's single write lock and leave most of it free. A trickle (Lean's usual pace, the
+# embedded sandbox's feed) is not one, and the indexers follow it as closely as ever.
+BUSY_DELIVERIES_PER_SECOND = 100
+# A burst is over this long after the last second that reached the rate.
 BUSY_WINDOW_SECONDS = 0.5
 # Under ingest, a background writer pauses this many times as long as its last batch took, so
 # it holds the write lock at most 1/(1 + share) of the time (20%) and still makes progress.
@@ -18,18 +21,28 @@ MAX_YIELD_SECONDS = 0.5
 # small bites (above) until the burst is over, so a steady stream cannot starve it.
 MAX_DEFER_SECONDS = 30.0
 
-_last_ingest = -1e9
+_lock = threading.Lock()
+_second = 0  # the whole monotonic second being counted
+_count = 0  # deliveries committed in it
+_last_busy = -1e9  # when a second last reached the rate
 
 
-def note_ingest() -> None:
-    """The receiver's writer committed a batch (called once per batch, from its thread)."""
-    global _last_ingest
-    _last_ingest = time.monotonic()
+def note_ingest(deliveries: int = 1) -> None:
+    """The receiver's writer committed `deliveries` (called once per batch, from its thread)."""
+    global _second, _count, _last_busy
+    now = time.monotonic()
+    with _lock:
+        if int(now) != _second:
+            _second, _count = int(now), 0
+        _count += deliveries
+        if _count >= BUSY_DELIVERIES_PER_SECOND:
+            _last_busy = now
 
 
 def ingest_busy(window: float = BUSY_WINDOW_SECONDS) -> bool:
-    """Deliveries were committed in this process within `window` seconds."""
-    return time.monotonic() - _last_ingest < window
+    """A burst: deliveries were committed in this process at `BUSY_DELIVERIES_PER_SECOND` or
+    faster within `window` seconds."""
+    return time.monotonic() - _last_busy < window
 
 
 def yield_seconds(batch_seconds: float) -> float:

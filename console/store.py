@@ -2243,7 +2243,7 @@ class EventWriter:
                     log.exception("event writer: unexpected failure")
                     error = StoreUnavailable(f"{type(exc).__name__} in the writer")
                     outcomes.extend((job, None, error) for job in live)
-                note_ingest()  # background writers give way while deliveries arrive
+                note_ingest(len(live))  # background writers give way to a burst
             _settle(outcomes)
 
     def _write_batch(self, batch: list[_Job]) -> list[_Outcome]:

@@ -53,12 +53,17 @@ def indexed(store: EventStore) -> int:
     return int(store.get_meta(SEARCH_CURSOR) or 0)
 
 
+def forget_bursts() -> None:
+    background._last_busy = -1e9
+    background._count = 0
+
+
 @pytest.fixture
 def quiet() -> None:
-    """No delivery committed lately, whatever an earlier test in this process did."""
-    background._last_ingest = -1e9
+    """No burst of deliveries lately, whatever an earlier test in this process did."""
+    forget_bursts()
     yield
-    background._last_ingest = -1e9
+    forget_bursts()
 
 
 @pytest.fixture
@@ -70,44 +75,54 @@ def sqlite_store(tmp_path) -> EventStore:
 
 
 class Busy:
-    """Deliveries arriving all along: `note_ingest` every 50 ms from a thread of its own."""
+    """A burst all along: 100 deliveries every 50 ms (2,000 a second), from a thread of its own."""
 
     def __enter__(self) -> Busy:
         self._stop = threading.Event()
-        background.note_ingest()
+        background.note_ingest(background.BUSY_DELIVERIES_PER_SECOND)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            background.note_ingest()
+            background.note_ingest(background.BUSY_DELIVERIES_PER_SECOND)
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
 
 
-def test_busy_only_while_deliveries_were_committed_lately(quiet) -> None:
+def test_a_trickle_is_not_a_burst(quiet) -> None:
+    for _ in range(10):  # 20 deliveries a second, Lean's pace on a busy day and then some
+        background.note_ingest()
+        assert not background.ingest_busy()
+        time.sleep(0.05)
+
+
+def test_busy_only_while_a_burst_was_committed_lately(quiet) -> None:
     assert not background.ingest_busy()
     assert background.yield_seconds(0.02) == 0.0
-    background.note_ingest()
+    background.note_ingest(background.BUSY_DELIVERIES_PER_SECOND)
     assert background.ingest_busy()
     # Four times the batch's own time, so the lock stays free 80% of the time; bounded.
     assert background.yield_seconds(0.02) == pytest.approx(0.08)
     assert background.yield_seconds(10.0) == background.MAX_YIELD_SECONDS
     assert background.yield_seconds(-1.0) == 0.0
-    background._last_ingest = time.monotonic() - background.BUSY_WINDOW_SECONDS - 0.01
+    background._last_busy = time.monotonic() - background.BUSY_WINDOW_SECONDS - 0.01
     assert not background.ingest_busy()
 
 
-def test_the_writer_says_when_it_commits(quiet, sqlite_store: EventStore) -> None:
+def test_the_writer_counts_what_it_commits(quiet, sqlite_store: EventStore) -> None:
     writer = EventWriter(sqlite_store)
 
-    async def deliver() -> None:
-        await writer.write(refresh_record(1))
+    async def deliver(first: int, count: int) -> None:
+        await asyncio.gather(*(writer.write(refresh_record(n)) for n in range(first, count)))
 
-    asyncio.run(deliver())
+    asyncio.run(deliver(0, 5))
+    assert not background.ingest_busy()
+    # Twice the rate's worth: whichever whole second they straddle, one side has the rate.
+    asyncio.run(deliver(5, 5 + 2 * background.BUSY_DELIVERIES_PER_SECOND))
     assert background.ingest_busy()
 
 
@@ -128,7 +143,7 @@ def test_a_background_writer_sits_out_a_burst_for_a_bounded_time(quiet) -> None:
         assert courtesy.sit_out()
         time.sleep(0.35)
         assert not courtesy.sit_out()  # a long burst: back to small bites
-    background._last_ingest = -1e9
+    forget_bursts()
     assert not courtesy.sit_out()
     with Busy():
         assert courtesy.sit_out()  # a new burst: sits out again
@@ -218,7 +233,7 @@ def test_the_book_index_applies_small_batches_while_deliveries_arrive(
     # Called directly (a sync, a test, a tool), it reads whole batches, busy or not.
     sqlite_store.write_events([refresh_record(n) for n in range(120, 240)])
     indexer.sizes = []
-    background.note_ingest()
+    background.note_ingest(background.BUSY_DELIVERIES_PER_SECOND)
     indexer.apply_pending()
     assert indexer.sizes == [120, 0]
 
