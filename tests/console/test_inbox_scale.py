@@ -323,3 +323,25 @@ def test_the_search_indexer_follows_the_receiver(store: EventStore) -> None:
         assert search(store, IBAN) == ["evt-00900-7f3a", "evt-00003-7f3a"]
     finally:
         indexer.stop()
+
+
+def test_rows_the_index_names_exactly_are_not_tested_again(store: EventStore) -> None:
+    """PostgreSQL's candidates are the rows whose very search text matches (`doc ILIKE`), so
+    only the tail the index had not reached is tested row by row; SQLite's trigrams name a
+    superset, so every row is tested. Either way the same events are found."""
+    store.write_events([record(1, iban=IBAN), record(2, holder=ARABIC_HOLDER), record(3)])
+    catch_up(store)
+    store.write_events([record(4, iban=IBAN), record(5)])  # the tail: not indexed yet
+    candidates = store.text_candidates(IBAN, limit=10)
+    assert candidates is not None
+    assert candidates.exact == (store.dialect == "postgresql")
+    assert sorted(candidates) == [1]
+    with store.connect() as conn:
+        found = conn.execute(
+            select(events.c.event_id)
+            .where(store.event_conditions(EventFilter(text=IBAN), text_rows=candidates))
+            .order_by(events.c.id)
+        ).scalars()
+        assert list(found) == ["evt-00001-7f3a", "evt-00004-7f3a"]
+    assert search(store, IBAN) == ["evt-00001-7f3a", "evt-00004-7f3a"]
+    assert search(store, "محمد الراجحي") == ["evt-00002-7f3a"]
