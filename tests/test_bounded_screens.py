@@ -305,7 +305,20 @@ def test_a_long_call_is_cut_to_fit_and_a_short_one_is_whole() -> None:
     long = short + "/6c770e96-2a2b-4c4d-8e8f-000000000002?entity_id=x"
     assert fit_ids(long, 90) == short + "/6c770e96…?entity_id=x"
     assert fit_ids(long, 72) == (short + "/6c770e96…?entity_id=x")[:71] + "…"
-    assert len(fit_ids("GET /x?" + "a" * 200, 72)) == 72
+    assert fit_ids("GET /x?" + "a" * 200, 72) == "GET /x?aaaaaaaa…"  # a long token, as an id
+
+
+def test_a_call_too_narrow_for_its_first_id_keeps_the_endpoint_after_it() -> None:
+    """A wide Lean code (INTERNAL_SERVER_ERROR) leaves the call ~50 characters: cutting inside
+    the first id hid which endpoint was called."""
+    call = "GET /data/v2/accounts/6c770e96-2a2b-4c4d-8e8f-000000000001/transactions?page=3"
+    # Room for the whole first id: it stays whole, what follows is cut.
+    assert fit_ids(call, 60) == "GET /data/v2/accounts/6c770e96-2a2b-4c4d-8e8f-000000000001/…"
+    # Not enough: its start, and the endpoint after it.
+    assert fit_ids(call, 52) == "GET /data/v2/accounts/6c770e96…/transactions?page=3"
+    assert fit_ids(call, 40) == "GET /data/v2/accounts/6c770e96…/transac…"
+    assert fit_ids(call, len(call)) == call
+    assert len(fit_ids(call, 20)) == 20
 
 
 def test_the_audit_csv_holds_every_matching_line_not_only_the_page() -> None:
