@@ -332,18 +332,12 @@ def reprocess_letter(
         event = parse_event(body)
     except WebhookPayloadError as exc:
         return _mark_failed(store, letter_id, f"still unreadable — {exc.reason}", now())
-    record = EventRecord(
-        event_id=event.event_id,
-        type=event.type,
-        message=event.message,
-        lean_timestamp=event.timestamp,
-        lean_timestamp_ns=event.timestamp_nanos,
+    record = EventRecord.of(
+        event,
+        body,
         received_at=letter.received_at,
         verified=letter.verified,
         source_ip=letter.source_ip,
-        payload=body.decode("utf-8"),
-        size=len(body),
-        **event.index_fields(),
     )
     try:
         return _store_event(store, letter, record, now())

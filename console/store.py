@@ -66,7 +66,7 @@ from sqlalchemy.schema import CreateIndex
 
 from console.background import note_ingest
 from console.formatting import csv_cell
-from lean_api.webhooks import same_body
+from lean_api.webhooks import WebhookEvent, same_body
 
 log = logging.getLogger(__name__)
 
@@ -505,6 +505,32 @@ class EventRecord:
     bank_identifier: str | None = None
     refresh_id: str | None = None
     status: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        event: WebhookEvent,
+        body: bytes,
+        *,
+        received_at: datetime,
+        verified: bool,
+        source_ip: str | None,
+    ) -> EventRecord:
+        """A parsed delivery as it is stored: the body's bytes (UTF-8, as `parse_event`
+        checked) and the identifiers the screens filter by."""
+        return cls(
+            event_id=event.event_id,
+            type=event.type,
+            message=event.message,
+            lean_timestamp=event.timestamp,
+            lean_timestamp_ns=event.timestamp_nanos,
+            received_at=received_at,
+            verified=verified,
+            source_ip=source_ip,
+            payload=body.decode("utf-8"),
+            size=len(body),
+            **event.index_fields(),
+        )
 
 
 @dataclass(frozen=True)

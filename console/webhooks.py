@@ -524,18 +524,8 @@ class WebhookReceiver:
             metrics.delivery_refused(400, "unreadable_body")
             return Answer.json(400, {"error": f"malformed webhook: {exc.reason}"})
 
-        record = EventRecord(
-            event_id=event.event_id,
-            type=event.type,
-            message=event.message,
-            lean_timestamp=event.timestamp,
-            lean_timestamp_ns=event.timestamp_nanos,
-            received_at=received_at,
-            verified=verified,
-            source_ip=source_ip,
-            payload=body.decode("utf-8"),
-            size=len(body),
-            **event.index_fields(),
+        record = EventRecord.of(
+            event, body, received_at=received_at, verified=verified, source_ip=source_ip
         )
         timeout = self.config.store_timeout
         try:

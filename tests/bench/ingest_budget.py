@@ -84,26 +84,13 @@ def under_wrk(command: list[str], port: int, script: Path, seconds: int) -> dict
 
 
 def records(count: int, start: int) -> list[EventRecord]:
-    out = []
-    for n in range(start, start + count):
-        raw = event_body(n)
-        event = parse_event(raw)
-        out.append(
-            EventRecord(
-                event_id=event.event_id,
-                type=event.type,
-                message=event.message,
-                lean_timestamp=event.timestamp,
-                lean_timestamp_ns=event.timestamp_nanos,
-                received_at=datetime.now(UTC),
-                verified=True,
-                source_ip="127.0.0.1",
-                payload=raw.decode(),
-                size=len(raw),
-                **event.index_fields(),
-            )
-        )
-    return out
+    """`count` unique refresh deliveries as the receiver stores them."""
+    now = datetime.now(UTC)
+    bodies = [event_body(n) for n in range(start, start + count)]
+    return [
+        EventRecord.of(parse_event(raw), raw, received_at=now, verified=True, source_ip="127.0.0.1")
+        for raw in bodies
+    ]
 
 
 def store_costs(rows: int, batches: int) -> dict[str, float]:
