@@ -55,7 +55,9 @@ def yield_seconds(batch_seconds: float) -> float:
 
 class Courtesy:
     """When a background writer sits out: while deliveries arrive, for at most `max_defer`
-    seconds in a row (then it takes small bites, `yield_seconds`, until the burst is over)."""
+    seconds between two times it caught up (then it takes small bites, `yield_seconds`, until
+    it catches up again). A pause in the burst does not start the count again: bursts one
+    second apart (a replayed delivery, say) would otherwise hold it back for good."""
 
     def __init__(self, max_defer: float = MAX_DEFER_SECONDS) -> None:
         self.max_defer = max_defer
@@ -64,12 +66,15 @@ class Courtesy:
     def sit_out(self) -> bool:
         """True while the writer should leave the write lock to the receiver altogether."""
         if not ingest_busy():
-            self._since = None
             return False
         now = time.monotonic()
         if self._since is None:
             self._since = now
         return now - self._since < self.max_defer
+
+    def caught_up(self) -> None:
+        """The writer has nothing left to do: the next burst may be sat out again."""
+        self._since = None
 
 
 class BackgroundLoop:

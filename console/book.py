@@ -550,6 +550,7 @@ class BookIndexer(BackgroundLoop):
                 continue
             try:
                 self.apply_pending(courteous=True)
+                self.courtesy.caught_up()
             except StoreUnavailable as exc:
                 log.warning("book index: the store is unavailable (%s); retrying", exc)
             except BaseException:  # the indexer must outlive anything

@@ -1161,6 +1161,7 @@ class SearchIndexer(BackgroundLoop):
             if added >= limit:  # behind: a short pause (longer while deliveries arrive)
                 pause = max(0.02, yield_seconds(monotonic() - started))
             else:  # caught up: idle
+                self.courtesy.caught_up()
                 pause = self.idle_seconds
             self._stop.wait(pause)
 

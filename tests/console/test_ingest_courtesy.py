@@ -145,8 +145,24 @@ def test_a_background_writer_sits_out_a_burst_for_a_bounded_time(quiet) -> None:
         assert not courtesy.sit_out()  # a long burst: back to small bites
     forget_bursts()
     assert not courtesy.sit_out()
+    courtesy.caught_up()
     with Busy():
-        assert courtesy.sit_out()  # a new burst: sits out again
+        assert courtesy.sit_out()  # caught up since: a new burst is sat out again
+
+
+def test_pauses_in_a_burst_do_not_restart_the_sitting_out(quiet) -> None:
+    """A replayed delivery in bursts a second apart: the writer sits out once, for its bound,
+    then takes bites until it has caught up (an outside review held both indexes back for good
+    this way when a quiet moment started the count again)."""
+    courtesy = background.Courtesy(max_defer=0.3)
+    for _ in range(4):
+        with Busy():
+            courtesy.sit_out()
+            time.sleep(0.1)
+        forget_bursts()  # the pause between two bursts
+        assert not courtesy.sit_out()
+    with Busy():
+        assert not courtesy.sit_out()  # 0.4 s of bursts since it last caught up: bites now
 
 
 def test_the_text_index_sits_out_a_burst_then_catches_up(quiet, tmp_path) -> None:
