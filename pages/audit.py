@@ -164,7 +164,11 @@ filters = {
 }
 # Logged before the page is read, so this search's own line never shifts the rows between
 # the reader's clicks.
-audit_view("view_audit_log", "audit_log", f"{who or '*'} {action or '*'} {subject or '*'}")
+audit_view(
+    "view_audit_log",
+    "audit_log",
+    f"who: {who or 'any'} · did: {action or 'any'} · what: {subject or 'any'} · {days} d",
+)
 try:
     page = audit_page(get_store(), **filters, before=page_from_link(), page_size=PAGE_SIZE)
 except StoreUnavailable as exc:
@@ -197,7 +201,9 @@ else:
         go_to(page.newer)
     label_col.caption(
         f"Newest first: {page.position_words} ({PAGE_SIZE} a page; the address names the "
-        "page, for a ticket). Select a line to read it whole."
+        "page, for a ticket). Select a line to read it whole. Customers' e-mail addresses, "
+        "phone numbers, IBANs, card numbers and national IDs quoted in a line are masked (•••), "
+        "here and in the CSV."
     )
     if older_col.button("Older ▶", disabled=page.older is None, width="stretch", key="audit_older"):
         go_to(page.older)

@@ -42,6 +42,8 @@ def test_a_small_audit_log_is_counted_exactly_not_about(
     assert len(at.dataframe[0].value) == 13
     assert "lines 1–13 of 13 (" in captions(at)
     assert "about" not in captions(at)
+    # A masked subject (•••) is explained where it is seen, not only in the CSV's help.
+    assert "national IDs quoted in a line are masked (•••), here and in the CSV" in captions(at)
 
 
 def test_a_page_past_the_first_is_counted_exactly_too(
@@ -71,7 +73,8 @@ def test_a_link_to_a_page_the_log_does_not_hold_opens_the_first_page_with_a_note
     assert not [i for i in at.info if "matches" in str(i.value)]
     assert any("cannot find" in str(w.value) for w in at.warning)
     table = at.dataframe[0].value
-    assert list(table["Id"])[:4] == ["* * *", "c-2", "c-1", "c-0"]
+    # The search's own line says what was searched, in words ("* * *" said nothing).
+    assert list(table["Id"])[:4] == ["who: any · did: any · what: any · 7 d", "c-2", "c-1", "c-0"]
     assert "lines 1–4 of 4 (" in captions(at)
     # The address now names the page on screen: the first.
     assert "before" not in at.query_params
