@@ -20,6 +20,8 @@ MAX_YIELD_SECONDS = 0.5
 # A background writer sits out a burst of deliveries for at most this long; past it, it takes
 # small bites (above) until the burst is over, so a steady stream cannot starve it.
 MAX_DEFER_SECONDS = 30.0
+# How often a writer sitting out looks again.
+SIT_OUT_POLL_SECONDS = 0.1
 
 _lock = threading.Lock()
 _second = 0  # the whole monotonic second being counted
@@ -28,7 +30,9 @@ _last_busy = -1e9  # when a second last reached the rate
 
 
 def note_ingest(deliveries: int = 1) -> None:
-    """The receiver's writer committed `deliveries` (called once per batch, from its thread)."""
+    """The receiver's writer handled a batch of `deliveries` (once per batch, from its thread;
+    a batch the database refused counts too: it held, or waited for, the write lock all the
+    same)."""
     global _second, _count, _last_busy
     now = time.monotonic()
     with _lock:
@@ -79,13 +83,25 @@ class Courtesy:
 
 class BackgroundLoop:
     """`start` runs `_run` in a daemon thread named `thread_name`; `_run` loops until `_stop`
-    is set and waits on it between rounds, so `stop` ends it after the current round."""
+    is set and waits on it between rounds, so `stop` ends it after the current round.
+
+    The loops are background writers (the book and text indexers): `courtesy` says when one
+    leaves SQLite's write lock to the receiver (`_sitting_out`)."""
 
     thread_name = "background"
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.courtesy = Courtesy()
+
+    def _sitting_out(self) -> bool:
+        """A burst of deliveries is being sat out: a moment waited, True (the round is skipped);
+        otherwise False at once."""
+        if not self.courtesy.sit_out():
+            return False
+        self._stop.wait(SIT_OUT_POLL_SECONDS)
+        return True
 
     def start(self) -> Self:
         """Run in a daemon thread until `stop` (again after a stop; once while running)."""

@@ -35,7 +35,7 @@ from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from console.background import BackgroundLoop, Courtesy, ingest_busy, yield_seconds
+from console.background import BackgroundLoop, ingest_busy, yield_seconds
 from console.refresh_index import (
     REFRESH_EVENT,
     UnreadableRefresh,
@@ -424,7 +424,6 @@ class BookIndexer(BackgroundLoop):
         # applies smaller batches and pauses after each, so the receiver's commits do not wait
         # behind a long write transaction for SQLite's lock.
         self.busy_batch = busy_batch
-        self.courtesy = Courtesy()
         self.idle_seconds = idle_seconds
         # Row ids are handed out before commit: with concurrent writers (PostgreSQL, several
         # receivers) a lower id can become visible after a higher one. The cursor stops before
@@ -545,8 +544,7 @@ class BookIndexer(BackgroundLoop):
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.courtesy.sit_out():  # a burst of deliveries: up to 30 s behind
-                self._stop.wait(0.1)
+            if self._sitting_out():  # a burst of deliveries: up to 30 s behind
                 continue
             try:
                 self.apply_pending(courteous=True)

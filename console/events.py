@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, and_, case, func, literal, or_, select, text
 from sqlalchemy.engine import Connection
 
-from console.background import BackgroundLoop, Courtesy, ingest_busy, yield_seconds
+from console.background import BackgroundLoop, ingest_busy, yield_seconds
 from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
 from console.store import (
@@ -1141,13 +1141,11 @@ class SearchIndexer(BackgroundLoop):
         self.batch = batch
         self.busy_batch = busy_batch
         self.idle_seconds = idle_seconds
-        self.courtesy = Courtesy()
         super().__init__()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.courtesy.sit_out():
-                self._stop.wait(0.1)
+            if self._sitting_out():
                 continue
             limit = self.busy_batch if ingest_busy() else self.batch
             started = monotonic()
