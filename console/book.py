@@ -26,7 +26,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -84,6 +85,8 @@ STARTUP_DELAY_SECONDS = 15.0
 # A run whose heartbeat is older than this was cut off (process killed): it may be resumed. Longer
 # than the longest rate-limit wait, during which a live run writes no heartbeat.
 STALE_RUN = timedelta(minutes=10)
+# PostgreSQL advisory lock held by every transaction that writes the book index.
+BOOK_WRITE_LOCK = 7320152
 
 C, E, K, R = index_customers, index_entities, index_consents, index_sync_runs
 
@@ -94,6 +97,23 @@ def _now() -> datetime:
 
 def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+@contextmanager
+def book_transaction(store: EventStore) -> Iterator[Connection]:
+    """A write transaction on the book index, serialised with every other one on PostgreSQL.
+
+    The indexer and the sync (and several processes' indexers) write the same customers,
+    entities and daily rollup rows in different orders, and PostgreSQL aborted one of two such
+    transactions as a deadlock. Worse, a refresh the indexer applied while a sync's entity was
+    not yet committed took no bank, and the sync's back-fill, already past, never gave it one.
+    Taken first, before any row: under it, each statement sees what the one before committed.
+    SQLite has one writer at a time already.
+    """
+    with store.connect(write=True) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOK_WRITE_LOCK})
+        yield conn
 
 
 def _inserted(conn: Connection, statement: Any) -> bool:
@@ -485,7 +505,7 @@ class BookIndexer(BackgroundLoop):
     def _apply(self, rows: list[Any]) -> IndexerCounts:
         try:
             # The usual case: the whole batch and the cursor in one transaction.
-            with self.store.connect(write=True) as conn:
+            with book_transaction(self.store) as conn:
                 rows = self._not_applied(conn, rows)
                 if not rows:
                     return IndexerCounts()
@@ -500,7 +520,7 @@ class BookIndexer(BackgroundLoop):
         for row in rows:
             one = IndexerCounts()
             try:
-                with self.store.connect(write=True) as conn:
+                with book_transaction(self.store) as conn:
                     if not self._not_applied(conn, [row]):
                         continue
                     apply_event_row(conn, row)
@@ -512,7 +532,7 @@ class BookIndexer(BackgroundLoop):
                 # A bad event must not stop the index: count it, log it, move past it.
                 log.warning("book index: event row %s skipped: %s", row["id"], exc)
                 one = IndexerCounts(skipped=1)
-                with self.store.connect(write=True) as conn:
+                with book_transaction(self.store) as conn:
                     self._advance(conn, row["id"], one)
             counts.applied += one.applied
             counts.skipped += one.skipped
@@ -520,10 +540,8 @@ class BookIndexer(BackgroundLoop):
 
     @staticmethod
     def _not_applied(conn: Connection, rows: list[Any]) -> list[Any]:
-        """The rows past the cursor, read under a lock: several processes may run an indexer
-        against one PostgreSQL, and the rollup's counts must not be added twice."""
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7320152)"))
+        """The rows past the cursor, read in a `book_transaction`: several processes may run an
+        indexer against one PostgreSQL, and the rollup's counts must not be added twice."""
         cursor = int(
             conn.execute(select(meta.c.value).where(meta.c.key == CURSOR_KEY)).scalar() or 0
         )
@@ -844,7 +862,7 @@ class BookSync:
             updated_at=_now(),
             message=message,
         )
-        with self.store.connect(write=True) as conn:
+        with book_transaction(self.store) as conn:
             write(conn)
             self._update(conn, progress)
         if self.on_progress is not None:
@@ -922,7 +940,7 @@ def refresh_changed_entities(store: EventStore, client: LeanClient, *, limit: in
         except NotFoundError:
             entity = None  # gone from Lean: noted as read, so it is not asked again and again
         seen = _now()
-        with store.connect(write=True) as conn:
+        with book_transaction(store) as conn:
             if entity is not None:
                 upsert_entity(conn, entity, stamp=entity.updated_at, seen_at=seen, synced=True)
             # Read at or after the change, even with Lean's clock ahead of ours.
