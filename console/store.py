@@ -43,6 +43,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
     create_engine,
     event,
     func,
@@ -757,28 +758,99 @@ class _BatchUpsert:
     `EventStore._event_values`); driver errors are mapped by `_on_driver_cursor`.
     """
 
-    def __init__(self, sql: str, tail: tuple[Any, ...]) -> None:
+    def __init__(self, sql: str, tail: tuple[Any, ...], *, columnar: bool = False) -> None:
         self.sql = sql
         self.tail = tail  # the statement's own parameters (the `+ 1` of the count), after the rows
+        # Columnar (PostgreSQL): one array per column, any number of rows (`unnest`).
+        self.columnar = columnar
 
     @classmethod
     def compile(
-        cls, statement: Any, dialect: Any, columns: Sequence[str], size: int
+        cls,
+        statement: Any,
+        dialect: Any,
+        columns: Sequence[str],
+        size: int,
+        *,
+        columnar: bool = False,
     ) -> _BatchUpsert:
-        """Compile `statement` (rows of `bindparam("<column>__<row>")`) for a positional `dialect`."""
+        """Compile `statement` (rows of `bindparam("<column>__<row>")`; columnar: one
+        `bindparam("<column>__0")` per column) for a positional `dialect`."""
         compiled = statement.compile(dialect=dialect)
         names = list(compiled.positiontup or ())
         rows = [f"{name}__{index}" for index in range(size) for name in columns]
         if names[: len(rows)] != rows:
             raise RuntimeError("the batch upsert's parameters are not in row order")
         tail = tuple(compiled.params[name] for name in names[len(rows) :])
-        return cls(str(compiled), tail)
+        return cls(str(compiled), tail, columnar=columnar)
 
     def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Execute in `conn`'s transaction; every returned row."""
-        parameters = [value for row in rows for value in row]
+        if self.columnar:
+            parameters = [list(column) for column in zip(*rows, strict=True)]
+        else:
+            parameters = [value for row in rows for value in row]
         parameters.extend(self.tail)
         return _on_driver_cursor(conn, self.sql, parameters)
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Failures of the database become `StoreUnavailable` (retry later); a statement refused for
+    its content becomes `StoreRejected` (retrying cannot help)."""
+    try:
+        yield
+    except (StoreUnavailable, StoreRejected):
+        raise
+    except _TRANSIENT as exc:
+        raise StoreUnavailable(_first_line(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise StoreRejected(_first_line(exc)) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        # Raised by the driver while binding a value (encoding, integer range).
+        raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
+
+
+class HeldConnection:
+    """One connection the event writer keeps between its batches while deliveries keep coming
+    (PostgreSQL), released when they stop (`release`).
+
+    Taken from the pool for each batch, a connection was first pinged (`pool_pre_ping`): a
+    round trip, and each round trip under load is a wait for the database process to get a
+    core. A connection that fails is dropped, and the next batch takes a fresh one.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction on the held connection, committed on success; errors mapped as the
+        store's own (`StoreUnavailable`, `StoreRejected`)."""
+        try:
+            with _store_errors():
+                if self._conn is None:
+                    self._conn = self.store.engine.connect()
+                with self._conn.begin():
+                    yield self._conn
+        except StoreUnavailable:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give the connection back to the pool (a broken one is discarded)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # a connection that broke cannot be closed cleanly
+                log.debug("event writer: held connection not closed cleanly: %s", exc)
+
+
+def _unsized(type_: Any) -> Any:
+    """A column's type without its length (VARCHAR(64) → VARCHAR)."""
+    return String() if isinstance(type_, String) and not isinstance(type_, Text) else type_
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -906,18 +978,8 @@ class EventStore:
         Failures of the database become `StoreUnavailable` (retry later); a statement refused
         for its content becomes `StoreRejected` (retrying cannot help).
         """
-        try:
-            with self.engine.begin() if write else self.engine.connect() as conn:
-                yield conn
-        except (StoreUnavailable, StoreRejected):
-            raise
-        except _TRANSIENT as exc:
-            raise StoreUnavailable(_first_line(exc)) from exc
-        except SQLAlchemyError as exc:
-            raise StoreRejected(_first_line(exc)) from exc
-        except (ValueError, TypeError, OverflowError) as exc:
-            # Raised by the driver while binding a value (encoding, integer range).
-            raise StoreRejected(f"{type(exc).__name__}: {exc}") from exc
+        with _store_errors(), self.engine.begin() if write else self.engine.connect() as conn:
+            yield conn
 
     def connect(self, *, write: bool = False) -> AbstractContextManager[Connection]:
         """A migrated connection for the store's other tables (the book index), with the same
@@ -929,11 +991,14 @@ class EventStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def write_events(self, records: Sequence[EventRecord]) -> list[WriteResult]:
-        """Store deliveries in one transaction: new events inserted, repeats counted."""
+    def write_events(
+        self, records: Sequence[EventRecord], *, held: HeldConnection | None = None
+    ) -> list[WriteResult]:
+        """Store deliveries in one transaction: new events inserted, repeats counted (on the
+        writer's `held` connection when given)."""
         self._reopen_if_file_vanished()
         self.migrate()
-        with self._connection(write=True) as conn:
+        with held.transaction() if held is not None else self._connection(write=True) as conn:
             return self._upsert_many(conn, records)
 
     def _upsert_many(self, conn: Connection, records: Sequence[EventRecord]) -> list[WriteResult]:
@@ -956,7 +1021,7 @@ class EventStore:
                 key = rows[index][0]  # event_id, the first column
                 (later if key in seen else this_round).append(index)
                 seen.add(key)
-            for start, size in _power_of_two_parts(len(this_round)):
+            for start, size in self._statement_parts(len(this_round)):
                 part = this_round[start : start + size]
                 returned = self._batch_upsert(size).run(conn, [rows[index] for index in part])
                 counts = {event_id: count for count, event_id in returned}
@@ -1008,35 +1073,69 @@ class EventStore:
                 event_id, results[index].delivery_count, different_body=True
             )
 
+    def _statement_parts(self, count: int) -> Iterable[tuple[int, int]]:
+        """(start, size) of the statements `count` rows are written in: PostgreSQL takes any
+        number in one (`unnest`); SQLite's VALUES lists are compiled per power of two."""
+        if self.dialect == "postgresql":
+            return [(0, count)] if count else []
+        return _power_of_two_parts(count)
+
     def prepare_event_writes(self, max_rows: int) -> None:
-        """Compile the multi-row upserts a batch of up to `max_rows` deliveries uses (each
-        power of two), without touching the database."""
+        """Compile the upserts a batch of up to `max_rows` deliveries uses (SQLite: each power
+        of two; PostgreSQL: the one), without touching the database."""
+        if self.dialect == "postgresql":
+            self._batch_upsert(1)
+            return
         size = 1
         while size <= min(max_rows, MAX_ROWS_PER_STATEMENT):
             self._batch_upsert(size)
             size *= 2
 
     def _batch_upsert(self, size: int) -> _BatchUpsert:
-        """The multi-row upsert for `size` rows, compiled once per size."""
-        prepared = self._batch_upserts.get(size)
+        """The multi-row upsert for `size` rows, compiled once per size (PostgreSQL: one for
+        every size)."""
+        columnar = self.dialect == "postgresql"
+        key = 0 if columnar else size
+        prepared = self._batch_upserts.get(key)
         if prepared is None:
             columns = self._event_columns
-            statement = self._insert_or_count(
-                events,
-                events.c.event_id,
-                [
-                    {
-                        name: bindparam(f"{name}__{index}", type_=events.c[name].type)
-                        for name in columns
-                    }
-                    for index in range(size)
-                ],
-            )
+            key_column = events.c.event_id
+            if columnar:
+                # One array per column, unnested into rows: one statement and one round trip
+                # for any batch, where VALUES lists took one per power of two. Arrays are cast
+                # to the columns' types without their lengths, so an over-long value is refused
+                # as it would be in VALUES, not cut short by the cast.
+                arrays = [
+                    cast(
+                        bindparam(f"{name}__0"),
+                        postgresql.ARRAY(_unsized(events.c[name].type)),
+                    )
+                    for name in columns
+                ]
+                rows = func.unnest(*arrays).table_valued(*columns).render_derived()
+                insert = postgresql.insert(events).from_select(
+                    list(columns), select(*(rows.c[name] for name in columns))
+                )
+                statement = self._count_repeats(insert, events, key_column)
+            else:
+                statement = self._insert_or_count(
+                    events,
+                    key_column,
+                    [
+                        {
+                            name: bindparam(f"{name}__{index}", type_=events.c[name].type)
+                            for name in columns
+                        }
+                        for index in range(size)
+                    ],
+                )
             dialect = self.engine.dialect
             if not dialect.positional:  # psycopg: the same dialect with `%s` parameters
                 dialect = type(dialect)(paramstyle="format")
-            prepared = _BatchUpsert.compile(statement, dialect, columns, size)
-            self._batch_upserts[size] = prepared
+            prepared = _BatchUpsert.compile(
+                statement, dialect, columns, 1 if columnar else size, columnar=columnar
+            )
+            self._batch_upserts[key] = prepared
         return prepared
 
     def _event_values(self, record: EventRecord) -> tuple[Any, ...]:
@@ -1113,6 +1212,11 @@ class EventStore:
         """
         postgres = self.dialect == "postgresql"
         insert = (postgresql.insert if postgres else sqlite.insert)(table).values(values)
+        return self._count_repeats(insert, table, key)
+
+    def _count_repeats(self, insert: Any, table: Table, key: Column[Any]) -> Any:
+        """`insert` (of this dialect), counting a delivery on a repeated `key` instead."""
+        postgres = self.dialect == "postgresql"
         latest = func.greatest if postgres else func.max
         return insert.on_conflict_do_update(
             index_elements=[key],
@@ -2164,6 +2268,10 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
 # ---------------------------------------------------------------------------------------------
 
 
+# The writer keeps its PostgreSQL connection while deliveries come at least this often.
+HELD_IDLE_SECONDS = 1.0
+
+
 class EventWriter:
     """Serialises writes through one thread and commits whatever is waiting in one transaction.
 
@@ -2253,8 +2361,11 @@ class EventWriter:
         except Exception as exc:  # the first batches compile what they need instead
             log.warning("event writer: statements not prepared ahead: %s", _first_line(exc))
         carried: list[_Job] = []
+        # PostgreSQL: one connection kept while deliveries keep coming (SQLite has no ping to
+        # save, and a vanished file must be reopened, which a held connection would not see).
+        held = HeldConnection(self.store) if self.store.dialect == "postgresql" else None
         while True:
-            waiting = carried or list(self._queue.get())
+            waiting = carried or self._next_deliveries(held)
             while len(waiting) < self.max_batch:
                 try:
                     waiting.extend(self._queue.get_nowait())
@@ -2274,7 +2385,7 @@ class EventWriter:
                 if self._checkpointer is not None and not self._checkpointer.running:
                     self._checkpointer.start()
                 try:
-                    outcomes.extend(self._write_batch(live))
+                    outcomes.extend(self._write_batch(live, held))
                 except BaseException as exc:  # the writer must outlive anything
                     log.exception("event writer: unexpected failure")
                     error = StoreUnavailable(f"{type(exc).__name__} in the writer")
@@ -2282,9 +2393,20 @@ class EventWriter:
                 note_ingest(len(live))  # background writers give way to a burst
             _settle(outcomes)
 
-    def _write_batch(self, batch: list[_Job]) -> list[_Outcome]:
+    def _next_deliveries(self, held: HeldConnection | None) -> list[_Job]:
+        """What the event loops handed over next, waiting as long as it takes; the held
+        connection goes back to the pool after a second without deliveries."""
+        if held is None:
+            return list(self._queue.get())
         try:
-            results = self.store.write_events([job.record for job in batch])
+            return list(self._queue.get(timeout=HELD_IDLE_SECONDS))
+        except queue.Empty:
+            held.release()
+            return list(self._queue.get())
+
+    def _write_batch(self, batch: list[_Job], held: HeldConnection | None = None) -> list[_Outcome]:
+        try:
+            results = self.store.write_events([job.record for job in batch], held=held)
         except StoreUnavailable as exc:
             # The database itself failed: every record in the batch waits for Lean's retry.
             self.last_failure = time.monotonic()

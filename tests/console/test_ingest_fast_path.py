@@ -16,7 +16,14 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.store import MAX_ROWS_PER_STATEMENT, EventRecord, EventStore, EventWriter
+from console.store import (
+    MAX_ROWS_PER_STATEMENT,
+    EventRecord,
+    EventStore,
+    EventWriter,
+    StoreRejected,
+    StoreUnavailable,
+)
 from console.webhooks import _Deadlines
 from lean_api.models import sub_microsecond_nanos
 from lean_api.webhooks import (
@@ -245,6 +252,62 @@ def test_the_writer_checkpoints_sqlites_wal_from_its_own_thread(tmp_path) -> Non
         time.sleep(0.05)
     assert checkpointer.checkpoints > 0
     assert store.count_events() == 20
+    store.dispose()
+
+
+def test_postgresql_takes_a_batch_of_any_size_in_one_statement(postgres_url: str) -> None:
+    store = EventStore(postgres_url)
+    store.migrate()
+    store.prepare_event_writes(256)
+    assert list(store._batch_upserts) == [0]  # one statement, whatever the batch
+    ids = [f"one-statement-{n}" for n in range(300)]
+    odd = record("one-statement-odd", message="نص عربي \x00 <b>**x**</b>", verified=False)
+    results = store.write_events([*(record(event_id) for event_id in ids), odd, record(ids[0])])
+    assert [r.delivery_count for r in results] == [1] * 301 + [2]
+    assert list(store._batch_upserts) == [0]
+    stored = store.get_event(odd.event_id)
+    assert stored is not None and stored.message == "نص عربي \ufffd <b>**x**</b>"
+    assert not stored.verified and stored.customer_id == "c1"
+    # A value too long for its column (the writer fits them first) is refused by the column,
+    # as in a VALUES list, not cut short by the arrays' casts.
+    too_long = ("y" * 300, *store._event_values(record("fits"))[1:])
+    with pytest.raises(StoreRejected, match="too long"), store.connect(write=True) as conn:
+        store._batch_upsert(1).run(conn, [too_long])
+    store.dispose()
+
+
+def test_the_postgresql_writer_keeps_one_connection_and_replaces_a_dead_one(
+    postgres_url: str,
+) -> None:
+    store = EventStore(postgres_url)
+    store.migrate()
+    writer = EventWriter(store).start()
+
+    async def deliver(prefix: str, count: int) -> list[int | None]:
+        outcomes: list[int | None] = []
+        for n in range(count):
+            try:
+                outcomes.append((await writer.write(record(f"{prefix}-{n}"))).delivery_count)
+            except StoreUnavailable:
+                outcomes.append(None)
+        return outcomes
+
+    assert asyncio.run(deliver("held", 10)) == [1] * 10
+    assert store.engine.pool.checkedout() == 1  # kept between batches
+    with store.engine.connect() as conn:  # the database drops every other session
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    outcomes = asyncio.run(deliver("after", 3))
+    # At most the batch on the dead connection is refused (Lean delivers it again); then the
+    # writer works on a new one.
+    assert outcomes[1:] == [1, 1] and outcomes[0] in (1, None)
+    deadline = time.monotonic() + 30  # a bound, not a measurement
+    while store.engine.pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.engine.pool.checkedout() == 0  # given back once deliveries stopped
+    assert asyncio.run(deliver("later", 2)) == [1, 1]
     store.dispose()
 
 
