@@ -865,11 +865,17 @@ class InboxPage:
 
 
 def _conditions(
-    store: EventStore, view: InboxView, now: datetime | None, text_rows: Any = True
+    store: EventStore,
+    view: InboxView,
+    now: datetime | None,
+    text_rows: Any = True,
+    *,
+    counting: bool = False,
 ) -> list[Any]:
     # The store's own filter (the CSV export and the counts agree with it), plus what the
     # inbox adds.
-    conditions = [store.event_conditions(view.event_filter(now), text_rows=text_rows)]
+    flt = view.event_filter(now)
+    conditions = [store.event_conditions(flt, text_rows=text_rows, counting=counting)]
     if view.status:
         conditions.append(events.c.status == view.status)
     if view.verified is not None:
@@ -1059,6 +1065,8 @@ def inbox_page(
         sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
     text_rows = _text_rows(store, view, common=bool(view.text) and sample.dense(1))
     matching = and_(*_conditions(store, view, now, text_rows))
+    # The same events, in the form their count is read fastest in (`event_conditions`).
+    counted = and_(*_conditions(store, view, now, text_rows, counting=True))
     in_list = and_(matching, events.c.id <= asof)
     # Common matches (a density the sample measured) are met soonest along the inbox's order,
     # unless a sorted index holds them all in few enough entries to sort.
@@ -1068,7 +1076,7 @@ def inbox_page(
     window = occurred_between(flt.since, flt.until)
     with store.connect() as conn:
         _without_jit(conn)
-        total = count_matching(conn, matching, asof, sample=sample)
+        total = count_matching(conn, counted, asof, sample=sample)
         cursor = [_older_than(at, view.before)] if view.before else []
         page_ids = _first_ids(conn, in_list, window, cursor, page_size + 1, density)
         # Then those rows whole.
@@ -1091,7 +1099,7 @@ def inbox_page(
             above = _newer_than(at, view.before - 1)
             # Above the page is a range of the occurred index: counted exactly further.
             start = count_matching(
-                conn, and_(matching, above), asof, cap=POSITION_CAP, sample=sample, which=-1
+                conn, and_(counted, above), asof, cap=POSITION_CAP, sample=sample, which=-1
             )
             nearest = _first_ids(
                 conn, in_list, window, [above], page_size + 1, density, newest=False

@@ -1437,13 +1437,16 @@ class EventStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def event_conditions(self, flt: EventFilter, *, text_rows: TextCandidates | bool = True) -> Any:
+    def event_conditions(
+        self, flt: EventFilter, *, text_rows: TextCandidates | bool = True, counting: bool = False
+    ) -> Any:
         """`flt` as one SQL condition on `webhook_events` (the inbox, its counts and exports).
 
         Text is a case-insensitive substring of the payload, event_id or type (`%`, `_` and `\\`
         are literal). `text_rows` says how the text index serves it: True reads it within the
         statement; `TextCandidates` are what `text_candidates` already read; False scans (a
         text matching most events is found sooner along the inbox's order than through an index).
+        `counting`: the condition counts every match rather than finding the newest few.
         """
         conditions = []
         if flt.types:
@@ -1457,14 +1460,19 @@ class EventStore:
             at_bank = select(index_entities.c.entity_id).where(
                 index_entities.c.bank_identifier == flt.bank_identifier
             )
+            of_bank: Any = events.c.entity_id.in_(at_bank)
+            if counting and self.dialect == "postgresql":
+                # Counting, PostgreSQL reads the bank's entities' index ranges when they come as
+                # an array (one bitmap with the bank's own events); with `IN (subquery)` it read
+                # every bank's refreshes by status and time (a week of FINISHED: 109,000 index
+                # entries, 5,900 pages, for a count capped at 250; now 2,300 pages). The newest
+                # few are found sooner along an ordered index, filtered by `IN` as before.
+                of_bank = events.c.entity_id == any_(func.array(at_bank.scalar_subquery()))
             conditions.append(
                 or_(
                     events.c.bank_identifier == flt.bank_identifier,
                     # Not `IS NULL`: an index would offer every refresh event for it.
-                    and_(
-                        func.coalesce(events.c.bank_identifier, "") == "",
-                        events.c.entity_id.in_(at_bank),
-                    ),
+                    and_(func.coalesce(events.c.bank_identifier, "") == "", of_bank),
                 )
             )
         conditions.extend(occurred_between(flt.since, flt.until))
@@ -1660,7 +1668,9 @@ class EventStore:
         with self._connection() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).select_from(events).where(self.event_conditions(flt))
+                    select(func.count())
+                    .select_from(events)
+                    .where(self.event_conditions(flt, counting=True))
                 ).scalar_one()
             )
 
