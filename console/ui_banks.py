@@ -1,4 +1,5 @@
-"""Streamlit pieces for bank health that more than one screen shows (Banks, Overview)."""
+"""Streamlit pieces for banks that more than one screen shows: Lean's bank lists (cached once
+per process for every screen), bank health (Banks, Overview) and bank names."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ import streamlit as st
 from console.banks import THRESHOLDS, BankHistory, bank_report, load_history, report_rows
 from console.customers import bank_directory
 from console.formatting import literal_md, styled_table
+from console.last_good import Snapshot
 from console.runtime import Backend, get_store
 from console.store import StoreUnavailable
-from lean_api.client import LeanClient
+from console.ui_loaders import current_client
 from lean_api.errors import LeanError
 from lean_api.models import Bank
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def load_bank_list(backend_key: str, account_type: str) -> Snapshot[list[Bank]]:
+    """The banks Lean offers for one account type with their availability now (briefly cached:
+    availability changes)."""
+    return Snapshot.now(current_client().list_banks(account_type))
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def load_bank_directory(backend_key: str) -> Snapshot[dict[str, Bank]]:
+    """Every bank Lean lists (personal and business) by identifier, cached for five minutes per
+    environment: for names, logos and colours, not availability."""
+    return Snapshot.now(bank_directory(current_client()))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -58,10 +74,11 @@ def bank_health_panel(banks: list[Bank]) -> None:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _bank_names(backend_key: str, _client: LeanClient) -> dict[str, str]:
+def _bank_names(backend_key: str) -> dict[str, str]:
+    # A small entry of its own, so a warm run does not copy the whole directory for the names.
     return {
         identifier: bank.display_name
-        for identifier, bank in bank_directory(_client).items()
+        for identifier, bank in load_bank_directory(backend_key).value.items()
         if bank.display_name
     }
 
@@ -70,6 +87,6 @@ def bank_names(backend: Backend) -> dict[str, str]:
     """Every bank's name by identifier, from Lean's banks list (cached five minutes); empty when
     Lean cannot say, so screens fall back to identifiers rather than fail."""
     try:
-        return _bank_names(backend.key, backend.client)
+        return _bank_names(backend.key)
     except LeanError:
         return {}

@@ -19,27 +19,15 @@ from console.customer_view import (
     fetch_customer_view,
     known_customers,
 )
-from console.customers import CustomerQuery, SearchResult, bank_directory, search_customers
+from console.customers import CustomerQuery, SearchResult, search_customers
 from console.last_good import Snapshot
 from console.runtime import get_backend, get_store
 from console.store import StoreRejected, StoreUnavailable
-from lean_api.client import LeanClient
-from lean_api.models import Bank
-
-
-def _client() -> LeanClient:
-    """The process's client (the page has already stopped when there is none)."""
-    return get_backend().client
-
+from console.ui_loaders import current_client
 
 # Loaders return a Snapshot (the answer and when Lean gave it), so the age shown with last good
-# data is the age of Lean's answer, not of the cache entry. Failures are never cached.
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def load_banks(backend_key: str) -> Snapshot[dict[str, Bank]]:
-    """Bank directory, cached for five minutes per environment."""
-    return Snapshot.now(bank_directory(_client()))
+# data is the age of Lean's answer, not of the cache entry. Failures are never cached. The bank
+# directory is console.ui_banks.load_bank_directory, shared with the other screens.
 
 
 # A view Lean answered only in part is asked again after this long, even with no new event.
@@ -58,7 +46,7 @@ def load_customer(
     availability: a newer event (stored by any process sharing the database) is a new key, so the
     next view asks Lean again. `period` is 0 unless the database could not give a watermark.
     """
-    view = fetch_customer_view(_client(), CustomerQuery(kind, value))  # type: ignore[arg-type]
+    view = fetch_customer_view(current_client(), CustomerQuery(kind, value))  # type: ignore[arg-type]
     known_customers().learn(view)
     return Snapshot.now(view)
 
@@ -115,7 +103,7 @@ def load_page(
     backend_key: str, page_number: int, page_size: int
 ) -> Snapshot[tuple[list[dict], int, int]]:
     """One page of customers: rows, total customers, total pages."""
-    page = _client().list_customers(page_number, page_size)
+    page = current_client().list_customers(page_number, page_size)
     rows = [{"app_user_id": c.app_user_id, "customer_id": c.customer_id} for c in page.items]
     return Snapshot.now((rows, page.page.total_elements or len(rows), page.page.total_pages or 1))
 
@@ -123,4 +111,4 @@ def load_page(
 @st.cache_data(ttl=60, show_spinner=False)
 def run_search(backend_key: str, text: str) -> Snapshot[SearchResult]:
     """Customers whose ids contain `text`."""
-    return Snapshot.now(search_customers(_client(), text))
+    return Snapshot.now(search_customers(current_client(), text))

@@ -9,17 +9,9 @@ import streamlit as st
 
 from console.account_data import (
     RECORD_TYPES,
-    RecordSet,
-    TransactionPage,
-    Transactions,
     account_label,
     balance_rows,
     balance_series,
-    fetch_accounts,
-    fetch_balances,
-    fetch_records,
-    fetch_transaction_page,
-    fetch_transactions,
     identity_choices,
     identity_rows,
     monthly_cash_flow,
@@ -31,7 +23,6 @@ from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
 from console.formatting import rows_words
-from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import StoreUnavailable
 from console.ui import (
@@ -47,61 +38,21 @@ from console.ui import (
     wait_for_lean,
 )
 from console.ui_access import audit_view, reveal_note, reveal_row
+from console.ui_account_data import (
+    forget_data,
+    load_balances,
+    load_identity,
+    load_records,
+    load_transaction_page,
+    load_transactions,
+)
+from console.ui_loaders import load_accounts
 from console.ui_refresh_actions import render_ownership_verification, render_refresh_trigger
 from lean_api.errors import LeanError
-from lean_api.models import Account, Balance, Identity
+from lean_api.models import Account, Balance
 
 backend = backend_or_stop()
 client = backend.client
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
-    """The entity's accounts."""
-    return Snapshot.now(fetch_accounts(client, entity_id))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_balances(backend_key: str, entity_id: str, account_id: str) -> Snapshot[list[Balance]]:
-    """One account's balances."""
-    return Snapshot.now(fetch_balances(client, entity_id, account_id))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_transactions(backend_key: str, entity_id: str, account_id: str) -> Snapshot[Transactions]:
-    """One account's transactions."""
-    return Snapshot.now(fetch_transactions(client, entity_id, account_id))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_transaction_page(
-    backend_key: str, entity_id: str, account_id: str, number: int
-) -> Snapshot[TransactionPage]:
-    """One page of an account's transactions, as Lean pages them."""
-    return Snapshot.now(fetch_transaction_page(client, entity_id, account_id, number))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_records(
-    backend_key: str, entity_id: str, account_id: str
-) -> Snapshot[dict[str, RecordSet]]:
-    """One account's beneficiaries, direct debits, standing orders and scheduled payments."""
-    return Snapshot.now(fetch_records(client, entity_id, account_id))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_identity(backend_key: str, entity_id: str) -> Snapshot[list[Identity]]:
-    """The account holder's identity as the bank gives it."""
-    return Snapshot.now(list(client.get_identity(entity_id).items))
-
-
-def forget_data() -> None:
-    """Drop this screen's cached answers, so a finished refresh's data is read again."""
-    for loader in (
-        load_accounts, load_balances, load_transactions, load_transaction_page, load_records,
-        load_identity,
-    ):  # fmt: skip
-        loader.clear()
 
 
 def indexed_consent_status(entity_id: str) -> str | None:

@@ -29,10 +29,9 @@ from console.insights.bank_health import (
     spans,
     state_word,
 )
-from console.last_good import Snapshot
 from console.refreshes import pixels_for
 from console.ui import backend_or_stop, show_error, wait_for_lean
-from console.ui_banks import bank_history
+from console.ui_banks import bank_history, load_bank_list
 from lean_api.errors import LeanError
 from lean_api.models import Bank
 
@@ -43,13 +42,6 @@ LIST_ORDER = (
 )  # fmt: skip
 
 backend = backend_or_stop()
-client = backend.client
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_banks(backend_key: str, account_type: str) -> Snapshot[list[Bank]]:
-    """The banks Lean offers for one account type, cached for a minute."""
-    return Snapshot.now(client.list_banks(account_type))
 
 
 st.title("Banks")
@@ -66,7 +58,7 @@ for account_type in ACCOUNT_TYPES:
             f"Loading the {account_type.lower()} banks from Lean…",
             backend,
             ("banks", account_type),
-            lambda account_type=account_type: load_banks(backend.key, account_type),
+            lambda account_type=account_type: load_bank_list(backend.key, account_type),
             "bank list",
         ).value
     except LeanError as exc:

@@ -21,7 +21,6 @@ from console.account_data import OwnershipCheck
 from console.actions import audited, create_customer
 from console.customers import InvalidLookup, parse_customer_query, parse_new_app_user_id
 from console.formatting import literal_md
-from console.last_good import Snapshot
 from console.link import (
     CONNECT_ACTION,
     DEFAULT_PERMISSIONS,
@@ -61,6 +60,8 @@ from console.ui import (
     show_message,
 )
 from console.ui_access import audit_view, current_actor
+from console.ui_banks import load_bank_list
+from console.ui_loaders import load_customer_record, load_entity
 from console.ui_refresh_actions import render_ownership_verification
 from lean_api.calls import keep_caller
 from lean_api.errors import ConflictError, LeanError, NotFoundError
@@ -126,24 +127,6 @@ def start_over() -> None:
     st.query_params.clear()
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def load_customer(backend_key: str, customer_id: str) -> Customer:
-    """The journey's customer."""
-    return client.get_customer(customer_id)
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_banks(backend_key: str) -> Snapshot[list[Bank]]:
-    """The banks and their availability now (briefly cached: availability changes)."""
-    return Snapshot.now(client.list_banks("PERSONAL"))
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_entity(backend_key: str, customer_id: str, entity_id: str) -> Entity:
-    """One connection of the customer (raises Lean's 404 when it is not theirs)."""
-    return client.get_entity(customer_id, entity_id)
-
-
 def load_entities(customer_id: str) -> list[Entity]:
     """The customer's connections as Lean lists them now (not cached: we wait for a new one)."""
     return client.list_entities(customer_id)
@@ -161,7 +144,7 @@ token_key = f"connect::token::{customer_id}"
 customer: Customer | None = None
 if customer_id:
     try:
-        customer = load_customer(backend.key, customer_id)
+        customer = load_customer_record(backend.key, customer_id)
     except LeanError as exc:
         step(1, "Customer", "failed", "Lean could not give this customer.")
         show_error(exc, "customer")
@@ -336,7 +319,7 @@ def run_link(
 def link_form(customer: Customer, *, with_outcome: bool = True) -> None:
     """The banks the customer may choose, what Link asks for, and how it ended."""
     try:
-        banks = load_banks(backend.key).value
+        banks = load_bank_list(backend.key, "PERSONAL").value
     except LeanError as exc:
         show_error(exc, "bank list")
         return
@@ -485,7 +468,7 @@ if customer is not None and (entity_id or link_ran):
         """The step's state when no entity.created for the connection is stored: Lean decides
         whether the connection exists, the journey's own Link whether to keep waiting."""
         try:
-            load_entity(backend.key, customer_id, found)
+            load_entity(backend.key, customer_id, found)  # raises when Lean has none
         except NotFoundError:
             return (
                 "failed",

@@ -36,8 +36,8 @@ from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from console.ui_access import audit_view, current_actor
+from console.ui_banks import load_bank_directory
 from console.ui_customers import (
-    load_banks,
     load_fresh_customer,
     load_page,
     run_search,
@@ -369,7 +369,7 @@ def browse_from_index() -> None:
         st.rerun()
     try:
         with st.spinner("Loading bank names from Lean…"):
-            directory = load_banks(backend.key).value
+            directory = load_bank_directory(backend.key).value
     except LeanError:
         directory = {}  # identifiers instead of names; the list itself needs no Lean call
     table = customer_table(rows, bank_names={k: b.display_name for k, b in directory.items()})

@@ -8,7 +8,6 @@ import re
 import streamlit as st
 
 from console.book_queries import customer_of_entity
-from console.customers import bank_directory
 from console.entities import (
     ENTITY_COLUMN,
     account_choices,
@@ -25,7 +24,6 @@ from console.entities import (
 )
 from console.events import inbox_rows
 from console.formatting import literal_md, styled_table
-from console.last_good import Snapshot
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import (
@@ -38,31 +36,13 @@ from console.ui import (
     wait_for_lean,
 )
 from console.ui_access import audit_view, reveal_note, reveal_row
+from console.ui_banks import load_bank_directory
+from console.ui_loaders import load_accounts, load_entity
 from lean_api.errors import LeanError
-from lean_api.models import Account, Bank, Entity
 
 backend = backend_or_stop()
-client = backend.client
 HISTORY_ROWS = 50
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_entity(backend_key: str, customer_id: str, entity_id: str) -> Snapshot[Entity]:
-    """One entity with its consents, cached briefly so reruns do not call Lean again."""
-    return Snapshot.now(client.get_entity(customer_id, entity_id))
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def load_bank_directory(backend_key: str) -> Snapshot[dict[str, Bank]]:
-    """Bank directory, cached for five minutes per environment."""
-    return Snapshot.now(bank_directory(client))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
-    """The entity's accounts from Lean's data API."""
-    return Snapshot.now(list(client.iter_accounts(entity_id)))
 
 
 def bank_badge_html(colour: str | None) -> str | None:

@@ -7,31 +7,13 @@ import streamlit as st
 from console.banks import availability_counts, availability_rows
 from console.customers import InvalidLookup, looks_like_uuid, parse_customer_query
 from console.formatting import styled_table
-from console.last_good import Snapshot
 from console.ui import backend_or_stop, show_error, wait_for_lean
-from console.ui_banks import bank_health_panel
+from console.ui_banks import bank_health_panel, load_bank_list
+from console.ui_loaders import load_customer_total
 from console.ui_status import health_panel
 from lean_api.errors import LeanError
-from lean_api.models import Bank
 
 backend = backend_or_stop()
-client = backend.client
-
-
-# Loaders return a Snapshot (the answer and when Lean gave it): if Lean later fails, the screen
-# keeps the last good answer with its true age. Failures are never cached.
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_banks(backend_key: str) -> Snapshot[list[Bank]]:
-    """Personal-account banks with availability, cached for a minute."""
-    return Snapshot.now(client.list_banks("PERSONAL"))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def customer_total(backend_key: str) -> Snapshot[int | None]:
-    """How many customers Lean holds for this application."""
-    return Snapshot.now(client.list_customers(0, 1).page.total_elements)
 
 
 st.title("Lean Ops Console")
@@ -58,14 +40,14 @@ try:
         "Loading bank availability from Lean…",
         backend,
         "personal banks",
-        lambda: load_banks(backend.key),
+        lambda: load_bank_list(backend.key, "PERSONAL"),
         "bank list",
     ).value
     total = wait_for_lean(
         "Counting the customers in Lean…",
         backend,
         "customer total",
-        lambda: customer_total(backend.key),
+        lambda: load_customer_total(backend.key),
         "customer list",
     ).value
 except LeanError as exc:

@@ -21,7 +21,6 @@ from console.insights.transaction_windows import (
     account_windows,
     window_findings,
 )
-from console.last_good import Snapshot
 from console.refreshes import (
     DATA_TYPE_COLUMN,
     DATA_TYPE_LABELS,
@@ -31,7 +30,6 @@ from console.refreshes import (
     account_labels,
     cell_word,
     choose_refresh,
-    fetch_refreshes,
     history_rows,
     merge_refreshes,
     pixels_for,
@@ -54,9 +52,10 @@ from console.ui import (
 )
 from console.ui_access import audit_view
 from console.ui_fleet import render_fleet
+from console.ui_loaders import load_accounts, load_entity, load_refreshes
 from console.ui_refresh_actions import render_refresh_trigger
 from lean_api.errors import LeanError, NotFoundError
-from lean_api.models import Account, Entity, Refresh
+from lean_api.models import Entity, Refresh
 
 backend = backend_or_stop()
 client = backend.client
@@ -64,24 +63,6 @@ client = backend.client
 WEBHOOK_ROWS = 2000
 # Refreshes drawn, listed and offered to pick (the newest; an older one opens from its link).
 REFRESHES_SHOWN = 200
-
-
-@st.cache_data(ttl=15, show_spinner=False)
-def load_refreshes(backend_key: str, entity_id: str) -> Snapshot[list[Refresh]]:
-    """The entity's refreshes from Lean, the newest with their per-account statuses."""
-    return Snapshot.now(fetch_refreshes(client, entity_id))
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def load_entity(backend_key: str, customer_id: str, entity_id: str) -> Snapshot[Entity]:
-    """One entity with its consents, cached briefly so reruns do not call Lean again."""
-    return Snapshot.now(client.get_entity(customer_id, entity_id))
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load_accounts(backend_key: str, entity_id: str) -> Snapshot[list[Account]]:
-    """The entity's accounts from Lean's data API (for masked IBANs and names)."""
-    return Snapshot.now(list(client.iter_accounts(entity_id)))
 
 
 st.title("Data refreshes")

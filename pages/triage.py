@@ -15,11 +15,9 @@ from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.triage import (
     TIME_COLUMN,
-    Gathered,
     Subject,
     debug_bundle,
     find_subject,
-    gather,
     permalink,
     short_id,
     summary_text,
@@ -29,6 +27,7 @@ from console.triage import (
 from console.ui import backend_or_stop, own_page_link
 from console.ui_access import audit_view, current_actor
 from console.ui_banks import bank_names
+from console.ui_loaders import load_triage
 
 backend = backend_or_stop()
 client = backend.client
@@ -45,12 +44,6 @@ PASTE_HINT = (
     "webhook's event_id, a Lean results_id, or an IBAN. Tables elsewhere show ids cut short (…): "
     "copy the whole id."
 )
-
-
-@st.cache_data(ttl=20, show_spinner=False)
-def load(backend_key: str, customer_id: str) -> Gathered:
-    """The customer's history, kept briefly so a click (download, copy) does not ask again."""
-    return gather(client, get_store(), customer_id)
 
 
 st.title("Triage")
@@ -141,7 +134,7 @@ with st.spinner(
     "Gathering the customer's history from Lean and the stored webhooks…", show_time=True
 ):
     try:
-        gathered = load(backend.key, customer_id)
+        gathered = load_triage(backend.key, customer_id)
     except (StoreUnavailable, StoreRejected) as exc:
         st.error(
             f"The console's database is not answering, so the history cannot be read. "
