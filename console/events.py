@@ -22,6 +22,7 @@ from console.background import BackgroundLoop, ingest_busy, yield_seconds
 from console.formatting import csv_cell, literal_md
 from console.masking import mask_export_value
 from console.store import (
+    BANK_ARRAY_ENTITIES,
     ENTITY_BANK,
     EVENT_COLUMNS,
     EVENTS_WITH_BANK,
@@ -870,12 +871,16 @@ def _conditions(
     now: datetime | None,
     text_rows: Any = True,
     *,
-    counting: bool = False,
+    bank_entities_as_array: bool = False,
 ) -> list[Any]:
     # The store's own filter (the CSV export and the counts agree with it), plus what the
     # inbox adds.
     flt = view.event_filter(now)
-    conditions = [store.event_conditions(flt, text_rows=text_rows, counting=counting)]
+    conditions = [
+        store.event_conditions(
+            flt, text_rows=text_rows, bank_entities_as_array=bank_entities_as_array
+        )
+    ]
     if view.status:
         conditions.append(events.c.status == view.status)
     if view.verified is not None:
@@ -994,6 +999,13 @@ def _walk(
     return None
 
 
+def _few_connections(conn: Connection, bank: str) -> bool:
+    """The book index knows at most `BANK_ARRAY_ENTITIES` connections at `bank`."""
+    some = select(index_entities.c.entity_id).where(index_entities.c.bank_identifier == bank)
+    counted = select(func.count()).select_from(some.limit(BANK_ARRAY_ENTITIES + 1).subquery())
+    return int(conn.execute(counted).scalar_one()) <= BANK_ARRAY_ENTITIES
+
+
 def _first_ids(
     conn: Connection,
     condition: Any,
@@ -1065,8 +1077,6 @@ def inbox_page(
         sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
     text_rows = _text_rows(store, view, common=bool(view.text) and sample.dense(1))
     matching = and_(*_conditions(store, view, now, text_rows))
-    # The same events, in the form their count is read fastest in (`event_conditions`).
-    counted = and_(*_conditions(store, view, now, text_rows, counting=True))
     in_list = and_(matching, events.c.id <= asof)
     # Common matches (a density the sample measured) are met soonest along the inbox's order,
     # unless a sorted index holds them all in few enough entries to sort.
@@ -1076,6 +1086,10 @@ def inbox_page(
     window = occurred_between(flt.since, flt.until)
     with store.connect() as conn:
         _without_jit(conn)
+        # The same events, in the form their capped count is read fastest in.
+        counted = matching
+        if view.bank and _few_connections(conn, view.bank):
+            counted = and_(*_conditions(store, view, now, text_rows, bank_entities_as_array=True))
         total = count_matching(conn, counted, asof, sample=sample)
         cursor = [_older_than(at, view.before)] if view.before else []
         page_ids = _first_ids(conn, in_list, window, cursor, page_size + 1, density)

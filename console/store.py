@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -70,6 +70,7 @@ from console.formatting import csv_cell
 from lean_api.webhooks import WebhookEvent, same_body
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'data' / 'console.db'}"
@@ -103,6 +104,14 @@ events = Table(
     Column("size", Integer, nullable=False),
     Column("payload", Text, nullable=False),
 )
+# A capped count of a bank's events (the inbox's total) is read on PostgreSQL with the bank's
+# connections as an array, when it has at most this many: PostgreSQL then reads their index
+# ranges in one bitmap with the bank's own events, where `IN (subquery)` made it read a week of
+# every bank's FINISHED refreshes by status and time (109,000 index entries, 5,900 pages, for a
+# count capped at 250; now 2,300 pages). Each row read is compared with the array one element
+# at a time, so a bank with tens of thousands of connections keeps `IN` (30,000: 2.4 s against
+# 0.06 s). The page finds its newest few sooner along an ordered index, with `IN`.
+BANK_ARRAY_ENTITIES = 2000
 # When an event happened: Lean's timestamp, or arrival when Lean gave none. The inbox sorts by it
 # and its time windows bound it, so it is indexed as this very expression (schema 8).
 OCCURRED = func.coalesce(events.c.lean_timestamp, events.c.received_at)
@@ -817,26 +826,46 @@ class HeldConnection:
 
     Taken from the pool for each batch, a connection was first pinged (`pool_pre_ping`): a
     round trip, and each round trip under load is a wait for the database process to get a
-    core. A connection that fails is dropped, and the next batch takes a fresh one.
+    core. A held connection the database closed since the last batch (a restart, a fail-over,
+    `idle_session_timeout`) is found dead at the batch's first statement, before anything was
+    committed: the batch is then written once more on a fresh one, as the ping would have.
     """
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._conn: Connection | None = None
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A transaction on the held connection, committed on success; errors mapped as the
-        store's own (`StoreUnavailable`, `StoreRejected`)."""
-        try:
-            with _store_errors():
-                if self._conn is None:
-                    self._conn = self.store.engine.connect()
-                with self._conn.begin():
-                    yield self._conn
-        except StoreUnavailable:
-            self.release()
-            raise
+    def run(self, work: Callable[[Connection], _T]) -> _T:
+        """`work(conn)` in one transaction on the held connection, committed on success; errors
+        mapped as the store's own (`StoreUnavailable`, `StoreRejected`)."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            committing = False
+            try:
+                with _store_errors():
+                    if self._conn is None:
+                        self._conn = self.store.engine.connect()
+                    with self._conn.begin():
+                        result = work(self._conn)
+                        committing = True  # what fails from here on may have committed
+                    return result
+            except StoreUnavailable:
+                dead = self._dead()
+                self.release()
+                if attempt == 1 and reused and dead and not committing:
+                    log.info("event writer: the database closed the held connection; again")
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _dead(self) -> bool:
+        """The connection is gone: SQLAlchemy saw a disconnect (and invalidated it), or the
+        driver knows it broke. Asked before `.connection`, which would reconnect."""
+        conn = self._conn
+        if conn is None or conn.invalidated:
+            return conn is not None
+        driver = conn.connection.dbapi_connection
+        return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
 
     def release(self) -> None:
         """Give the connection back to the pool (a broken one is discarded)."""
@@ -998,7 +1027,9 @@ class EventStore:
         writer's `held` connection when given)."""
         self._reopen_if_file_vanished()
         self.migrate()
-        with held.transaction() if held is not None else self._connection(write=True) as conn:
+        if held is not None:
+            return held.run(lambda conn: self._upsert_many(conn, records))
+        with self._connection(write=True) as conn:
             return self._upsert_many(conn, records)
 
     def _upsert_many(self, conn: Connection, records: Sequence[EventRecord]) -> list[WriteResult]:
@@ -1438,7 +1469,11 @@ class EventStore:
     # -- reads ----------------------------------------------------------------------------------
 
     def event_conditions(
-        self, flt: EventFilter, *, text_rows: TextCandidates | bool = True, counting: bool = False
+        self,
+        flt: EventFilter,
+        *,
+        text_rows: TextCandidates | bool = True,
+        bank_entities_as_array: bool = False,
     ) -> Any:
         """`flt` as one SQL condition on `webhook_events` (the inbox, its counts and exports).
 
@@ -1446,7 +1481,7 @@ class EventStore:
         are literal). `text_rows` says how the text index serves it: True reads it within the
         statement; `TextCandidates` are what `text_candidates` already read; False scans (a
         text matching most events is found sooner along the inbox's order than through an index).
-        `counting`: the condition counts every match rather than finding the newest few.
+        `bank_entities_as_array`: see `BANK_ARRAY_ENTITIES`.
         """
         conditions = []
         if flt.types:
@@ -1461,12 +1496,7 @@ class EventStore:
                 index_entities.c.bank_identifier == flt.bank_identifier
             )
             of_bank: Any = events.c.entity_id.in_(at_bank)
-            if counting and self.dialect == "postgresql":
-                # Counting, PostgreSQL reads the bank's entities' index ranges when they come as
-                # an array (one bitmap with the bank's own events); with `IN (subquery)` it read
-                # every bank's refreshes by status and time (a week of FINISHED: 109,000 index
-                # entries, 5,900 pages, for a count capped at 250; now 2,300 pages). The newest
-                # few are found sooner along an ordered index, filtered by `IN` as before.
+            if bank_entities_as_array and self.dialect == "postgresql":
                 of_bank = events.c.entity_id == any_(func.array(at_bank.scalar_subquery()))
             conditions.append(
                 or_(
@@ -1668,9 +1698,7 @@ class EventStore:
         with self._connection() as conn:
             return int(
                 conn.execute(
-                    select(func.count())
-                    .select_from(events)
-                    .where(self.event_conditions(flt, counting=True))
+                    select(func.count()).select_from(events).where(self.event_conditions(flt))
                 ).scalar_one()
             )
 

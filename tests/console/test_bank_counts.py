@@ -1,6 +1,6 @@
 """Counting the inbox by bank when most of a bank's events name only their entity (refreshes):
-the count reads the bank's entities in another form than the page (`event_conditions`'s
-`counting`), and both must name the same events, on SQLite and PostgreSQL."""
+the capped count may read the bank's connections in another form than the page
+(`BANK_ARRAY_ENTITIES`), and both must name the same events, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete
 
 from console import book
+from console import events as events_module
 from console.events import InboxView, inbox_page
 from console.store import INDEX_TABLES, EventFilter, EventStore
 from lean_api.models import Entity
@@ -67,7 +68,12 @@ def spread(store: EventStore) -> Iterator[EventStore]:
     yield store
 
 
-def test_counts_by_bank_agree_with_the_rows_they_count(spread: EventStore) -> None:
+@pytest.mark.parametrize("array_up_to", [events_module.BANK_ARRAY_ENTITIES, 2])
+def test_counts_by_bank_agree_with_the_rows_they_count(
+    spread: EventStore, array_up_to: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With few connections the count takes them as an array (PostgreSQL), with many `IN`.
+    monkeypatch.setattr(events_module, "BANK_ARRAY_ENTITIES", array_up_to)
     ours = {entity_id(7), entity_id(27), entity_id(47)}
     expected_all = sum(1 for n in range(3000) if entity_id(n % 60) in ours) + 5
     expected_finished = sum(1 for n in range(3000) if entity_id(n % 60) in ours and n % 3) + 5
