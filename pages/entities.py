@@ -24,6 +24,7 @@ from console.entities import (
 )
 from console.events import inbox_rows
 from console.formatting import literal_md, styled_table
+from console.messages import describe_error
 from console.runtime import get_store
 from console.store import EventFilter, StoreUnavailable
 from console.ui import (
@@ -133,7 +134,14 @@ try:
         "bank directory",
     ).value
 except LeanError as exc:
-    show_error(exc, "bank directory")
+    # Only the bank's names and colour come from it: the connection itself loaded, so this is
+    # a note beside it, not an error in place of it.
+    why = describe_error(exc, "bank directory")
+    st.warning(
+        f"**Bank names unavailable.** {why.headline} The bank is shown by its identifier; "
+        "everything below is Lean's current answer."
+        + (f"  \n{literal_md(why.reference)}" if why.reference else "")
+    )
     banks = {}
 
 bank = bank_view(entity, banks)

@@ -225,6 +225,23 @@ def test_lean_failing_after_a_good_answer_keeps_the_last_good_data(
     assert seeded.bank.name in texts(at.subheader)
 
 
+def test_bank_names_failing_is_a_note_beside_the_connection_not_an_error(
+    screen: AppTest, sandbox: SandboxServer
+) -> None:
+    seeded = seeded_entity(sandbox)
+    st.cache_data.clear()
+    sandbox.faults.set(
+        FaultConfig(error_rate=1.0, error_code="INTERNAL_SERVER_ERROR", path_prefix="/banks/")
+    )
+    at = open_entity(screen, seeded.entity_id, seeded.customer_id)
+    assert not at.exception
+    assert not at.error  # the connection itself loaded
+    note = texts(at.warning)
+    assert "Bank names unavailable" in note and "INTERNAL_SERVER_ERROR" in note
+    assert seeded.bank.identifier in texts(at.markdown)
+    assert len(at.tabs) == len(seeded.consents)
+
+
 @pytest.fixture
 def large_entity(monkeypatch: pytest.MonkeyPatch) -> Entity:
     """Lean answers with an entity of 20 accounts and 5 consents, with words nobody knows."""
