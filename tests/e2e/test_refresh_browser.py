@@ -46,7 +46,11 @@ def test_trigger_refresh_and_watch_it_finish(
         page.get_by_role("heading", name="Saved payments").wait_for(timeout=30_000)
 
         # (Generous timeouts: on a loaded 2-core machine the page's own script can hold the
-        # browser's main thread for a while.)
+        # browser's main thread for a while.) The click waits for the script run to end: a
+        # click while it runs is a rerun request of its own.
+        page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(
+            state="hidden", timeout=60_000
+        )
         page.get_by_role("button", name="Refresh data now").click(timeout=60_000)
         page.get_by_text("Ask the bank for fresh data now?").wait_for(timeout=30_000)
         page.get_by_role("button", name="Yes, refresh now").click(timeout=60_000)
@@ -59,5 +63,9 @@ def test_trigger_refresh_and_watch_it_finish(
         assert page.get_by_text("started from this console").first.is_visible()
         assert page.get_by_role("button", name="Refresh data now").is_enabled()
         page.screenshot(path=str(shots / "refresh_finished.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+        print(f"the page when it failed: {tmp_path / 'failed.png'}")
+        raise
     finally:
         page.close()
