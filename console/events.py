@@ -1088,7 +1088,7 @@ def inbox_page(
         _without_jit(conn)
         # The same events, in the form their capped count is read fastest in.
         counted = matching
-        if view.bank and _few_connections(conn, view.bank):
+        if view.bank and store.dialect == "postgresql" and _few_connections(conn, view.bank):
             counted = and_(*_conditions(store, view, now, text_rows, bank_entities_as_array=True))
         total = count_matching(conn, counted, asof, sample=sample)
         cursor = [_older_than(at, view.before)] if view.before else []
