@@ -104,6 +104,10 @@ events = Table(
     Column("size", Integer, nullable=False),
     Column("payload", Text, nullable=False),
 )
+# PostgreSQL advisory lock of the text indexer (one batch at a time across processes). Its own:
+# it shared the book index's key (console.book.BOOK_WRITE_LOCK), so a book write made the text
+# indexer skip its turn and a text batch made the book writers wait.
+SEARCH_INDEX_LOCK = 7320153
 # A capped count of a bank's events (the inbox's total) is read on PostgreSQL with the bank's
 # connections as an array, when it has at most this many: PostgreSQL then reads their index
 # ranges in one bitmap with the bank's own events, where `IN (subquery)` made it read a week of
@@ -1625,7 +1629,9 @@ class EventStore:
             SEARCH_TEXT.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True})
         )
         with self._connection(write=True) as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(7320152)")).scalar():
+            if not conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEARCH_INDEX_LOCK}
+            ).scalar():
                 return 0  # another process is on it
             settled = datetime.now(UTC).replace(tzinfo=None) - _SETTLE
             # The batch stops short of the first young event: the cursor never passes it.

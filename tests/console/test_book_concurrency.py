@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -137,3 +138,14 @@ def test_the_sync_waits_for_an_indexer_transaction_instead_of_deadlocking(
     assert not sync.is_alive() and not errors
     assert outcome[0].status == "done"
     assert queries.index_status(store).entities == len(sandbox.state.data.entities)
+
+
+def test_the_text_indexer_does_not_skip_its_turn_while_the_book_is_written(
+    pg_index: EventStore,
+) -> None:
+    store = pg_index
+    old = datetime.now(UTC) - timedelta(minutes=5)  # settled: the text indexer takes it
+    store.write_events([replace(refresh_event("r-text", T0), received_at=old)])
+    with book.book_transaction(store):
+        # The book's lock is held (a sync page being written): search indexing goes on.
+        assert store.index_search_text() == 1
