@@ -1515,27 +1515,24 @@ class EventStore:
         return and_(*conditions) if conditions else literal(True)
 
     def _text_condition(self, needle_text: str, text_rows: TextCandidates | bool) -> Any:
-        needle = (
-            "%" + needle_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
+        needle = _like_pattern(needle_text)
         if self.dialect == "postgresql":
             scan: Any = SEARCH_TEXT.ilike(needle, escape="\\")
-            query: Any = None if len(needle_text) < 3 else needle
         else:
             scan = or_(
                 events.c.payload.ilike(needle, escape="\\"),
                 events.c.event_id.ilike(needle, escape="\\"),
                 events.c.type.ilike(needle, escape="\\"),
             )
-            query = fts_query(needle_text)
-        if text_rows is False or query is None or not self._text_index():
+        windowed, parameters = self._candidate_parameters(needle_text)
+        if text_rows is False or parameters["fts_query"] is None or not self._text_index():
             return scan
         if text_rows is True:
             # The trigram index finds candidates (SQLite: every trigram present, in any order);
             # the substring test on the row itself decides. Events the batches have not indexed
             # yet are tested row by row (the newest few), as of the same statement.
             candidates: Any = (
-                text(self._candidates_sql()).bindparams(fts_query=query).columns(rowid=Integer)
+                text(self._candidates_sql(windowed)).bindparams(**parameters).columns(rowid=Integer)
             )
             tail = events.c.id > literal_column(INDEXED_THROUGH)
             return and_(or_(events.c.id.in_(candidates), tail), scan)
@@ -1545,10 +1542,31 @@ class EventStore:
             return or_(row_ids_in(self.dialect, list(text_rows)), and_(tail, scan))
         return and_(or_(row_ids_in(self.dialect, list(text_rows)), tail), scan)
 
-    def _candidates_sql(self) -> str:
+    def _candidates_sql(self, windowed: bool = False) -> str:
         if self.dialect == "postgresql":
+            if windowed:
+                # The index is asked for the needle's two ends (`_trigram_windows`), the whole
+                # needle tested on what they name; `OFFSET 0` keeps the planner from handing the
+                # whole needle's trigrams to the index again.
+                return (
+                    "SELECT id AS rowid FROM (SELECT id, doc FROM "
+                    f"{EVENTS_SEARCH} WHERE doc ILIKE :fts_head ESCAPE '\\' "
+                    "AND doc ILIKE :fts_tail ESCAPE '\\' OFFSET 0) ends "
+                    "WHERE doc ILIKE :fts_query ESCAPE '\\'"
+                )
             return f"SELECT id AS rowid FROM {EVENTS_SEARCH} WHERE doc ILIKE :fts_query ESCAPE '\\'"
         return f"SELECT rowid FROM {EVENTS_FTS} WHERE {EVENTS_FTS} MATCH :fts_query"
+
+    def _candidate_parameters(self, needle_text: str) -> tuple[bool, dict[str, str | None]]:
+        """Whether the candidates' SQL asks for the needle's ends, and its parameters."""
+        if self.dialect != "postgresql":
+            return False, {"fts_query": fts_query(needle_text)}
+        query = None if len(needle_text) < 3 else _like_pattern(needle_text)
+        ends = _trigram_windows(needle_text)
+        if ends is None:
+            return False, {"fts_query": query}
+        head, tail = ends
+        return True, {"fts_query": query, "fts_head": head, "fts_tail": tail}
 
     def _text_index(self) -> bool:
         """True when the database has its text index (SQLite before 3.34 has no trigrams; a
@@ -1577,17 +1595,13 @@ class EventStore:
         self.migrate()
         if not self._text_index():
             return None
-        if self.dialect == "postgresql":
-            escaped = needle_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = f"%{escaped}%"
-        else:
-            query = fts_query(needle_text)
+        windowed, parameters = self._candidate_parameters(needle_text)
         with self._connection() as conn:
             # How far the index reaches first, then what it names: whatever a batch adds in
             # between is named too, and everything up to the cursor read is in it.
             through = int(conn.execute(text(f"SELECT {INDEXED_THROUGH}")).scalar() or 0)
             rows = conn.execute(
-                text(f"{self._candidates_sql()} LIMIT :n"), {"fts_query": query, "n": limit + 1}
+                text(f"{self._candidates_sql(windowed)} LIMIT :n"), {**parameters, "n": limit + 1}
             ).scalars()
             found = [int(r) for r in rows]
         if len(found) > limit:
@@ -1997,6 +2011,34 @@ def row_ids_in(dialect: str, ids: Sequence[int]) -> Any:
         return events.c.id == any_(literal(list(ids), postgresql.ARRAY(BigInteger)))
     listed = func.json_each(json.dumps(list(ids))).table_valued("value")
     return events.c.id.in_(select(listed.c.value))
+
+
+def _like_pattern(needle_text: str) -> str:
+    """`%needle%` for `LIKE … ESCAPE '\\'`: `%`, `_` and `\\` in it match only themselves."""
+    return "%" + needle_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# An identifier pasted into search (an event_id, a UUID, an IBAN) is asked of PostgreSQL's
+# trigram index by its two ends of this many characters. All of its trigrams made the index
+# intersect 34 long lists for a UUID (hex trigrams are in nearly every event's ids): 0.1–0.25 s
+# warm and 0.9 s cold over a million events; its two ends, 0.02 s warm and 0.06 s cold.
+TRIGRAM_WINDOW = 8
+
+
+def _trigram_windows(needle_text: str) -> tuple[str, str] | None:
+    """The `LIKE` patterns of an identifier's two ends, or None for any other needle.
+
+    Identifier: 20 characters or more, no space, a digit among them. Ends of words and phrases
+    can be common where the whole is rare (each row they name is tested), so those keep every
+    trigram."""
+    if len(needle_text) < 20 or any(c.isspace() for c in needle_text):
+        return None
+    if not any(c.isdigit() for c in needle_text):
+        return None
+    head, tail = needle_text[:TRIGRAM_WINDOW], needle_text[-TRIGRAM_WINDOW:]
+    if head.casefold() == tail.casefold():
+        return None
+    return _like_pattern(head), _like_pattern(tail)
 
 
 def fts_query(needle_text: str) -> str | None:
