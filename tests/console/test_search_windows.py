@@ -71,6 +71,9 @@ def brute_force(store: EventStore, needle: str) -> set[str]:
         str(uuid.UUID(int=99 * 7919)),  # a UUID inside a body
         "00000000-0000-4000-8000-00000000",  # the common start of every event_id
         "SA038000ffff-no-such-thing-75190000",  # ends found, the whole nowhere
+        "100%_sure\\path-2026-11-28-x",  # LIKE's own characters, cut at an end
+        "مصرف-الراجحي-1234567890",  # not ASCII
+        "<b>**x**</b>'\"1234567890",  # markup and quotes
     ],
 )
 def test_an_identifier_is_found_exactly_where_it_is(searchable: EventStore, needle: str) -> None:
