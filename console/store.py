@@ -1117,10 +1117,8 @@ class EventStore:
 
     def prepare_event_writes(self, max_rows: int) -> None:
         """Compile the upserts a batch of up to `max_rows` deliveries uses (SQLite: each power
-        of two; PostgreSQL: the one), without touching the database."""
-        if self.dialect == "postgresql":
-            self._batch_upsert(1)
-            return
+        of two; PostgreSQL: the one statement every size shares), without touching the
+        database."""
         size = 1
         while size <= min(max_rows, MAX_ROWS_PER_STATEMENT):
             self._batch_upsert(size)

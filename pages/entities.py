@@ -4,6 +4,7 @@ each consent covers (masked), and its webhook history. `/entities?entity_id=…&
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import streamlit as st
 
@@ -34,6 +35,7 @@ from console.ui import (
     entity_lookup_form,
     own_page_link,
     show_error,
+    show_message,
     wait_for_lean,
 )
 from console.ui_access import audit_view, reveal_note, reveal_row
@@ -137,10 +139,14 @@ except LeanError as exc:
     # Only the bank's names and colour come from it: the connection itself loaded, so this is
     # a note beside it, not an error in place of it.
     why = describe_error(exc, "bank directory")
-    st.warning(
-        f"**Bank names unavailable.** {why.headline} The bank is shown by its identifier; "
-        "everything below is Lean's current answer."
-        + (f"  \n{literal_md(why.reference)}" if why.reference else "")
+    show_message(
+        replace(
+            why,
+            severity="warning",
+            headline=f"Bank names unavailable. {why.headline}",
+            action="The bank is shown by its identifier; everything below is Lean's current "
+            "answer.",
+        )
     )
     banks = {}
 
