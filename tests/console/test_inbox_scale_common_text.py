@@ -87,12 +87,13 @@ def book(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> EventStore:
 
 
 def every_page(store: EventStore, view: InboxView, page_size: int = 50) -> list[InboxPage]:
-    pages = [inbox_page(store, view, page_size=page_size)]
+    # Time windows ("last hour") end at the events' own NOW: against the clock, an event on the
+    # window's edge left it between two readings of the same view.
+    pages = [inbox_page(store, view, page_size=page_size, now=NOW)]
     while pages[-1].older is not None:
         last = pages[-1]
-        pages.append(
-            inbox_page(store, replace(view, asof=last.asof, before=last.older), page_size=page_size)
-        )
+        later = replace(view, asof=last.asof, before=last.older)
+        pages.append(inbox_page(store, later, page_size=page_size, now=NOW))
     return pages
 
 
