@@ -30,8 +30,9 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster(fsync: bool = False) -> Iterator[str]:
-    """Start a cluster, yield its SQLAlchemy URL, stop and delete it afterwards."""
+def postgres_cluster(fsync: bool = False, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a cluster (with server `settings`, if any), yield its SQLAlchemy URL, stop and
+    delete it afterwards."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise PostgresMissing(
@@ -60,6 +61,7 @@ def postgres_cluster(fsync: bool = False) -> Iterator[str]:
         capture_output=True,
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync={'on' if fsync else 'off'}"
+    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     subprocess.run(
         _as_postgres_user(
             [
