@@ -98,6 +98,13 @@ def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
     return snapshot
 
 
+def forget_customer(query: CustomerQuery) -> None:
+    """Drop the cached view of `query` under the current watermark: the next run asks Lean."""
+    key = (get_backend().key, query.kind, query.value, *watermark_of(query))
+    load_customer.clear(*key)
+    view_fetched_at.clear(*key)
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def load_page(
     backend_key: str, page_number: int, page_size: int

@@ -31,6 +31,7 @@ from console.customers import (
     ticket_url,
 )
 from console.formatting import literal_md
+from console.last_good import describe_age
 from console.messages import describe_error
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
@@ -38,6 +39,7 @@ from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
 from console.ui_access import audit_view, current_actor
 from console.ui_banks import load_bank_directory
 from console.ui_customers import (
+    forget_customer,
     load_fresh_customer,
     load_page,
     run_search,
@@ -145,13 +147,14 @@ if submitted:
 
 if current:
     try:
-        screen = wait_for_lean(
+        snapshot = wait_for_lean(
             f"Loading the customer by `{current.kind}`, their banks and accounts from Lean…",
             backend,
             ("customer", current.kind, current.value),
             lambda: load_fresh_customer(current),
             "customer",
-        ).value
+        )
+        screen = snapshot.value
         found, overview = screen.view, screen.overview
     except LeanError as exc:
         show_error(exc, "customer")
@@ -165,7 +168,20 @@ if current:
         customer = overview.customer
         audit_view("view_customer", "customer", customer.customer_id)
         with st.container(border=True):
-            st.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
+            name_col, reload_col = st.columns([5, 1], vertical_alignment="bottom")
+            name_col.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
+            if reload_col.button(
+                "Reload",
+                icon=":material/refresh:",
+                key="customer_reload",
+                width="stretch",
+                help="Ask Lean for this customer again now. Webhooks about the customer or a "
+                "bank's availability reload it on their own.",
+            ):
+                forget_customer(current)
+                st.rerun()
+            if not snapshot.stale:
+                st.caption(f"From Lean {describe_age(snapshot.age())}.")
             st.code(customer.customer_id, language=None)
             counts = overview.counts
             c1, c2, c3, c4 = st.columns(4)

@@ -116,6 +116,27 @@ def test_warm_view_asks_lean_nothing_until_a_webhook_says_the_customer_changed(
     assert sandbox_env.state.stats["requests"] > requests_before
 
 
+def test_reload_asks_lean_again_without_a_webhook_and_says_how_old_the_view_is(
+    receiver_elsewhere: Receiver, sandbox_env: SandboxServer, wide: Customer
+) -> None:
+    at = view(wide.customer_id)
+    before = balances(at)
+    assert "From Lean a moment ago." in [c.value for c in at.caption]
+    entity = sandbox_env.state.data.entities_by_customer[wide.customer_id][1]
+    with sandbox_env.state.lock:
+        entity.accounts[0].balance = Decimal("-7.00")
+    assert balances(at.run()) == before  # warm: no webhook said anything
+
+    requests_before = sandbox_env.state.stats["requests"]
+    at.button(key="customer_reload").click().run()
+    assert "7.00 SAR overdrawn (debit)" in balances(at)
+    assert sandbox_env.state.stats["requests"] > requests_before
+    # Every session sees the reloaded view: the reload replaced the shared entry.
+    requests_before = sandbox_env.state.stats["requests"]
+    assert "7.00 SAR overdrawn (debit)" in balances(view(wide.customer_id))
+    assert sandbox_env.state.stats["requests"] == requests_before
+
+
 def test_a_refresh_webhook_naming_only_the_entity_makes_the_next_view_fresh(
     receiver_elsewhere: Receiver, sandbox_env: SandboxServer, wide: Customer
 ) -> None:

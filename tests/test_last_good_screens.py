@@ -119,3 +119,17 @@ def test_a_first_failure_has_no_old_data_to_show(
     assert not at.subheader
     assert "; showing " not in texts(at.warning)
     assert "Lean had an internal error" in texts(at.error)
+
+
+def test_reload_while_lean_fails_keeps_the_customer_and_says_so(
+    console: AppTest, sandbox: SandboxServer, some_customer_with_entities: SeedCustomer
+) -> None:
+    at = open_customer(console, some_customer_with_entities)
+    assert "From Lean a moment ago." in texts(at.caption)
+    sandbox.faults.set(FaultConfig(error_rate=1.0, path_prefix="/customers"))
+    at.button(key="customer_reload").click().run()
+
+    assert not at.exception
+    assert some_customer_with_entities.app_user_id in texts(at.subheader)
+    assert "Lean could not answer; showing the customer from" in texts(at.warning)
+    assert "From Lean" not in texts(at.caption)  # the warning says the age instead
