@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -61,8 +62,11 @@ def postgres_cluster(fsync: bool = False, settings: dict[str, str] | None = None
         capture_output=True,
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync={'on' if fsync else 'off'}"
-    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
-    subprocess.run(
+    # pg_ctl hands the options to a shell: a value with a space is quoted.
+    options += "".join(
+        f" -c {name}={shlex.quote(value)}" for name, value in (settings or {}).items()
+    )
+    started = subprocess.run(
         _as_postgres_user(
             [
                 str(bin_dir / "pg_ctl"),
@@ -76,9 +80,13 @@ def postgres_cluster(fsync: bool = False, settings: dict[str, str] | None = None
                 "start",
             ]
         ),
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if started.returncode != 0:
+        log = (base / "log").read_text() if (base / "log").exists() else ""
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start: {started.stderr.strip()} {log.strip()}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
