@@ -6,8 +6,10 @@ function's source each time it is decorated: about a fifth of a warm run of the 
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 
@@ -24,6 +26,7 @@ from console.last_good import Snapshot
 from console.runtime import get_backend, get_store
 from console.store import StoreRejected, StoreUnavailable
 from console.ui_loaders import current_client
+from lean_api.models import Customer
 
 # Loaders return a Snapshot (the answer and when Lean gave it), so the age shown with last good
 # data is the age of Lean's answer, not of the cache entry. Failures are never cached. The bank
@@ -34,17 +37,51 @@ from console.ui_loaders import current_client
 PARTIAL_VIEW_SECONDS = 30
 # Without the database there is no watermark: views then last this long, as a plain TTL.
 NO_STORE_SECONDS = 30
+# Reload asks Lean again only for a view at least this old: a double click, or an operator
+# clicking on, does not turn into a stream of calls that Lean would rate-limit for everyone.
+RELOAD_AFTER_SECONDS = 10
+
+
+class Reloads:
+    """How many times each lookup was reloaded in this process: part of the view's cache key,
+    moved on only once Lean has answered the reload, so every session then reads the new view
+    and, while Lean fails, keeps the old one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: dict[tuple[str, str, str], int] = {}
+
+    def get(self, key: tuple[str, str, str]) -> int:
+        with self._lock:
+            return self._count.get(key, 0)
+
+    def move_on(self, key: tuple[str, str, str], past: int) -> None:
+        """Count `key` as reloaded at least `past` times."""
+        with self._lock:
+            self._count[key] = max(self._count.get(key, 0), past)
+
+
+@st.cache_resource(show_spinner=False)
+def reloads() -> Reloads:
+    """The process's reload counts (one for every session)."""
+    return Reloads()
 
 
 @st.cache_data(ttl=900, max_entries=500, show_spinner=False)
 def load_customer(
-    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
+    backend_key: str,
+    kind: str,
+    value: str,
+    watermark: CustomerWatermark | None,
+    period: int,
+    reloaded: int,
 ) -> Snapshot[CustomerView]:
     """The customer view (console.customer_view), shared by every session of the process.
 
     Cached under the watermark of the newest stored webhook about the customer and about bank
     availability: a newer event (stored by any process sharing the database) is a new key, so the
-    next view asks Lean again. `period` is 0 unless the database could not give a watermark.
+    next view asks Lean again. `period` is 0 unless the database could not give a watermark;
+    `reloaded` counts the operators' reloads (`reload_customer`).
     """
     view = fetch_customer_view(current_client(), CustomerQuery(kind, value))  # type: ignore[arg-type]
     known_customers().learn(view)
@@ -61,11 +98,16 @@ def watermark_of(query: CustomerQuery) -> tuple[CustomerWatermark | None, int]:
 
 @st.cache_data(ttl=900, max_entries=500, show_spinner=False)
 def view_fetched_at(
-    backend_key: str, kind: str, value: str, watermark: CustomerWatermark | None, period: int
+    backend_key: str,
+    kind: str,
+    value: str,
+    watermark: CustomerWatermark | None,
+    period: int,
+    reloaded: int,
 ) -> datetime:
     """When the cached view under this key came from Lean: a small entry, so a warm run reads
     it instead of a copy of the whole view (unpickling that was half the warm run's time)."""
-    return load_customer(backend_key, kind, value, watermark, period).fetched_at
+    return load_customer(backend_key, kind, value, watermark, period, reloaded).fetched_at
 
 
 @st.cache_resource(ttl=900, max_entries=500, show_spinner=False)
@@ -75,20 +117,31 @@ def screen_of(
     value: str,
     watermark: CustomerWatermark | None,
     period: int,
+    reloaded: int,
     fetched_at: datetime,
     minute: int,
 ) -> Snapshot[CustomerScreen]:
     """What the screen draws of the view fetched at `fetched_at`, built once a minute at most
     ("days left" moves with the clock) and shared by every session without a copy: a warm run
     hands ready Arrow tables to Streamlit. A cleared view cache gives a new `fetched_at`."""
-    snapshot = load_customer(backend_key, kind, value, watermark, period)
+    snapshot = load_customer(backend_key, kind, value, watermark, period, reloaded)
     return Snapshot(customer_screen(snapshot.value), snapshot.fetched_at)
+
+
+def _lookup(query: CustomerQuery) -> tuple[str, str, str]:
+    return (get_backend().key, query.kind, query.value)
+
+
+def _view_key(query: CustomerQuery, reloaded: int | None = None) -> tuple[Any, ...]:
+    lookup = _lookup(query)
+    count = reloads().get(lookup) if reloaded is None else reloaded
+    return (*lookup, *watermark_of(query), count)
 
 
 def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
     """The screen of `load_customer` under the current watermark; a partial view is asked
     again once old."""
-    key = (get_backend().key, query.kind, query.value, *watermark_of(query))
+    key = _view_key(query)
     minute = int(time.time() // 60)
     snapshot = screen_of(*key, view_fetched_at(*key), minute)
     if not snapshot.value.view.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
@@ -98,11 +151,27 @@ def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
     return snapshot
 
 
-def forget_customer(query: CustomerQuery) -> None:
-    """Drop the cached view of `query` under the current watermark: the next run asks Lean."""
-    key = (get_backend().key, query.kind, query.value, *watermark_of(query))
-    load_customer.clear(*key)
-    view_fetched_at.clear(*key)
+def may_reload(snapshot: Snapshot[CustomerScreen]) -> bool:
+    """Reload asks Lean again for a view Lean gave at least RELOAD_AFTER_SECONDS ago."""
+    return snapshot.age().total_seconds() >= RELOAD_AFTER_SECONDS
+
+
+def reload_customer(query: CustomerQuery, customer: Customer) -> None:
+    """Ask Lean for the customer of `query` again now. Once Lean has answered, every session's
+    next run shows the new view, and the customer's other lookup (by customer_id or by
+    app_user_id) asks Lean on its next run. Raises `LeanError` when Lean does not answer: the
+    view every session reads is then left as it was."""
+    lookup = _lookup(query)
+    count = reloads().get(lookup) + 1
+    view_fetched_at(*_view_key(query, count))  # failures are not cached: nothing moves on
+    reloads().move_on(lookup, count)
+    for other in (
+        CustomerQuery("customer_id", customer.customer_id),
+        CustomerQuery("app_user_id", customer.app_user_id),
+    ):
+        if other.value and other != query:
+            other_lookup = _lookup(other)
+            reloads().move_on(other_lookup, reloads().get(other_lookup) + 1)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 import streamlit as st
@@ -31,21 +33,24 @@ from console.customers import (
     ticket_url,
 )
 from console.formatting import literal_md
-from console.last_good import describe_age
+from console.last_good import Snapshot, describe_age, is_passing_failure
 from console.messages import describe_error
 from console.runtime import get_store
 from console.store import StoreRejected, StoreUnavailable
-from console.ui import backend_or_stop, show_error, show_message, wait_for_lean
+from console.ui import backend_or_stop, show_error, show_message, show_stale, wait_for_lean
 from console.ui_access import audit_view, current_actor
 from console.ui_banks import load_bank_directory
 from console.ui_customers import (
-    forget_customer,
+    RELOAD_AFTER_SECONDS,
     load_fresh_customer,
     load_page,
+    may_reload,
+    reload_customer,
     run_search,
 )
 from lean_api.calls import keep_caller
-from lean_api.errors import ConflictError, LeanError
+from lean_api.errors import ConflictError, LeanError, RateLimitError
+from lean_api.models import Customer
 
 backend = backend_or_stop()
 client = backend.client
@@ -98,8 +103,56 @@ def customer_accounts(view: CustomerView, screen: CustomerScreen) -> None:
 
 def open_customer(customer_id: str) -> None:
     """Point the page (and its URL) at one customer."""
+    open_lookup("customer_id", customer_id)
+
+
+def open_lookup(kind: str, value: str) -> None:
+    """Point the page (and its URL) at the customer of one lookup: a button's callback, so it
+    holds whichever run follows the click (the button itself may not be drawn again)."""
     st.query_params.clear()
-    st.query_params["customer_id"] = customer_id
+    st.query_params[kind] = value
+
+
+def reload_row(
+    query: CustomerQuery, customer: Customer, snapshot: Snapshot[CustomerScreen]
+) -> None:
+    """When Lean gave the view, and Reload: ask Lean again now, for every session."""
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    if not snapshot.stale:
+        fetched = snapshot.fetched_at.astimezone(UTC)
+        row.caption(f"From Lean at {fetched:%H:%M:%S} UTC ({describe_age(snapshot.age())}).")
+    rate_limited = isinstance(snapshot.error, RateLimitError)
+    clicked = row.button(
+        "Reload",
+        icon=":material/refresh:",
+        key="customer_reload",
+        type="tertiary",
+        disabled=rate_limited,
+        help="Lean is rate-limiting: wait for the time it asked."
+        if rate_limited
+        else "Ask Lean for this customer again now, for everyone looking at it. Webhooks about "
+        "the customer or a bank's availability reload it on their own.",
+    )
+    # A stale view's run has just asked Lean again: the click's own run is the retry.
+    if not clicked or snapshot.stale:
+        return
+    if not may_reload(snapshot):
+        st.toast(
+            f"Lean answered {describe_age(snapshot.age())}: this is its latest answer. "
+            f"Reload asks again once the view is {RELOAD_AFTER_SECONDS} s old.",
+            icon=":material/schedule:",
+        )
+        return
+    try:
+        with st.spinner("Asking Lean for the customer again…", show_time=True):
+            reload_customer(query, customer)
+    except LeanError as exc:
+        if is_passing_failure(exc):
+            show_stale(replace(snapshot, error=exc), "customer")
+        else:
+            show_error(exc, "customer")
+    else:
+        st.rerun()
 
 
 def selected_query() -> CustomerQuery | None:
@@ -120,15 +173,21 @@ st.caption(
 )
 
 current = selected_query()
+# The boxes show the customer the URL names: a deep link, a browse row or "Open the new
+# customer" changes the URL and the boxes follow it, once per change (typing is kept).
+if current != st.session_state.get("lookup_shown"):
+    st.session_state.lookup_shown = current
+    if current:
+        st.session_state.lookup_kind = current.kind
+        st.session_state.lookup_value = current.value
+st.session_state.setdefault("lookup_kind", KINDS[0])
+st.session_state.setdefault("lookup_value", "")
 
 with st.form("lookup", border=False):
     kind_col, value_col, button_col = st.columns([1.3, 4, 1], vertical_alignment="bottom")
-    kind = kind_col.selectbox(
-        "Find by", KINDS, index=KINDS.index(current.kind) if current else 0, key="lookup_kind"
-    )
+    kind = kind_col.selectbox("Find by", KINDS, key="lookup_kind")
     raw = value_col.text_input(
         "Identifier",
-        value=current.value if current else "",
         placeholder="f08fb010-878f-407a-9ac2-a7840fb56185  or  prod_usr_1246",
         key="lookup_value",
     )
@@ -168,20 +227,8 @@ if current:
         customer = overview.customer
         audit_view("view_customer", "customer", customer.customer_id)
         with st.container(border=True):
-            name_col, reload_col = st.columns([5, 1], vertical_alignment="bottom")
-            name_col.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
-            if reload_col.button(
-                "Reload",
-                icon=":material/refresh:",
-                key="customer_reload",
-                width="stretch",
-                help="Ask Lean for this customer again now. Webhooks about the customer or a "
-                "bank's availability reload it on their own.",
-            ):
-                forget_customer(current)
-                st.rerun()
-            if not snapshot.stale:
-                st.caption(f"From Lean {describe_age(snapshot.age())}.")
+            st.subheader(literal_md(customer.app_user_id) or "(no app_user_id)", anchor=False)
+            reload_row(current, customer, snapshot)
             st.code(customer.customer_id, language=None)
             counts = overview.counts
             c1, c2, c3, c4 = st.columns(4)
@@ -491,11 +538,12 @@ if show_lists:
                         created = create_customer(client, app_user_id, current_actor())
                     except ConflictError as exc:
                         show_message(describe_error(exc, "customer"))
-                        st.page_link(
-                            "pages/customers.py",
-                            label=f"Open the customer with app_user_id {literal_md(app_user_id)}",
+                        st.button(
+                            f"Open the customer with app_user_id {literal_md(app_user_id)}",
                             icon=":material/open_in_new:",
-                            query_params={"app_user_id": app_user_id},
+                            key="create_open_existing",
+                            on_click=open_lookup,
+                            args=("app_user_id", app_user_id),
                         )
                     except LeanError as exc:
                         show_error(exc, "customer", changes_state=True)
@@ -508,9 +556,10 @@ if show_lists:
                             f"Created customer {literal_md(created.customer_id)} "
                             f"for app_user_id {literal_md(created.app_user_id)}."
                         )
-                        st.page_link(
-                            "pages/customers.py",
-                            label="Open the new customer",
+                        st.button(
+                            "Open the new customer",
                             icon=":material/open_in_new:",
-                            query_params={"customer_id": created.customer_id},
+                            key="create_open_new",
+                            on_click=open_lookup,
+                            args=("customer_id", created.customer_id),
                         )

@@ -4,6 +4,7 @@ scope per process, however many sessions and page views, renewed once before it 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console import ui_customers
 from console.customer_view import fetch_customer_view
 from console.customers import CustomerQuery
 from console.last_good import last_good
@@ -116,25 +118,51 @@ def test_warm_view_asks_lean_nothing_until_a_webhook_says_the_customer_changed(
     assert sandbox_env.state.stats["requests"] > requests_before
 
 
-def test_reload_asks_lean_again_without_a_webhook_and_says_how_old_the_view_is(
-    receiver_elsewhere: Receiver, sandbox_env: SandboxServer, wide: Customer
+def captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def open_by(kind: str, value: str) -> AppTest:
+    """A new session opening the customer by deep link, by either lookup."""
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/customers.py")
+    at.query_params[kind] = value
+    return at.run()
+
+
+def test_reload_asks_lean_again_for_every_session_and_both_lookups(
+    receiver_elsewhere: Receiver,
+    sandbox_env: SandboxServer,
+    wide: Customer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     at = view(wide.customer_id)
     before = balances(at)
-    assert "From Lean a moment ago." in [c.value for c in at.caption]
+    assert re.search(r"From Lean at \d\d:\d\d:\d\d UTC \(a moment ago\)\.", captions(at))
+    requests_before = sandbox_env.state.stats["requests"]
+    at.button(key="customer_reload").click().run()  # a view Lean has just given: not again
+    assert "this is its latest answer" in " ".join(t.value for t in at.toast)
+    assert sandbox_env.state.stats["requests"] == requests_before
+    by_name = open_by("app_user_id", wide.app_user_id)
+    assert balances(by_name) == before
+
     entity = sandbox_env.state.data.entities_by_customer[wide.customer_id][1]
     with sandbox_env.state.lock:
         entity.accounts[0].balance = Decimal("-7.00")
     assert balances(at.run()) == before  # warm: no webhook said anything
 
+    monkeypatch.setattr(ui_customers, "RELOAD_AFTER_SECONDS", 0)
     requests_before = sandbox_env.state.stats["requests"]
-    at.button(key="customer_reload").click().run()
+    at.run().button(key="customer_reload").click().run()
     assert "7.00 SAR overdrawn (debit)" in balances(at)
     assert sandbox_env.state.stats["requests"] > requests_before
-    # Every session sees the reloaded view: the reload replaced the shared entry.
+    # A new session by the same lookup reads the reloaded view without asking Lean...
     requests_before = sandbox_env.state.stats["requests"]
     assert "7.00 SAR overdrawn (debit)" in balances(view(wide.customer_id))
     assert sandbox_env.state.stats["requests"] == requests_before
+    # ...and the session that found the customer by app_user_id asks Lean on its next run.
+    assert "7.00 SAR overdrawn (debit)" in balances(by_name.run())
+    assert sandbox_env.state.stats["requests"] > requests_before
 
 
 def test_a_refresh_webhook_naming_only_the_entity_makes_the_next_view_fresh(

@@ -120,6 +120,31 @@ def test_create_customer(screen: AppTest, sandbox: SandboxServer) -> None:
     assert created.customer_id in texts(at.success)
 
 
+def test_the_new_customer_opens_by_its_link_and_stays_open(
+    screen: AppTest, sandbox: SandboxServer
+) -> None:
+    at = create(screen, "apptest_new_user_02")
+    created = sandbox.state.data.by_app_user_id["apptest_new_user_02"]
+    at.button(key="create_open_new").click().run()
+    assert not at.exception
+    assert at.query_params["customer_id"] == created.customer_id  # in the URL: a ticket link
+    assert "apptest_new_user_02" in texts(at.subheader)
+    assert at.text_input(key="lookup_value").value == created.customer_id  # the box follows
+    at.run()  # any later run (a row selected, Reload) keeps the customer
+    assert "apptest_new_user_02" in texts(at.subheader)
+
+
+def test_an_existing_app_user_id_opens_that_customer(
+    screen: AppTest, sandbox: SandboxServer
+) -> None:
+    existing = next(iter(sandbox.state.data.customers.values()))
+    at = create(screen, existing.app_user_id)
+    at.button(key="create_open_existing").click().run()
+    assert at.query_params["app_user_id"] == existing.app_user_id
+    assert existing.customer_id in texts(at.code)
+    assert existing.customer_id in texts(at.run().code)
+
+
 def test_duplicate_app_user_id_says_it_exists(screen: AppTest, sandbox: SandboxServer) -> None:
     existing = next(iter(sandbox.state.data.customers.values())).app_user_id
     before = len(sandbox.state.data.customers)

@@ -11,6 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from console import ui_customers
 from console.last_good import last_good
 from console.runtime import get_backend
 from sandbox.faults import FaultConfig
@@ -121,15 +122,40 @@ def test_a_first_failure_has_no_old_data_to_show(
     assert "Lean had an internal error" in texts(at.error)
 
 
-def test_reload_while_lean_fails_keeps_the_customer_and_says_so(
-    console: AppTest, sandbox: SandboxServer, some_customer_with_entities: SeedCustomer
+def test_reload_while_lean_fails_keeps_the_customer_for_everyone(
+    console: AppTest,
+    sandbox: SandboxServer,
+    some_customer_with_entities: SeedCustomer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     at = open_customer(console, some_customer_with_entities)
-    assert "From Lean a moment ago." in texts(at.caption)
+    assert "From Lean at " in texts(at.caption)
+    monkeypatch.setattr(ui_customers, "RELOAD_AFTER_SECONDS", 0)
     sandbox.faults.set(FaultConfig(error_rate=1.0, path_prefix="/customers"))
-    at.button(key="customer_reload").click().run()
+    at.run().button(key="customer_reload").click().run()
 
     assert not at.exception
     assert some_customer_with_entities.app_user_id in texts(at.subheader)
     assert "Lean could not answer; showing the customer from" in texts(at.warning)
-    assert "From Lean" not in texts(at.caption)  # the warning says the age instead
+    assert "Lean had an internal error" in texts(at.error)
+    # The failed reload left the view every session reads as it was: another session opening
+    # the customer is served it, without a warning and without asking Lean.
+    requests_before = sandbox.state.stats["requests"]
+    other = open_customer(AppTest.from_file(APP, default_timeout=30), some_customer_with_entities)
+    assert some_customer_with_entities.app_user_id in texts(other.subheader)
+    assert not other.warning and "From Lean at " in texts(other.caption)
+    assert sandbox.state.stats["requests"] == requests_before
+
+
+def test_reload_is_not_offered_while_lean_rate_limits(
+    console: AppTest, sandbox: SandboxServer, some_customer_with_entities: SeedCustomer
+) -> None:
+    at = open_customer(console, some_customer_with_entities)
+    st.cache_data.clear()
+    sandbox.faults.set(
+        FaultConfig(error_rate=1.0, error_status=429, error_code="TOO_MANY_REQUESTS",
+                    retry_after=120, path_prefix="/customers")
+    )  # fmt: skip
+    at.run()
+    assert "Lean is rate-limiting; showing the customer from" in texts(at.warning)
+    assert at.button(key="customer_reload").disabled
