@@ -126,10 +126,13 @@ def fetch_customer_view(
     noted in the view. Every call keeps the caller's context (the screen's time budget and who
     the calls are recorded for).
     """
+    # The caller's context, taken once: balance calls are submitted from the accounts calls'
+    # callbacks, in the pool's threads, where the screen's context is not current.
+    run_here = in_this_context(lambda fn: fn())
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="customer-view") as pool:
 
         def submit(fn: Callable[[], T]) -> Future[T]:
-            return pool.submit(in_this_context(fn))
+            return pool.submit(run_here, fn)
 
         banks_future = submit(lambda: bank_directory(client))
         if query.kind == "customer_id":

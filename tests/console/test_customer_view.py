@@ -19,6 +19,7 @@ from console.customer_view import (
 from console.customers import CustomerQuery
 from console.store import EventStore
 from lean_api import LeanClient, LeanSettings
+from lean_api.calls import LeanCall, calling_as
 from lean_api.errors import APIConnectionError, ConfigurationError, LeanError, NotFoundError
 from lean_api.models import Customer
 from lean_api.retry import overall_deadline
@@ -237,3 +238,18 @@ def test_accounts_lean_does_not_give_are_named_by_bank(
         bank = view.banks[entity.bank_identifier or ""].display_name  # Lean's name for it
         assert bank != entity.bank_identifier
         assert problem.startswith(f"accounts at {bank} (connection {entity.id[:8]}): ")
+
+
+def test_every_parallel_call_is_recorded_as_the_screen_s(
+    client: LeanClient, wide: Customer
+) -> None:
+    """The balance calls are handed to the pool by the accounts calls' callbacks, in the pool's
+    threads: they too are the screen's, for the person signed in (outside review: the request
+    log showed them with no screen and no actor)."""
+    seen: list[LeanCall] = []
+    client.add_observer(seen.append)
+    with calling_as("Customers", "ops@example.com"):
+        fetch_customer_view(client, CustomerQuery("customer_id", wide.customer_id))
+    asked = [c for c in seen if c.route != "/oauth2/token"]
+    assert sum("balances" in c.route for c in asked) == 20
+    assert {(c.caller, c.on_behalf_of) for c in asked} == {("Customers", "ops@example.com")}
