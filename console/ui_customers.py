@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import streamlit as st
 
@@ -55,10 +55,11 @@ class Reloads:
         with self._lock:
             return self._count.get(key, 0)
 
-    def move_on(self, key: tuple[str, str, str], past: int) -> None:
-        """Count `key` as reloaded at least `past` times."""
+    def move_on(self, key: tuple[str, str, str], past: int | None = None) -> None:
+        """Count `key` as reloaded at least `past` times (once more when `past` is None)."""
         with self._lock:
-            self._count[key] = max(self._count.get(key, 0), past)
+            now = self._count.get(key, 0)
+            self._count[key] = now + 1 if past is None else max(now, past)
 
 
 @st.cache_resource(show_spinner=False)
@@ -67,23 +68,28 @@ def reloads() -> Reloads:
     return Reloads()
 
 
-@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
-def load_customer(
-    backend_key: str,
-    kind: str,
-    value: str,
-    watermark: CustomerWatermark | None,
-    period: int,
-    reloaded: int,
-) -> Snapshot[CustomerView]:
-    """The customer view (console.customer_view), shared by every session of the process.
+@dataclass(frozen=True)
+class ViewKey:
+    """What a cached customer view is kept under.
 
-    Cached under the watermark of the newest stored webhook about the customer and about bank
-    availability: a newer event (stored by any process sharing the database) is a new key, so the
-    next view asks Lean again. `period` is 0 unless the database could not give a watermark;
-    `reloaded` counts the operators' reloads (`reload_customer`).
-    """
-    view = fetch_customer_view(current_client(), CustomerQuery(kind, value))  # type: ignore[arg-type]
+    The watermark of the newest stored webhook about the customer and about bank availability:
+    a newer event (stored by any process sharing the database) is a new key, so the next view
+    asks Lean again. `period` is 0 unless the database could not give a watermark; `reloaded`
+    counts the operators' reloads of this lookup (`reload_customer`)."""
+
+    backend_key: str
+    kind: str
+    value: str
+    watermark: CustomerWatermark | None
+    period: int
+    reloaded: int
+
+
+@st.cache_data(ttl=900, max_entries=500, show_spinner=False)
+def load_customer(key: ViewKey) -> Snapshot[CustomerView]:
+    """The customer view (console.customer_view) under `key`, shared by every session of the
+    process."""
+    view = fetch_customer_view(current_client(), CustomerQuery(key.kind, key.value))  # type: ignore[arg-type]
     known_customers().learn(view)
     return Snapshot.now(view)
 
@@ -97,34 +103,18 @@ def watermark_of(query: CustomerQuery) -> tuple[CustomerWatermark | None, int]:
 
 
 @st.cache_data(ttl=900, max_entries=500, show_spinner=False)
-def view_fetched_at(
-    backend_key: str,
-    kind: str,
-    value: str,
-    watermark: CustomerWatermark | None,
-    period: int,
-    reloaded: int,
-) -> datetime:
+def view_fetched_at(key: ViewKey) -> datetime:
     """When the cached view under this key came from Lean: a small entry, so a warm run reads
     it instead of a copy of the whole view (unpickling that was half the warm run's time)."""
-    return load_customer(backend_key, kind, value, watermark, period, reloaded).fetched_at
+    return load_customer(key).fetched_at
 
 
 @st.cache_resource(ttl=900, max_entries=500, show_spinner=False)
-def screen_of(
-    backend_key: str,
-    kind: str,
-    value: str,
-    watermark: CustomerWatermark | None,
-    period: int,
-    reloaded: int,
-    fetched_at: datetime,
-    minute: int,
-) -> Snapshot[CustomerScreen]:
+def screen_of(key: ViewKey, fetched_at: datetime, minute: int) -> Snapshot[CustomerScreen]:
     """What the screen draws of the view fetched at `fetched_at`, built once a minute at most
     ("days left" moves with the clock) and shared by every session without a copy: a warm run
     hands ready Arrow tables to Streamlit. A cleared view cache gives a new `fetched_at`."""
-    snapshot = load_customer(backend_key, kind, value, watermark, period, reloaded)
+    snapshot = load_customer(key)
     return Snapshot(customer_screen(snapshot.value), snapshot.fetched_at)
 
 
@@ -132,10 +122,10 @@ def _lookup(query: CustomerQuery) -> tuple[str, str, str]:
     return (get_backend().key, query.kind, query.value)
 
 
-def _view_key(query: CustomerQuery, reloaded: int | None = None) -> tuple[Any, ...]:
+def _view_key(query: CustomerQuery, reloaded: int | None = None) -> ViewKey:
     lookup = _lookup(query)
     count = reloads().get(lookup) if reloaded is None else reloaded
-    return (*lookup, *watermark_of(query), count)
+    return ViewKey(*lookup, *watermark_of(query), count)
 
 
 def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
@@ -143,11 +133,11 @@ def load_fresh_customer(query: CustomerQuery) -> Snapshot[CustomerScreen]:
     again once old."""
     key = _view_key(query)
     minute = int(time.time() // 60)
-    snapshot = screen_of(*key, view_fetched_at(*key), minute)
+    snapshot = screen_of(key, view_fetched_at(key), minute)
     if not snapshot.value.view.complete and snapshot.age().total_seconds() > PARTIAL_VIEW_SECONDS:
-        load_customer.clear(*key)
-        view_fetched_at.clear(*key)
-        snapshot = screen_of(*key, view_fetched_at(*key), minute)
+        load_customer.clear(key)
+        view_fetched_at.clear(key)
+        snapshot = screen_of(key, view_fetched_at(key), minute)
     return snapshot
 
 
@@ -163,15 +153,14 @@ def reload_customer(query: CustomerQuery, customer: Customer) -> None:
     view every session reads is then left as it was."""
     lookup = _lookup(query)
     count = reloads().get(lookup) + 1
-    view_fetched_at(*_view_key(query, count))  # failures are not cached: nothing moves on
+    view_fetched_at(_view_key(query, count))  # failures are not cached: nothing moves on
     reloads().move_on(lookup, count)
     for other in (
         CustomerQuery("customer_id", customer.customer_id),
         CustomerQuery("app_user_id", customer.app_user_id),
     ):
         if other.value and other != query:
-            other_lookup = _lookup(other)
-            reloads().move_on(other_lookup, reloads().get(other_lookup) + 1)
+            reloads().move_on(_lookup(other))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
