@@ -30,6 +30,16 @@ def _as_postgres_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+def _run_or_remove(base: Path, what: str, command: list[str]) -> None:
+    """Run a step of a cluster's set-up; when it fails, delete the cluster's directory and say
+    why (the command's own words and the server's log)."""
+    done = subprocess.run(_as_postgres_user(command), capture_output=True, text=True)
+    if done.returncode != 0:
+        log = (base / "log").read_text() if (base / "log").exists() else ""
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"{what} failed: {done.stderr.strip()} {log.strip()}")
+
+
 @contextmanager
 def postgres_cluster(fsync: bool = False, settings: dict[str, str] | None = None) -> Iterator[str]:
     """Start a cluster (with server `settings`, if any), yield its SQLAlchemy URL, stop and
@@ -44,49 +54,41 @@ def postgres_cluster(fsync: bool = False, settings: dict[str, str] | None = None
         shutil.chown(base, "postgres", "postgres")
     data = base / "data"
     port = free_port()
-    subprocess.run(
-        _as_postgres_user(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ]
-        ),
-        check=True,
-        capture_output=True,
+    _run_or_remove(
+        base,
+        "initdb",
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync={'on' if fsync else 'off'}"
     # pg_ctl hands the options to a shell: a value with a space is quoted.
     options += "".join(
         f" -c {name}={shlex.quote(value)}" for name, value in (settings or {}).items()
     )
-    started = subprocess.run(
-        _as_postgres_user(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(base / "log"),
-                "-w",
-                "start",
-            ]
-        ),
-        capture_output=True,
-        text=True,
+    _run_or_remove(
+        base,
+        "PostgreSQL's start",
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(base / "log"),
+            "-w",
+            "start",
+        ],
     )
-    if started.returncode != 0:
-        log = (base / "log").read_text() if (base / "log").exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL did not start: {started.stderr.strip()} {log.strip()}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
