@@ -119,3 +119,28 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def click_when_settled(page: object, locator: object, *, timeout: float = 60.0) -> None:
+    """Click `locator` once the page's script run has ended and the element has stayed where it
+    is for a while.
+
+    Playwright's own wait (the same box in two animation frames) is not enough on a loaded
+    machine: the browser may still be laying out the run's elements seconds after the last
+    message arrived (a chart, a table, a code block above), and a click aimed at the button's old
+    place lands on the block around it and is lost (it failed so in CI, the click's target a
+    `stVerticalBlock`).
+    """
+    app = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']")  # type: ignore[attr-defined]
+    app.wait_for(timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    box, same = None, 0
+    while same < 3:  # the same box over ~0.6 s
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{locator} never stopped moving: {box}")
+        locator.wait_for(state="visible", timeout=timeout * 1000)  # type: ignore[attr-defined]
+        now = locator.bounding_box()  # type: ignore[attr-defined]
+        same = same + 1 if now is not None and now == box else 0
+        box = now
+        time.sleep(0.2)
+    locator.click(timeout=timeout * 1000)  # type: ignore[attr-defined]

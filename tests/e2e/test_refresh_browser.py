@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox import seed
+from tests.e2e.conftest import click_when_settled
 
 pytestmark = pytest.mark.e2e
 # Where screenshots go when asked for (SCREENSHOT_DIR=/tmp/shots); otherwise the test's tmp dir.
@@ -45,15 +46,12 @@ def test_trigger_refresh_and_watch_it_finish(
         page.get_by_role("heading", name="Accounts & data").wait_for(timeout=30_000)
         page.get_by_role("heading", name="Saved payments").wait_for(timeout=30_000)
 
-        # (Generous timeouts: on a loaded 2-core machine the page's own script can hold the
-        # browser's main thread for a while.) The click waits for the script run to end: a
-        # click while it runs is a rerun request of its own.
-        page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(
-            state="hidden", timeout=60_000
-        )
-        page.get_by_role("button", name="Refresh data now").click(timeout=60_000)
+        # (Generous timeouts: on a loaded 2-core machine the browser may lay the page out
+        # seconds after the script's last message.) The last section is there first.
+        page.get_by_role("heading", name="Verify ownership").wait_for(timeout=60_000)
+        click_when_settled(page, page.get_by_role("button", name="Refresh data now"))
         page.get_by_text("Ask the bank for fresh data now?").wait_for(timeout=30_000)
-        page.get_by_role("button", name="Yes, refresh now").click(timeout=60_000)
+        click_when_settled(page, page.get_by_role("button", name="Yes, refresh now"))
         page.get_by_text("started from this console").wait_for(timeout=60_000)
         page.screenshot(path=str(shots / "refresh_pending.png"), full_page=True)
 
