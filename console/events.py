@@ -31,6 +31,7 @@ from console.store import (
     EventStore,
     StoredEvent,
     StoreUnavailable,
+    TextCandidates,
     events,
     index_entities,
     occurred_between,
@@ -1077,6 +1078,8 @@ def inbox_page(
         sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
     text_rows = _text_rows(store, view, common=bool(view.text) and sample.dense(1))
     matching = and_(*_conditions(store, view, now, text_rows))
+    if _placed_by_index(view, text_rows, asof, sample):
+        return _text_page(store, view, text_rows, matching, asof, at, page_size, now)
     in_list = and_(matching, events.c.id <= asof)
     # Common matches (a density the sample measured) are met soonest along the inbox's order,
     # unless a sorted index holds them all in few enough entries to sort.
@@ -1093,19 +1096,8 @@ def inbox_page(
         total = count_matching(conn, counted, asof, sample=sample)
         cursor = [_older_than(at, view.before)] if view.before else []
         page_ids = _first_ids(conn, in_list, window, cursor, page_size + 1, density)
-        # Then those rows whole.
-        statement = (
-            select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
-            .select_from(EVENTS_WITH_BANK)
-            .where(row_ids_in(conn.dialect.name, page_ids))
-            .order_by(OCCURRED.desc(), events.c.id.desc())
-        )
-        rows = list(conn.execute(statement).mappings()) if page_ids else []
-        # Stored after `asof`: read as a range of row ids while that range is short (a filter's
-        # index would offer every match it holds to the test `id > asof`).
-        newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
-        after = _row_by_row(conn, matching) if newest - asof <= NEW_ROWS_READ else matching
-        new_events = _capped_count(conn, and_(events.c.id > asof, after), COUNT_CAP)
+        rows = _rows_whole(conn, page_ids)
+        new_events = _new_events(conn, matching, asof)
         start, newer = Count(0), None
         if view.before:
             # The rows above this page, nearest first: the count is where the page starts, and
@@ -1119,6 +1111,19 @@ def inbox_page(
                 conn, in_list, window, [above], page_size + 1, density, newest=False
             )
             newer = int(nearest[page_size]) if len(nearest) > page_size else None
+    return _inbox_page(rows, page_size, total, start, asof, newer, view, new_events)
+
+
+def _inbox_page(
+    rows: list[Any],
+    page_size: int,
+    total: Count,
+    start: Count,
+    asof: int,
+    newer: int | None,
+    view: InboxView,
+    new_events: int,
+) -> InboxPage:
     shown = rows[:page_size]
     return InboxPage(
         items=[_stored_row(r) for r in shown],
@@ -1133,6 +1138,129 @@ def inbox_page(
         start_estimated=start.estimated,
         total_dense=total.dense,
     )
+
+
+def _rows_whole(conn: Connection, page_ids: list[int]) -> list[Any]:
+    """The page's rows whole (chosen by id first: only these bodies are read)."""
+    if not page_ids:
+        return []
+    statement = (
+        select(*EVENT_COLUMNS, ENTITY_BANK, events.c.id.label("row_id"))
+        .select_from(EVENTS_WITH_BANK)
+        .where(row_ids_in(conn.dialect.name, page_ids))
+        .order_by(OCCURRED.desc(), events.c.id.desc())
+    )
+    return list(conn.execute(statement).mappings())
+
+
+def _new_events(conn: Connection, matching: Any, asof: int, tested: Any = None) -> int:
+    """Matching events stored after `asof` (capped): read as a range of row ids while that range
+    is short (a filter's index would offer every match it holds to the test `id > asof`), each
+    row tested by `tested` when given (the same matches, without the text index's ids)."""
+    newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+    if newest - asof <= NEW_ROWS_READ:
+        matching = _row_by_row(conn, matching if tested is None else tested)
+    return _capped_count(conn, and_(events.c.id > asof, matching), COUNT_CAP)
+
+
+def _placed_by_index(view: InboxView, text_rows: Any, asof: int, sample: Sample) -> bool:
+    """The page, the count and the position are read off what the text index named
+    (`_text_page`): when it reached nearly as far as the list, and either named the matches
+    with when each occurred (PostgreSQL: any view) or other filters leave few of its matches
+    (SQLite: each named row is read and tested; a search alone, or a combination the sample
+    found common, is met sooner along the inbox's order)."""
+    if not isinstance(text_rows, TextCandidates):
+        return False
+    if asof - text_rows.indexed_through > NEW_ROWS_READ:
+        return False
+    if text_rows.occurred is not None:
+        return True
+    return _filters_beyond_text(view) and not sample.dense(0)
+
+
+def _text_page(
+    store: EventStore,
+    view: InboxView,
+    named: TextCandidates,
+    matching: Any,
+    asof: int,
+    at: Any,
+    page_size: int,
+    now: datetime | None,
+) -> InboxPage:
+    """A search's page from what the text index named (at most `TEXT_CANDIDATES` events): those
+    up to `asof` that match, plus the events the index had not reached yet (tested row by row),
+    put in the inbox's order here. PostgreSQL's index names its matches exactly with when each
+    occurred: nothing is read for a search alone, and other filters are tested in one statement
+    over those ids; SQLite's are read and tested, text too, in one statement. The count and the
+    page's position are exact, and only the page's rows are read whole.
+
+    Walking the inbox's time index instead read 47,000 rows for an Arabic bank name in ~6,000 of
+    a million events (PostgreSQL, 1.9 s with cold caches), and the whole of a status's index when
+    the status left none of them (40 s cold, 1.7 s warm; SQLite 2.0 s cold, 0.3 s warm)."""
+    flt = view.event_filter(now)
+    since, until = _aware(flt.since), _aware(flt.until)
+    # Every filter, the text tested on the row itself: for the rows the index had not reached,
+    # for SQLite's candidates, and for those stored after the list.
+    plain = and_(*_conditions(store, view, now, text_rows=False))
+    with store.connect() as conn:
+        _without_jit(conn)
+        if named.occurred is None:  # SQLite: each named row tested
+            ids = row_ids_in(conn.dialect.name, [i for i in named if i <= asof])
+            found = _times(conn, ids, _row_by_row(conn, plain))
+        else:
+            times = ((_aware(o), i) for i, o in zip(named, named.occurred, strict=True))
+            found = [key for key in times if key[1] <= asof and _within(key[0], since, until)]
+            # Only events still stored (one deleted since the index named it, or whose index
+            # row outlived it) that pass the other filters: one lookup of the ids.
+            others = and_(*_conditions(store, replace(view, text=None), now))
+            ids = row_ids_in(conn.dialect.name, [i for _, i in found])
+            kept = set(conn.execute(select(events.c.id).where(ids, others)).scalars())
+            found = [key for key in found if key[1] in kept]
+        # The index's cursor was read just before what it named: a batch committed in between
+        # puts rows past the cursor among them too.
+        named_ids = {i for _, i in found}
+        tail = and_(events.c.id > named.indexed_through, events.c.id <= asof)
+        found += [key for key in _times(conn, tail, plain) if key[1] not in named_ids]
+        listed = sorted(found, reverse=True)
+        if view.before:
+            cursor = (_aware(at), view.before)
+            above = [key for key in listed if key >= cursor]
+            page = [key for key in listed if key < cursor][: page_size + 1]
+            nearest = above[::-1]
+            newer = nearest[page_size][1] if len(nearest) > page_size else None
+        else:
+            above, page, newer = [], listed[: page_size + 1], None
+        rows = _rows_whole(conn, [key[1] for key in page])
+        new_events = _new_events(conn, matching, asof, tested=plain)
+    return _inbox_page(
+        rows, page_size, Count(len(listed)), Count(len(above)), asof, newer, view, new_events
+    )
+
+
+def _times(conn: Connection, *conditions: Any) -> list[tuple[Any, int]]:
+    """(when it occurred, id) of each event matching `conditions`."""
+    rows = conn.execute(select(events.c.id, OCCURRED).where(*conditions)).all()
+    return [(_aware(row[1]), int(row[0])) for row in rows]
+
+
+def _filters_beyond_text(view: InboxView) -> bool:
+    """The view filters more than a text and a time range."""
+    return bool(
+        view.types or view.status or view.customer_id or view.entity_id or view.refresh_id
+    ) or bool(view.bank or view.verified is not None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """`value` in UTC, time zone attached (the stores give naive UTC or an aware time)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _within(at: datetime | None, since: datetime | None, until: datetime | None) -> bool:
+    """`occurred_between`'s test, on a time read already."""
+    return at is not None and (since is None or since <= at) and (until is None or at < until)
 
 
 log = logging.getLogger(__name__)
