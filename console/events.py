@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import Boolean, and_, case, func, literal, or_, select, text
+from sqlalchemy import and_, case, func, literal, or_, select, text
 from sqlalchemy.engine import Connection
 
 from console.background import BackgroundLoop, ingest_busy, yield_seconds
@@ -905,10 +905,14 @@ def _row_by_row(conn: Connection, condition: Any) -> Any:
     """`condition` as a test on each row read, never an index for SQLite's planner to pick: for
     the few rows a range of row ids holds (events stored after a reader's list), where SQLite,
     without statistics, would rather read a common type's or status's whole index for them.
-    PostgreSQL's planner weighs its statistics and is left to choose."""
+    PostgreSQL's planner weighs its statistics and is left to choose.
+
+    A `CASE`, which SQLite's planner does not look into: `likely(…)`, used before, is stripped
+    before the terms are split, so `likely(status = ? AND …)` still offered the status index
+    (a status filter's new events over the last 11,688 of a million: 719 ms, against 31 ms)."""
     if conn.dialect.name != "sqlite":
         return condition
-    return func.likely(condition, type_=Boolean)
+    return case((condition, 1), else_=0) == 1
 
 
 def _sorted_by_index(view: InboxView, matches: int) -> bool:
@@ -1220,8 +1224,10 @@ def _text_page(
         # The index's cursor was read just before what it named: a batch committed in between
         # puts rows past the cursor among them too.
         named_ids = {i for _, i in found}
+        # (Row by row: SQLite, without statistics, would rather read a status's whole index.)
         tail = and_(events.c.id > named.indexed_through, events.c.id <= asof)
-        found += [key for key in _times(conn, tail, plain) if key[1] not in named_ids]
+        not_yet = _times(conn, tail, _row_by_row(conn, plain))
+        found += [key for key in not_yet if key[1] not in named_ids]
         listed = sorted(found, reverse=True)
         if view.before:
             cursor = (_aware(at), view.before)

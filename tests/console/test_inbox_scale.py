@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import and_, delete, insert, select, text
 
 from console import events as inbox
 from console.events import (
@@ -545,3 +545,19 @@ def test_a_server_in_riyadh_keeps_every_time_in_utc(postgres_url: str) -> None:
         with admin.engine.begin() as conn:
             conn.execute(text("ALTER DATABASE postgres RESET timezone"))
         admin.dispose()
+
+
+def test_rows_tested_one_by_one_are_read_by_their_ids_on_sqlite(store: EventStore) -> None:
+    """A range of row ids with a filter of several terms tested on each row: SQLite's planner
+    read a status's whole index for it while the test was wrapped in `likely()` (719 ms for the
+    last 11,688 of a million, against 31 ms by id)."""
+    store.write_events([record(n) for n in range(5)])
+    condition = and_(events.c.status == "ACTIVE", events.c.payload.like("%n%"))
+    with store.connect() as conn:
+        statement = select(events.c.id).where(events.c.id > 2, inbox._row_by_row(conn, condition))
+        assert sorted(conn.execute(statement).scalars()) == [3, 4, 5]
+        if store.dialect != "sqlite":
+            return
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(row[3] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    assert "INTEGER PRIMARY KEY" in plan and "status" not in plan, plan
