@@ -32,6 +32,7 @@ from console.store import (
     EventRecord,
     EventStore,
     StoreRejected,
+    _aware,
     dead_letters,
     events,
     fit,
@@ -133,12 +134,6 @@ def outcome_kind(outcome: str | None) -> str | None:
         return None
     kind = outcome.partition(":")[0]
     return kind if kind in (STORED, DUPLICATE, FAILED, KEPT_APART) else FAILED
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _letter(row: Any) -> DeadLetter:

@@ -32,10 +32,13 @@ from console.store import (
     StoredEvent,
     StoreUnavailable,
     TextCandidates,
+    _aware,
+    _stored,
     events,
     index_entities,
     occurred_between,
     row_ids_in,
+    without_jit,
 )
 from lean_api.models import (
     ACCOUNT_DATA_TYPES,
@@ -930,14 +933,6 @@ def _sorted_by_index(view: InboxView, matches: int) -> bool:
     return len(named) == 1 and (named[0] == 1 or matches <= SORTED_MERGE)
 
 
-def _without_jit(conn: Connection) -> None:
-    """PostgreSQL: no JIT compiling for this transaction's statements. A capped count whose plan
-    the planner costs high (a bitmap over a week of FINISHED refreshes) spent 100 of its 170 ms
-    compiling, for a statement that then reads a few thousand rows."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL jit = off"))
-
-
 def _cursor_at(conn: Connection, before: int) -> Any:
     """When the cursor's event occurred (None when it is gone)."""
     return conn.execute(select(OCCURRED).where(events.c.id == before)).scalar()
@@ -1092,7 +1087,7 @@ def inbox_page(
     flt = view.event_filter(now)
     window = occurred_between(flt.since, flt.until)
     with store.connect() as conn:
-        _without_jit(conn)
+        without_jit(conn)
         # The same events, in the form their capped count is read fastest in.
         counted = matching
         if view.bank and store.dialect == "postgresql" and _few_connections(conn, view.bank):
@@ -1208,7 +1203,7 @@ def _text_page(
     # for SQLite's candidates, and for those stored after the list.
     plain = and_(*_conditions(store, view, now, text_rows=False))
     with store.connect() as conn:
-        _without_jit(conn)
+        without_jit(conn)
         if named.occurred is None:  # SQLite: each named row tested
             ids = row_ids_in(conn.dialect.name, [i for i in named if i <= asof])
             found = _times(conn, ids, _row_by_row(conn, plain))
@@ -1255,13 +1250,6 @@ def _filters_beyond_text(view: InboxView) -> bool:
     return bool(
         view.types or view.status or view.customer_id or view.entity_id or view.refresh_id
     ) or bool(view.bank or view.verified is not None)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """`value` in UTC, time zone attached (the stores give naive UTC or an aware time)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _within(at: datetime | None, since: datetime | None, until: datetime | None) -> bool:
@@ -1334,15 +1322,7 @@ def ensure_search_indexer(store: EventStore) -> SearchIndexer:
 
 
 def _stored_row(row: Any) -> StoredEvent:
-    data = {k: v for k, v in row.items() if k != "row_id"}
-    for name in ("lean_timestamp", "received_at", "last_received_at"):
-        value = data[name]
-        if value is not None:
-            data[name] = (
-                value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-            )
-    data["verified"] = bool(data["verified"])
-    return StoredEvent(**data)
+    return _stored({k: v for k, v in row.items() if k != "row_id"})
 
 
 def export_inbox_csv(store: EventStore, view: InboxView, *, max_rows: int = 100_000) -> str:

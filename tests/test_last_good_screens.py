@@ -19,6 +19,14 @@ from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+# Lean refusing the customer calls for two minutes.
+LEAN_RATE_LIMITS_CUSTOMERS = FaultConfig(
+    error_rate=1.0,
+    error_status=429,
+    error_code="TOO_MANY_REQUESTS",
+    retry_after=120,
+    path_prefix="/customers",
+)
 
 
 @pytest.fixture
@@ -78,15 +86,7 @@ def test_customer_screen_says_when_lean_rate_limits(
 ) -> None:
     at = open_customer(console, some_customer_with_entities)
     st.cache_data.clear()
-    sandbox.faults.set(
-        FaultConfig(
-            error_rate=1.0,
-            error_status=429,
-            error_code="TOO_MANY_REQUESTS",
-            retry_after=120,
-            path_prefix="/customers",
-        )
-    )
+    sandbox.faults.set(LEAN_RATE_LIMITS_CUSTOMERS)
     at.run()
 
     assert not at.exception
@@ -152,10 +152,7 @@ def test_reload_is_not_offered_while_lean_rate_limits(
 ) -> None:
     at = open_customer(console, some_customer_with_entities)
     st.cache_data.clear()
-    sandbox.faults.set(
-        FaultConfig(error_rate=1.0, error_status=429, error_code="TOO_MANY_REQUESTS",
-                    retry_after=120, path_prefix="/customers")
-    )  # fmt: skip
+    sandbox.faults.set(LEAN_RATE_LIMITS_CUSTOMERS)
     at.run()
     assert "Lean is rate-limiting; showing the customer from" in texts(at.warning)
     assert at.button(key="customer_reload").disabled
