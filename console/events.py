@@ -693,6 +693,13 @@ SORTED_MERGE = 50_000  # index entries of several values of one filter, sorted t
 # rows the sample's density expects it in (more: the matches are not spread evenly).
 WALK_BUDGET = 8
 WALK_CHUNK = (100, 10_000)  # rows per statement of that walk: fewest, most
+# Fewer matches than DENSE_HITS in the sample are still read along an index in the inbox's order
+# when it found WALK_HITS and a page's reading is expected within WALK_ROWS rows.
+WALK_HITS = 5
+WALK_ROWS = 20_000
+# A bank's events are read through two indexes (its own events', its connections') and lie
+# scattered among every bank's: SQLite read 25,000 of them in 126 ms, a type's 27,000 in 5 ms.
+BANK_ROW_COST = 4
 NEW_ROWS_READ = 20_000  # events stored after a reader's list, read one by one to count the new
 DISTINCT_LIMIT = 500
 
@@ -780,13 +787,14 @@ def count_matching(
     *,
     sample: Sample | None = None,
     which: int = 0,
+    counted: int | None = None,
 ) -> Count:
     """Events up to row `asof` matching `condition`: exact up to `COUNT_CAP`, else estimated.
 
     A random sample comes first (`sample`, its `which`-th condition, when the caller took one
     already): when it finds matches common (`DENSE_HITS` or more), its estimate is the answer;
     counting them would read thousands of rows. Otherwise the matches are counted up to
-    `COUNT_CAP`, through whatever index serves the filter.
+    `COUNT_CAP`, through whatever index serves the filter (`counted`: read already, capped).
     """
     if sample is None:
         sample, which = sample_rows(conn, [condition], _lowest_id(conn), asof, seed=asof), 0
@@ -797,7 +805,9 @@ def count_matching(
     if sample.dense(which) and estimate.value > cap:
         return Count(estimate.value, estimated=True, dense=True)
     # `+ 0`: a bound the planner should not pick as its index (the whole list is under it).
-    exact = _capped_count(conn, and_(condition, events.c.id + 0 <= asof), cap)
+    exact = counted
+    if exact is None:
+        exact = _capped_count(conn, and_(condition, events.c.id + 0 <= asof), cap)
     if exact <= cap:
         return Count(exact)
     return Count(max(estimate.value, cap + 1), estimated=True)
@@ -933,21 +943,53 @@ def _cheapest_seek(view: InboxView, terms: Sequence[str], sample: Sample, first:
 
     One status, one type or one id has its matches in the inbox's order in its index: the reading
     stops at the `COUNT_CAP`-th that passes the other filters. A bank (two indexes) or several
-    types are read whole and sorted. So over a million events PENDING's index wins with a bank
-    where a fortieth of it passes (10,000 rows read for the count, where the bank's 25,000 would
-    be), and loses to a type no PENDING event has (all 480,000 read, against 7,800)."""
+    types are read whole and sorted; a bank's rows cost `BANK_ROW_COST` times more. So over a
+    million events PENDING's index wins with a bank where a fortieth of it passes (10,000 rows
+    read for the count, where the bank's 25,000 would be), and loses to a type no PENDING event
+    has (all 480,000 read, against 7,800)."""
     together = sample.hits[0]
 
     def rows_read(name: str, hits: int) -> float:
         matches = hits * sample.span / max(sample.picked, 1)
-        in_order = name != "bank" and (name != "types" or len(view.types) == 1)
-        if in_order and together:
-            return min(matches, (COUNT_CAP + 1) * hits / together)
-        return matches
+        if name == "bank":
+            return BANK_ROW_COST * matches
+        if name == "types" and len(view.types) > 1:
+            return matches
+        return min(matches, (COUNT_CAP + 1) * hits / together) if together else matches
 
     hits = sample.hits[first : first + len(terms)]
     costs = [(rows_read(name, h), i) for i, (name, h) in enumerate(zip(terms, hits, strict=True))]
     return terms[min(costs)[1]]
+
+
+def _walk_along(
+    view: InboxView, terms: Sequence[str], sample: Sample, first: int, want: int
+) -> tuple[str | None, float | None]:
+    """The index to read a page along, and the share of its rows that match: one filter's whose
+    matches it holds in the inbox's order (one status, type or id: fewest rows to read for a
+    page), or the occurred index (None), when the sample found `WALK_HITS` matches or more and
+    `want` of them are expected within `WALK_ROWS` rows (always when it found them common);
+    else (None, None).
+
+    PostgreSQL estimates a text's matches from its length alone (a handful for "FINISHED", in
+    half of a million events): with a status it read and sorted the status's 15,800 events of a
+    day, testing the text on each (0.29 s), where along the status's index 51 are met in the
+    first hundred; with a bank it read the whole table (0.73 s warm, 1.3 GB)."""
+    together = sample.hits[0]
+    if together < WALK_HITS:
+        return None, None
+    options: list[tuple[float, int, str | None, float]] = [
+        (sample.present / together, len(terms), None, together / sample.present)
+    ]
+    for i, name in enumerate(terms):
+        in_order = name != "bank" and (name != "types" or len(view.types) == 1)
+        hits = sample.hits[first + i]
+        if in_order and hits:
+            options.append((hits / together, i, name, min(together / hits, 1.0)))
+    rows_per_match, _, along, density = min(options)
+    if rows_per_match * want > WALK_ROWS and not sample.dense(0):
+        return None, None
+    return along, density
 
 
 def _text_rows(store: EventStore, view: InboxView, common: bool = False) -> Any:
@@ -1024,6 +1066,7 @@ def _walk(
     density: float | None,
     *,
     newest: bool = True,
+    along: Any = None,
 ) -> list[int] | None:
     """The first `want` ids matching `condition` in the inbox's order (newest first, or oldest
     first), read along the occurred index within `bounds` (its ranges) in chunks sized by the
@@ -1032,7 +1075,9 @@ def _walk(
 
     The condition is tested on each row read, never offered to the planner, which would pick a
     filter's index and sort every match (SQLite, without statistics), or estimate a text's
-    matches at a handful and sort the whole table for them (PostgreSQL).
+    matches at a handful and sort the whole table for them (PostgreSQL). `along`: one filter
+    whose index holds its matches in the inbox's order, read instead of the occurred index
+    (`density` is then the matches' share of its rows).
     """
     if density is None:
         return None
@@ -1045,19 +1090,31 @@ def _walk(
     while read < WALK_BUDGET * expected:
         # The chunk's ids from the index, then the test on those rows alone (PostgreSQL would
         # test every row it sorts, then keep the chunk).
-        ids = select(events.c.id, OCCURRED.label("at")).where(*resume).order_by(*order).limit(chunk)
-        step = ids.subquery("step")
-        rows = conn.execute(
-            select(step.c.id, step.c.at, case((condition, 1), else_=0).label("hit")).select_from(
-                step.join(events, events.c.id == step.c.id)
+        ids = select(events.c.id, OCCURRED.label("at")).where(*resume)
+        ids = ids.where(along) if along is not None else ids
+        step = ids.order_by(*order).limit(chunk).subquery("step")
+        # Only the matches come back, in order, and the chunk's last row to go on from (its
+        # thousands of rows fetched and sorted here were a third of a page's time).
+        in_order = [step.c.at.desc(), step.c.id.desc()] if newest else [step.c.at, step.c.id]
+        tested = (
+            select(
+                step.c.id,
+                step.c.at,
+                case((condition, 1), else_=0).label("hit"),
+                func.row_number().over(order_by=in_order).label("n"),
+                func.count().over().label("size"),
             )
-        ).all()
-        rows.sort(key=lambda row: (row.at, row.id), reverse=newest)
+            .select_from(step.join(events, events.c.id == step.c.id))
+            .subquery("tested")
+        )
+        kept = or_(tested.c.hit == 1, tested.c.n == tested.c.size)
+        rows = sorted(conn.execute(select(tested).where(kept)).all(), key=lambda row: row.n)
         found += [int(row.id) for row in rows if row.hit]
-        read += len(rows)
-        if len(found) >= want or len(rows) < chunk:
+        size = rows[-1].size if rows else 0
+        read += size
+        if len(found) >= want or size < chunk:
             return found[:want]
-        resume = [*bounds, past(rows[-1].at, rows[-1].id)]
+        resume = [past(rows[-1].at, rows[-1].id), *bounds]  # SQLite seeks the first bound
     return None
 
 
@@ -1077,19 +1134,23 @@ def _first_ids(
     density: float | None,
     *,
     newest: bool = True,
+    along: Any = None,
 ) -> list[int]:
     """The first `want` ids matching `condition` past `cursor`, in the inbox's order (newest
     first, or oldest first): walked along the order when `density` says matches are common
     (`_walk`, within the time `window`), else from the indexes alone where they cover the
     filter (`condition` holds the window then): sorting thousands of matches with their bodies
     is what costs."""
-    found = _walk(conn, condition, [*window, *cursor], want, density, newest=newest)
+    # The cursor's bound first: SQLite seeks the first of two bounds on one column (a week's
+    # window before the rows above a later page read 100,000 index entries for 50).
+    bounds = [*cursor, *window]
+    found = _walk(conn, condition, bounds, want, density, newest=newest, along=along)
     if found is not None:
         return found
     order = _order(newest)
     return list(
         conn.execute(
-            select(events.c.id).where(condition, *cursor).order_by(*order).limit(want)
+            select(events.c.id).where(*cursor, condition).order_by(*order).limit(want)
         ).scalars()
     )
 
@@ -1137,10 +1198,14 @@ def inbox_page(
         above_at = len(asked)
         if view.before:
             asked.append(and_(asked[0], _newer_than(at, view.before - 1)))
-        # SQLite, several filters: each alone too, to read the rarest one's index (`_seeking`).
-        terms = _filter_terms(store, view) if store.dialect == "sqlite" else {}
+        # Each filter alone too (in the time range): which index to read along (`_walk_along`),
+        # and on SQLite which one's index to read (`_seeking`).
+        terms = _filter_terms(store, view)
+        flt = view.event_filter(now)
+        window = occurred_between(flt.since, flt.until)
         terms_at = len(asked)
-        asked += list(terms.values()) if len(terms) > 1 else []
+        if len(terms) > 1 or (terms and view.text):
+            asked += [and_(term, *window) for term in terms.values()]
         sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
     text_rows = _text_rows(store, view, common=bool(view.text) and sample.dense(1))
     matching = and_(*_conditions(store, view, now, text_rows))
@@ -1148,24 +1213,42 @@ def inbox_page(
         return _text_page(store, view, text_rows, matching, asof, at, page_size, now)
     # Common matches (a density the sample measured) are met soonest along the inbox's order,
     # unless a sorted index holds them all in few enough entries to sort.
-    walk = sample.dense(0) and not _sorted_by_index(view, sample.count(0).value)
-    if len(terms) > 1 and not walk:
+    sorted_by_index = _sorted_by_index(view, sample.count(0).value)
+    along, density = None, None
+    if not sorted_by_index and len(sample.hits) > terms_at:
+        along, density = _walk_along(view, list(terms), sample, terms_at, page_size + 1)
+    if density is None and sample.dense(0) and not sorted_by_index:
+        density = sample.hits[0] / sample.present
+    if store.dialect == "sqlite" and along is not None:
+        # Handed that filter's index alone, SQLite reads it in order and stops at the page's
+        # last match: fewer rows than a walk's chunks.
+        matching = _seeking(store, view, now, text_rows, along)
+        along, density = None, None
+    elif store.dialect == "sqlite" and len(terms) > 1 and density is None:
         matching = _seeking(
             store, view, now, text_rows, _cheapest_seek(view, list(terms), sample, terms_at)
         )
     in_list = and_(matching, events.c.id <= asof)
-    density = sample.hits[0] / sample.present if walk else None
-    flt = view.event_filter(now)
-    window = occurred_between(flt.since, flt.until)
+    along_index = None if along is None else and_(terms[along], *window)
     with store.connect() as conn:
         without_jit(conn)
         # The same events, in the form their capped count is read fastest in.
         counted = matching
         if view.bank and store.dialect == "postgresql" and _few_connections(conn, view.bank):
             counted = and_(*_conditions(store, view, now, text_rows, bank_entities_as_array=True))
-        total = count_matching(conn, counted, asof, sample=sample)
+        few = _all_matches(conn, counted, asof, sample)
+        if few is not None and len(few) <= COUNT_CAP:
+            rows, above, newer = _page_of(conn, few, view, at, page_size)
+            new_events = _new_events(conn, matching, asof)
+            return _inbox_page(
+                rows, page_size, Count(len(few)), Count(above), asof, newer, view, new_events
+            )
+        read = None if few is None else len(few)
+        total = count_matching(conn, counted, asof, sample=sample, counted=read)
         cursor = [_older_than(at, view.before)] if view.before else []
-        page_ids = _first_ids(conn, in_list, window, cursor, page_size + 1, density)
+        page_ids = _first_ids(
+            conn, in_list, window, cursor, page_size + 1, density, along=along_index
+        )
         rows = _rows_whole(conn, page_ids)
         new_events = _new_events(conn, matching, asof)
         start, newer = Count(0), None
@@ -1175,10 +1258,17 @@ def inbox_page(
             above = _newer_than(at, view.before - 1)
             # Above the page is a range of the occurred index: counted exactly further.
             start = count_matching(
-                conn, and_(counted, above), asof, cap=POSITION_CAP, sample=sample, which=above_at
+                conn, and_(above, counted), asof, cap=POSITION_CAP, sample=sample, which=above_at
             )
             nearest = _first_ids(
-                conn, in_list, window, [above], page_size + 1, density, newest=False
+                conn,
+                in_list,
+                window,
+                [above],
+                page_size + 1,
+                density,
+                newest=False,
+                along=along_index,
             )
             newer = int(nearest[page_size]) if len(nearest) > page_size else None
     return _inbox_page(rows, page_size, total, start, asof, newer, view, new_events)
@@ -1294,26 +1384,50 @@ def _text_page(
         tail = and_(events.c.id > named.indexed_through, events.c.id <= asof)
         not_yet = _times(conn, tail, _row_by_row(conn, plain))
         found += [key for key in not_yet if key[1] not in named_ids]
-        listed = sorted(found, reverse=True)
-        if view.before:
-            cursor = (_aware(at), view.before)
-            above = [key for key in listed if key >= cursor]
-            page = [key for key in listed if key < cursor][: page_size + 1]
-            nearest = above[::-1]
-            newer = nearest[page_size][1] if len(nearest) > page_size else None
-        else:
-            above, page, newer = [], listed[: page_size + 1], None
-        rows = _rows_whole(conn, [key[1] for key in page])
+        rows, above, newer = _page_of(conn, found, view, at, page_size)
         new_events = _new_events(conn, matching, asof, tested=plain)
     return _inbox_page(
-        rows, page_size, Count(len(listed)), Count(len(above)), asof, newer, view, new_events
+        rows, page_size, Count(len(found)), Count(above), asof, newer, view, new_events
     )
 
 
-def _times(conn: Connection, *conditions: Any) -> list[tuple[Any, int]]:
-    """(when it occurred, id) of each event matching `conditions`."""
-    rows = conn.execute(select(events.c.id, OCCURRED).where(*conditions)).all()
+def _page_of(
+    conn: Connection, found: list[tuple[Any, int]], view: InboxView, at: Any, page_size: int
+) -> tuple[list[Any], int, int | None]:
+    """The page `view` points at among every match of the list, `found` as (occurred, id): its
+    rows read whole (and one more, when a next page follows), how many matches are above it,
+    and the previous page's cursor."""
+    listed = sorted(found, reverse=True)
+    if not view.before:
+        return _rows_whole(conn, [key[1] for key in listed[: page_size + 1]]), 0, None
+    cursor = (_aware(at), view.before)
+    above = [key for key in listed if key >= cursor]
+    page = [key for key in listed if key < cursor][: page_size + 1]
+    nearest = above[::-1]
+    newer = nearest[page_size][1] if len(nearest) > page_size else None
+    return _rows_whole(conn, [key[1] for key in page]), len(above), newer
+
+
+def _times(conn: Connection, *conditions: Any, limit: int | None = None) -> list[tuple[Any, int]]:
+    """(when it occurred, id) of each event matching `conditions` (at most `limit` of them)."""
+    rows = conn.execute(select(events.c.id, OCCURRED).where(*conditions).limit(limit)).all()
     return [(_aware(row[1]), int(row[0])) for row in rows]
+
+
+def _all_matches(
+    conn: Connection, condition: Any, asof: int, sample: Sample
+) -> list[tuple[Any, int]] | None:
+    """The events up to row `asof` matching `condition`, as (occurred, id): all of them when
+    they are at most `COUNT_CAP`, else one more (None when the sample found them common and
+    more: they are estimated, not read). The capped count reads them anyway, and the page, its
+    position and the previous page's cursor are then taken from them, where reading the page
+    apart read them all a second time. A filter that leaves none reads its index once: status
+    ACTIVE with a text no entity event holds tested the text on 23,000 bodies twice (0.66 s on
+    PostgreSQL)."""
+    if sample.dense(0) and sample.count(0).value > COUNT_CAP:
+        return None
+    # `+ 0`: a bound the planner should not pick as its index (the whole list is under it).
+    return _times(conn, condition, events.c.id + 0 <= asof, limit=COUNT_CAP + 1)
 
 
 def _filters_beyond_text(view: InboxView) -> bool:
