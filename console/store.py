@@ -1544,7 +1544,7 @@ class EventStore:
             if caseless:  # the same rows, without lowering each text (Arabic: a third the time)
                 scan: Any = SEARCH_TEXT.like(needle, escape="\\")
             else:
-                scan = SEARCH_TEXT.ilike(needle, escape="\\")
+                scan = _ilike(SEARCH_TEXT, needle_text, needle)
         else:
             scan = or_(
                 events.c.payload.ilike(needle, escape="\\"),
@@ -2079,6 +2079,27 @@ def _caseless(needle_text: str) -> bool:
     """The needle has no letter with a case (Arabic, digits, punctuation): `LIKE` finds what
     `ILIKE` would, without lowering every text it tests."""
     return all(c.lower() == c == c.upper() and c.casefold() == c for c in needle_text)
+
+
+# Outside ASCII, the letters whose lower case is an ASCII letter (Unicode's, glibc's, ICU's):
+# DOTTED CAPITAL I (to i, or i and a combining dot) and KELVIN SIGN (to k).
+ASCII_BY_LOWERING = {"i": "\u0130", "k": "\u212a"}
+
+
+def _ilike(column: Any, needle_text: str, needle: str) -> Any:
+    """PostgreSQL's `column ILIKE needle`, cheaper for an ASCII needle: under the "C" collation
+    `ILIKE` lowers only A–Z, where the database's own lowers every character of each body it
+    tests (23,000 bodies: 0.28 → 0.16 s). The two characters outside ASCII whose lower case is
+    an ASCII letter send a body that holds one to the database's own `ILIKE`, so the rows are
+    those it finds under any locale that lowers A–Z to a–z (all but Turkish and Azeri)."""
+    if not needle_text.isascii():
+        return column.ilike(needle, escape="\\")
+    fast = column.collate("C").ilike(needle, escape="\\")
+    odd = [char for letter, char in ASCII_BY_LOWERING.items() if letter in needle_text.lower()]
+    if not odd:
+        return fast
+    holds_odd = or_(*(func.strpos(column, char) > 0 for char in odd))
+    return or_(fast, and_(holds_odd, column.ilike(needle, escape="\\")))
 
 
 def _like_pattern(needle_text: str) -> str:
