@@ -760,3 +760,39 @@ def test_an_ascii_needle_finds_what_the_database_s_ilike_finds(postgres_url: str
                 ours = conn.execute(select(store_module._ilike(value, needle, pattern))).scalar()
                 assert ours == theirs, (needle, body)
     pg.dispose()
+
+
+@pytest.mark.parametrize("status", ["PENDING", "ACTIVE"], ids=["none of its events", "some"])
+def test_a_common_text_with_a_much_larger_filter_is_asked_of_the_text_index(
+    store: EventStore, status: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text the sample finds common, with a filter that has many times its events and leaves
+    few of its matches, is read off the text index (every body of the filter was read: "iban"
+    with PENDING, 3 s over a million); the pages are those of reading the filter's events."""
+    monkeypatch.setattr(inbox, "SAMPLE_SIZE", 60)  # not the whole store: estimates, not counts
+    monkeypatch.setattr(inbox, "DENSE_HITS", 2)
+    monkeypatch.setattr(inbox, "ROWS_PER_CANDIDATE", 2)
+    monkeypatch.setattr(inbox, "COUNT_CAP", 5)
+    records = [_mixed(n) for n in range(200)]
+    # An IBAN in a twentieth of the events, all of them ACTIVE (entity events); PENDING has 50.
+    records = [replace(r, payload=r.payload.replace('"n"', f'"iban": "{IBAN}", "n"'))
+               if n % 20 == 2 else r for n, r in enumerate(records)]  # fmt: skip
+    store.write_events(records)
+    catch_up(store)
+    view = InboxView(text=IBAN[:10], status=status, range="all")
+    asked: list[int] = []
+    real = store.text_candidates
+
+    def candidates(needle: str, limit: int) -> Any:
+        asked.append(limit)
+        return real(needle, limit=limit)
+
+    monkeypatch.setattr(store, "text_candidates", candidates)
+    named = _every_page(store, view, 4)
+    assert inbox.TEXT_CANDIDATES_COMMON in asked or status == "ACTIVE"  # ACTIVE: common both
+    with monkeypatch.context() as scanned:
+        scanned.setattr(inbox, "_common_text_named", lambda *args: False)
+        asked.clear()
+        assert _every_page(store, view, 4) == named
+        assert inbox.TEXT_CANDIDATES_COMMON not in asked
+    assert bool(named[0][0]) == (status == "ACTIVE")
