@@ -926,16 +926,27 @@ def _filter_terms(store: EventStore, view: InboxView) -> dict[str, Any]:
     return terms
 
 
+def _in_order(view: InboxView, name: str) -> bool:
+    """The filter's index holds its matches in the inbox's order: one status, type or id (a
+    bank's are in two indexes, several types' in several ranges)."""
+    return name != "bank" and (name != "types" or len(view.types) == 1)
+
+
 def _seeking(
-    store: EventStore, view: InboxView, now: datetime | None, text_rows: Any, seek: str
+    store: EventStore,
+    view: InboxView,
+    now: datetime | None,
+    text_rows: Any,
+    terms: dict[str, Any],
+    seek: str,
 ) -> Any:
     """The view's condition with only the `seek` filter's index offered to SQLite's planner (its
     time window and text as usual); every other filter is tested on the rows that index names.
 
     SQLite keeps no statistics, so between two filters it picks an index by the order it meets
     them: status PENDING with type "bank availability" (no event is both) read PENDING's 480,000
-    rows twice, for the count and for the page (2.4 s), where the type's 7,800 take 10 ms."""
-    terms = _filter_terms(store, view)
+    rows twice, for the count and for the page (2.4 s), where the type's 7,800 take 10 ms.
+    `terms`: the view's `_filter_terms`."""
     rest = replace(view, **{name: () if name == "types" else None for name in terms})
     others = [_row_by_row_sqlite(term) for name, term in terms.items() if name != seek]
     return and_(*_conditions(store, rest, now, text_rows), terms[seek], *others)
@@ -957,7 +968,7 @@ def _cheapest_seek(view: InboxView, terms: Sequence[str], sample: Sample, first:
         matches = hits * sample.span / max(sample.picked, 1)
         if name == "bank":
             return BANK_ROW_COST * matches
-        if name == "types" and len(view.types) > 1:
+        if not _in_order(view, name):
             return matches
         return min(matches, (COUNT_CAP + 1) * hits / together) if together else matches
 
@@ -986,9 +997,8 @@ def _walk_along(
         (sample.present / together, len(terms), None, together / sample.present)
     ]
     for i, name in enumerate(terms):
-        in_order = name != "bank" and (name != "types" or len(view.types) == 1)
         hits = sample.hits[first + i]
-        if in_order and hits:
+        if _in_order(view, name) and hits:
             options.append((hits / together, i, name, min(together / hits, 1.0)))
     rows_per_match, _, along, density = min(options)
     if rows_per_match * want > WALK_ROWS and not sample.dense(0):
@@ -1246,12 +1256,11 @@ def inbox_page(
     if store.dialect == "sqlite" and along is not None:
         # Handed that filter's index alone, SQLite reads it in order and stops at the page's
         # last match: fewer rows than a walk's chunks.
-        matching = _seeking(store, view, now, text_rows, along)
+        matching = _seeking(store, view, now, text_rows, terms, along)
         along, density = None, None
     elif store.dialect == "sqlite" and len(terms) > 1 and density is None:
-        matching = _seeking(
-            store, view, now, text_rows, _cheapest_seek(view, list(terms), sample, terms_at)
-        )
+        seek = _cheapest_seek(view, list(terms), sample, terms_at)
+        matching = _seeking(store, view, now, text_rows, terms, seek)
     in_list = and_(matching, events.c.id <= asof)
     along_index = None if along is None else and_(terms[along], *window)
     with store.connect() as conn:
