@@ -1007,17 +1007,28 @@ def _walk_along(
 
 
 def _text_rows(
-    store: EventStore, view: InboxView, common: bool = False, limit: int = TEXT_CANDIDATES
+    store: EventStore,
+    view: InboxView,
+    now: datetime | None,
+    common: bool = False,
+    limit: int = TEXT_CANDIDATES,
 ) -> Any:
     """How the text index serves this view's search (see `EventStore.event_conditions`): not at
     all for a text the sample found common (the inbox's order meets a page of it sooner than an
     index names its thousands of rows, and PostgreSQL's GIN bitmap cannot stop early); else the
-    rows it names, when at most `limit`."""
+    rows it names, when at most `limit` (PostgreSQL: those of them that pass the view's other
+    filters, tested in the same statement)."""
     if not view.text:
         return True
     if common:
         return False
-    candidates = store.text_candidates(view.text, limit=limit)
+    if store.dialect == "postgresql" and _filters_beyond_text(view):
+        among = and_(*_conditions(store, replace(view, text=None), now))
+        candidates = store.text_candidates(
+            view.text, limit=limit, among=among, types=view.types, status=view.status
+        )
+    else:
+        candidates = store.text_candidates(view.text, limit=limit)
     return candidates if candidates is not None else False
 
 
@@ -1239,9 +1250,9 @@ def inbox_page(
         sample = sample_rows(conn, asked, _lowest_id(conn), asof, seed=asof)
     common = bool(view.text) and sample.dense(1)
     if common and _common_text_named(sample, terms_at):
-        text_rows = _text_rows(store, view, limit=TEXT_CANDIDATES_COMMON)
+        text_rows = _text_rows(store, view, now, limit=TEXT_CANDIDATES_COMMON)
     else:
-        text_rows = _text_rows(store, view, common=common)
+        text_rows = _text_rows(store, view, now, common=common)
     matching = and_(*_conditions(store, view, now, text_rows))
     if _placed_by_index(view, text_rows, asof, sample):
         return _text_page(store, view, text_rows, matching, asof, at, page_size, now)
@@ -1404,12 +1415,13 @@ def _text_page(
         else:
             times = ((_aware(o), i) for i, o in zip(named, named.occurred, strict=True))
             found = [key for key in times if key[1] <= asof and _within(key[0], since, until)]
-            # Only events still stored (one deleted since the index named it, or whose index
-            # row outlived it) that pass the other filters: one lookup of the ids.
-            others = and_(*_conditions(store, replace(view, text=None), now))
-            ids = row_ids_in(conn.dialect.name, [i for _, i in found])
-            kept = set(conn.execute(select(events.c.id).where(ids, others)).scalars())
-            found = [key for key in found if key[1] in kept]
+            if not named.among:
+                # Only events still stored (one deleted since the index named it, or whose
+                # index row outlived it) that pass the other filters: one lookup of the ids.
+                others = and_(*_conditions(store, replace(view, text=None), now))
+                ids = row_ids_in(conn.dialect.name, [i for _, i in found])
+                kept = set(conn.execute(select(events.c.id).where(ids, others)).scalars())
+                found = [key for key in found if key[1] in kept]
         # The index's cursor was read just before what it named: a batch committed in between
         # puts rows past the cursor among them too.
         named_ids = {i for _, i in found}

@@ -113,9 +113,9 @@ class Asked:
         self.texts: list[str] = []
         real = store.text_candidates
 
-        def candidates(needle: str, *, limit: int) -> Any:
+        def candidates(needle: str, *, limit: int, **among: Any) -> Any:
             self.texts.append(needle)
-            return real(needle, limit=limit)
+            return real(needle, limit=limit, **among)
 
         monkeypatch.setattr(store, "text_candidates", candidates)
 
