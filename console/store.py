@@ -170,6 +170,7 @@ SEARCH_CURSOR = "search_indexed_through"  # console_meta: the highest row id the
 # their text in its own case (`ILIKE` for them) and no type or status, until the indexer's
 # batches complete them.
 SEARCH_EARLY = "search_early_through"
+EARLY_UNKNOWN = 2**62  # `SEARCH_EARLY` not read yet: every row is tested as an early one
 SEARCH_ANALYZE_PAGES = 1000  # PostgreSQL: the text index's growth (8 KB pages) worth an ANALYZE
 INDEXED_THROUGH = (
     "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM console_meta "
@@ -1003,7 +1004,8 @@ class EventStore:
             if (length := _column_lengths(events)[name]) != _NOT_TEXT
         )
         self._has_text_index: bool | None = None
-        self._search_all_complete = False  # PostgreSQL: no row of the index before schema 10
+        # PostgreSQL: the text index's `SEARCH_EARLY` as last read (None: not yet).
+        self._search_early: int | None = None
 
     def __repr__(self) -> str:
         return f"EventStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -1631,13 +1633,17 @@ class EventStore:
             )
         return f"SELECT rowid FROM {EVENTS_FTS} WHERE {EVENTS_FTS} MATCH :fts_query"
 
-    def _candidate_parameters(self, needle_text: str) -> tuple[bool, dict[str, Any]]:
+    def _candidate_parameters(
+        self, needle_text: str, early: int | None = None
+    ) -> tuple[bool, dict[str, Any]]:
         """Whether the candidates' SQL asks for the needle's ends, and its parameters
-        (PostgreSQL: `early`, the highest row of the index from before schema 10)."""
+        (PostgreSQL: `early`, the highest row of the index from before schema 10; the last
+        value read when not given)."""
         if self.dialect != "postgresql":
             return False, {"fts_query": fts_query(needle_text)}
         query = None if len(needle_text) < 3 else _like_pattern(needle_text)
-        early = self._search_early_through()
+        if early is None:
+            early = self._search_early_through()
         parameters: dict[str, Any] = {"fts_query": query, **({"early": early} if early else {})}
         ends = _trigram_windows(needle_text)
         if ends is None:
@@ -1645,16 +1651,19 @@ class EventStore:
         head, tail = ends
         return True, {**parameters, "fts_head": head, "fts_tail": tail}
 
-    def _search_early_through(self) -> int:
+    def _search_early_through(self, conn: Connection | None = None) -> int:
         """PostgreSQL: the highest row id of the text index indexed before schema 10 and not
         completed since (0 once the indexer has completed them all, which stays so: later rows
-        are complete as they are inserted). A value read earlier only errs high, which is safe."""
-        if self._search_all_complete:
+        are complete as they are inserted). Read on `conn` when given; else the value last read,
+        never asking for a connection of its own (a page holds one already: two per search
+        stalled pages when the pool ran short). Before any read, every row may be early.
+        A value read earlier only errs high, which is safe: such rows are tested as early."""
+        if self._search_early == 0:
             return 0
-        with self._connection() as conn:
-            early = _early_through(conn)
-        self._search_all_complete = early == 0
-        return early
+        if conn is not None:
+            self._search_early = _early_through(conn)
+            return self._search_early
+        return EARLY_UNKNOWN if self._search_early is None else self._search_early
 
     def _text_index(self) -> bool:
         """True when the database has its text index (SQLite before 3.34 has no trigrams; a
@@ -1697,12 +1706,13 @@ class EventStore:
         self.migrate()
         if not self._text_index():
             return None
-        windowed, parameters = self._candidate_parameters(needle_text)
         with self._connection() as conn:
             # How far the index reaches first, then what it names: whatever a batch adds in
             # between is named too, and everything up to the cursor read is in it.
             through = int(conn.execute(text(f"SELECT {INDEXED_THROUGH}")).scalar() or 0)
             postgres = self.dialect == "postgresql"
+            early = self._search_early_through(conn) if postgres else 0
+            windowed, parameters = self._candidate_parameters(needle_text, early)
             without_jit(conn)  # compiling the plan took 10 of a 40 ms read
             candidates = self._candidates_sql(
                 windowed,
@@ -1809,6 +1819,7 @@ class EventStore:
             completed = 0
             if added + filled < limit:
                 completed = _complete_early_rows(conn, limit - added - filled)
+            self._search_early_through(conn)  # (this process's searches know at once)
         if added >= limit:
             self._analyze_search_text_when_grown()
         return int(added) + filled + completed
@@ -2158,10 +2169,19 @@ def row_ids_in(dialect: str, ids: Sequence[int]) -> Any:
     return events.c.id.in_(select(listed.c.value))
 
 
+# A character no case of its own that lower-casing still writes: ICU lowers İ to "i" and this
+# COMBINING DOT ABOVE (Unicode's one unconditional lower case of two characters), so `ILIKE`
+# finds it in a text holding İ where the text as it is does not hold it.
+WRITTEN_BY_LOWERING = "\u0307"
+
+
 def _caseless(needle_text: str) -> bool:
-    """The needle has no letter with a case (Arabic, digits, punctuation): `LIKE` finds what
-    `ILIKE` would, without lowering every text it tests."""
-    return all(c.lower() == c == c.upper() and c.casefold() == c for c in needle_text)
+    """The needle has no letter with a case (Arabic, digits, punctuation), nor a character that
+    lowering another writes: `LIKE` finds what `ILIKE` would, without lowering every text it
+    tests."""
+    return WRITTEN_BY_LOWERING not in needle_text and all(
+        c.lower() == c == c.upper() and c.casefold() == c for c in needle_text
+    )
 
 
 # Outside ASCII, the letters whose lower case is an ASCII letter (Unicode's, glibc's, ICU's):
@@ -2526,7 +2546,7 @@ def _named_among(
     copied = []
     if types:
         copied.append(found.c.type.in_(list(types)))
-    if status is not None:
+    if status:  # (a blank status filters nothing, as in the inbox's own conditions)
         copied.append(found.c.status == status)
     # Asked of each row by its id (a subplan): as a join, PostgreSQL hashed all of PENDING's
     # 480,000 index entries against 23,000 named rows (0.4 s, against 0.07 s by id).

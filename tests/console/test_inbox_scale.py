@@ -470,6 +470,7 @@ def test_a_needle_without_case_is_asked_with_like() -> None:
     assert _caseless("الراجحي") and _caseless("0380 0000-%_") and _caseless("بن محمد")
     assert not _caseless("SA03") and not _caseless("evt-1") and not _caseless("ß")
     assert not _caseless("İ") and not _caseless("Ǆ")  # no case of their own in one direction
+    assert not _caseless("\u0307-1")  # what ICU's lower case of İ writes beside the i
 
 
 def test_a_batch_indexed_between_the_cursor_and_the_candidates_is_listed_once(
@@ -520,6 +521,54 @@ def test_an_index_row_that_outlived_its_event_is_not_listed(store: EventStore) -
     # With another filter (PostgreSQL tests it in the index's own statement).
     page = inbox_page(store, InboxView(text=IBAN, status="ACTIVE", range="all"), page_size=2)
     assert page.total == 5 and [e.event_id for e in page.items] == expected[:2]
+
+
+def test_a_blank_status_filters_nothing_in_a_search(store: EventStore) -> None:
+    """A blank status is no filter, in the text index's own statement as in the inbox's."""
+    # (Older than PostgreSQL's indexer leaves for later, however soon after NOW this runs.)
+    store.write_events([record(n, minutes_ago=n + 1, iban=IBAN) for n in range(6)])
+    catch_up(store)
+    assert store.search_backlog() == 0
+    view = InboxView(text=IBAN, customer_id="cus-1", range="all")
+    listed = [e.event_id for e in inbox_page(store, view).items]
+    assert listed == ["evt-00001-7f3a", "evt-00004-7f3a"]
+    assert [e.event_id for e in inbox_page(store, replace(view, status="")).items] == listed
+
+
+def test_a_search_on_an_icu_database_finds_what_a_scan_finds(postgres_url: str) -> None:
+    """Under an ICU collation lower-casing İ writes "i" and a combining dot above: a needle of
+    that dot is not one without case (the lowered index and a scan of the texts as they are would
+    differ), and every needle finds through the index what a scan finds."""
+    admin = EventStore(postgres_url)
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS icu_search"))
+        conn.execute(
+            text(
+                "CREATE DATABASE icu_search TEMPLATE template0 ENCODING 'UTF8' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C.UTF-8'"
+            )
+        )
+    url = postgres_url.rsplit("/", 1)[0] + "/icu_search"
+    store, scan = EventStore(url), EventStore(url)
+    scan._has_text_index = False
+    try:
+        bodies = ["İ-1 branch", "IBRAHIM", "ΟΔΟΣ ΑΓΙΟΥ", "plain"]
+        store.write_events(
+            [record(n, minutes_ago=n + 1, holder=body) for n, body in enumerate(bodies)]
+        )
+        catch_up(store)
+        assert store.search_backlog() == 0
+        for needle in ["\u0307-1", "İ-1", "i\u0307-1", "ibrahim", "İbrahim", "οδος", "ΟΔΟς"]:
+            for others in ({}, {"status": "ACTIVE"}):
+                view = InboxView(text=needle, range="all", **others)
+                assert _every_page(store, view, 2) == _every_page(scan, view, 2), needle
+        assert search(store, "\u0307-1") == ["evt-00000-7f3a"]
+    finally:
+        store.dispose()
+        scan.dispose()
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("DROP DATABASE icu_search"))
+        admin.dispose()
 
 
 def test_a_server_in_riyadh_keeps_every_time_in_utc(postgres_url: str) -> None:
@@ -882,6 +931,43 @@ def test_rows_indexed_before_schema_10_are_found_then_completed(store: EventStor
     assert [_every_page(fresh, view, 4) for view in views] == expected
     fresh.dispose()
     scan.dispose()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_search_holds_one_connection_at_a_time_while_early_rows_remain(
+    store: EventStore,
+) -> None:
+    """While rows from before schema 10 remain, a search reads where they end on the
+    connection it holds: asking a connection of its own for it held two per search, and pages
+    stalled for the pool's timeout once it ran short."""
+    store.write_events([record(n, minutes_ago=n + 1, iban=IBAN) for n in range(8)])
+    catch_up(store)
+    assert store.search_backlog() == 0
+    with store.connect(write=True) as conn:
+        store_module._set_meta(conn, SEARCH_EARLY, "5")
+    fresh = EventStore(store.url)
+    held, most = [0], [0]
+
+    def checkout(*args: Any) -> None:
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+
+    def checkin(*args: Any) -> None:
+        held[0] -= 1
+
+    event.listen(fresh.engine, "checkout", checkout)
+    event.listen(fresh.engine, "checkin", checkin)
+    for view in (
+        InboxView(text=IBAN, range="all"),
+        InboxView(text=IBAN[2:9], status="ACTIVE", range="all"),
+        InboxView(text="Entity", customer_id="cus-1", range="7d"),
+    ):
+        page = inbox_page(fresh, view, page_size=3)
+        assert page.items and page.total >= 3, view
+    assert most[0] == 1
+    with fresh.connect() as conn:
+        assert fresh._search_early_through(conn) == 5
+    fresh.dispose()
 
 
 @pytest.mark.parametrize("status", ["PENDING", "ACTIVE"], ids=["none of its events", "some"])
