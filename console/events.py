@@ -1023,13 +1023,18 @@ def _text_rows(
     if common:
         return False
     if store.dialect == "postgresql" and _filters_beyond_text(view):
-        among = and_(*_conditions(store, replace(view, text=None), now))
+        among = _other_filters(store, view, now)
         candidates = store.text_candidates(
             view.text, limit=limit, among=among, types=view.types, status=view.status
         )
     else:
         candidates = store.text_candidates(view.text, limit=limit)
     return candidates if candidates is not None else False
+
+
+def _other_filters(store: EventStore, view: InboxView, now: datetime | None) -> Any:
+    """The view's filters besides its text, as one condition on the events."""
+    return and_(*_conditions(store, replace(view, text=None), now))
 
 
 def _common_text_named(sample: Sample, terms_at: int) -> bool:
@@ -1418,7 +1423,7 @@ def _text_page(
             if not named.among:
                 # Only events still stored (one deleted since the index named it, or whose
                 # index row outlived it) that pass the other filters: one lookup of the ids.
-                others = and_(*_conditions(store, replace(view, text=None), now))
+                others = _other_filters(store, view, now)
                 ids = row_ids_in(conn.dialect.name, [i for _, i in found])
                 kept = set(conn.execute(select(events.c.id).where(ids, others)).scalars())
                 found = [key for key in found if key[1] in kept]

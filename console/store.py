@@ -2169,7 +2169,7 @@ def row_ids_in(dialect: str, ids: Sequence[int]) -> Any:
     return events.c.id.in_(select(listed.c.value))
 
 
-# A character no case of its own that lower-casing still writes: ICU lowers İ to "i" and this
+# A character with no case of its own that lower-casing still writes: ICU lowers İ to "i" and this
 # COMBINING DOT ABOVE (Unicode's one unconditional lower case of two characters), so `ILIKE`
 # finds it in a text holding İ where the text as it is does not hold it.
 WRITTEN_BY_LOWERING = "\u0307"
