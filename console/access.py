@@ -47,6 +47,7 @@ class Role(IntEnum):
 NEEDS: dict[str, Role] = {
     "read": Role.VIEWER,
     "export": Role.VIEWER,
+    "reload_customer": Role.VIEWER,
     "reveal": Role.SUPPORT,
     "verify_ownership": Role.SUPPORT,
     "create_customer": Role.ADMIN,
@@ -72,6 +73,7 @@ ACTION_WORDS = {
     "see_request_log": "see the request log",
     "see_audit_log": "see the audit log",
     "export": "export data",
+    "reload_customer": "ask Lean for a customer again",
     "read": "use the console",
 }
 

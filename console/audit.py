@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # What the log calls each thing an operator can do (the admin screen filters on these).
 ACTIONS = {
     "view_customer": "looked up a customer",
+    "reload_customer": "asked Lean for a customer again",
     "view_entity": "opened a bank connection",
     "view_data": "opened a connection's accounts and data",
     "view_refreshes": "opened a connection's data refreshes",

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from console.access import AccessDenied
-from console.actions import create_customer, start_book_sync
+from console.actions import audited, create_customer, start_book_sync
 from console.book_queries import (
     IndexStatus,
     QueueFilter,
@@ -145,7 +145,12 @@ def reload_row(
         return
     try:
         with st.spinner("Asking Lean for the customer again…", show_time=True):
-            reload_customer(query, customer)
+            audited(
+                current_actor(), "reload_customer", "customer", customer.customer_id,
+                lambda: reload_customer(query, customer),
+            )  # fmt: skip
+    except AccessDenied as exc:
+        st.error(str(exc), icon=":material/block:")
     except LeanError as exc:
         if is_passing_failure(exc):
             show_stale(replace(snapshot, error=exc), "customer")
@@ -198,6 +203,12 @@ if submitted:
         query = parse_customer_query(kind, raw)
     except InvalidLookup as exc:
         st.error(str(exc))
+        text = (raw or "").strip()
+        if kind == "customer_id" and text and not looks_like_uuid(text):
+            st.info("If it is your own id for the customer, choose “app_user_id” in *Find by*.")
+        # Nothing is shown now: the link no longer names the customer shown before.
+        for name in KINDS:
+            st.query_params.pop(name, None)
         current = None
     else:
         st.query_params.clear()

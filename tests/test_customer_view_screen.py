@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from console import ui_customers
+from console import audit, ui_customers
 from console.customer_view import fetch_customer_view
 from console.customers import CustomerQuery
 from console.last_good import last_good
@@ -156,6 +156,9 @@ def test_reload_asks_lean_again_for_every_session_and_both_lookups(
     at.run().button(key="customer_reload").click().run()
     assert "7.00 SAR overdrawn (debit)" in balances(at)
     assert sandbox_env.state.stats["requests"] > requests_before
+    # Only the reload that asked Lean is in the audit log (the one refused above is not).
+    (line,) = audit.search(receiver_elsewhere.store, action="reload_customer")
+    assert (line.subject_kind, line.subject, line.outcome) == ("customer", wide.customer_id, "ok")
     # A new session by the same lookup reads the reloaded view without asking Lean...
     requests_before = sandbox_env.state.stats["requests"]
     assert "7.00 SAR overdrawn (debit)" in balances(view(wide.customer_id))

@@ -87,7 +87,21 @@ def test_malformed_customer_id_is_refused_without_a_request(
     sandbox.state.request_log.clear()
     at = lookup(screen, "customer_id", "12345-not-a-uuid")
     assert "is not a customer_id" in texts(at.error)
+    assert "choose “app_user_id” in *Find by*" in texts(at.info)
     assert not any("12345-not-a-uuid" in path for _, path in sandbox.state.request_log)
+
+
+def test_a_refused_lookup_leaves_no_customer_in_the_link(
+    screen: AppTest, some_customer_with_entities: SeedCustomer
+) -> None:
+    at = lookup(screen, "app_user_id", some_customer_with_entities.app_user_id)
+    assert at.query_params.get("app_user_id") == some_customer_with_entities.app_user_id
+    at = lookup(at, "customer_id", "12345-not-a-uuid")
+    assert "is not a customer_id" in texts(at.error)
+    assert not at.subheader  # the customer before is no longer shown…
+    assert (
+        "app_user_id" not in at.query_params and "customer_id" not in at.query_params
+    )  # …nor linked
 
 
 def test_malformed_deep_link_is_reported(screen: AppTest) -> None:

@@ -11,9 +11,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from console import ui_customers
+from console import audit, ui_customers
 from console.last_good import last_good
 from console.runtime import get_backend
+from console.store import EventStore
 from sandbox.faults import FaultConfig
 from sandbox.seed import SeedCustomer
 from sandbox.server import SandboxServer
@@ -123,6 +124,7 @@ def test_a_first_failure_has_no_old_data_to_show(
 
 
 def test_reload_while_lean_fails_keeps_the_customer_for_everyone(
+    db: EventStore,
     console: AppTest,
     sandbox: SandboxServer,
     some_customer_with_entities: SeedCustomer,
@@ -138,6 +140,11 @@ def test_reload_while_lean_fails_keeps_the_customer_for_everyone(
     assert some_customer_with_entities.app_user_id in texts(at.subheader)
     assert "Lean could not answer; showing the customer from" in texts(at.warning)
     assert "Lean had an internal error" in texts(at.error)
+    (line,) = audit.search(db, action="reload_customer")
+    assert (line.subject, line.outcome) == (some_customer_with_entities.customer_id, "failed")
+    assert (line.detail or "").startswith("Lean 500 INTERNAL_SERVER_ERROR · results_id "), (
+        line.detail
+    )
     # The failed reload left the view every session reads as it was: another session opening
     # the customer is served it, without a warning and without asking Lean.
     requests_before = sandbox.state.stats["requests"]
