@@ -748,6 +748,11 @@ def run_reprocess(action: Callable[[], ReprocessOutcome | ReprocessSummary]) -> 
 
 try:
     if "event_id" in st.query_params:
+        # The filter inputs are not drawn here, and Streamlit forgets the state of inputs a run
+        # does not draw: back in the inbox they are filled from the URL again, which still
+        # holds the view (without this they came back empty while the rows stayed filtered,
+        # and the next change of a filter dropped the others).
+        st.session_state.pop(SEEDED, None)
         try:
             wanted = check_event_id(st.query_params["event_id"])
         except Refused as exc:

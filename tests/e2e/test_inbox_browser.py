@@ -76,3 +76,34 @@ def test_a_pasted_filtered_url_shows_the_filtered_rows(
         assert page.get_by_label("refresh_id").input_value() == refresh_id
     finally:
         page.close()
+
+
+def test_back_from_an_event_keeps_the_filters_in_their_inputs(
+    console_url: str, console_db: str, browser: Any
+) -> None:
+    """The event's screen draws no filter inputs, and Streamlit forgets what an input held when
+    a run does not draw it: back in the inbox the inputs came back empty while the rows stayed
+    filtered, and the next filter changed dropped the others from the view and its link."""
+    entity_id = busiest_entity(EventStore(console_db))
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(f"{console_url}/webhooks?entity_id={entity_id}&q=refresh&range=all")
+        position = re.compile(r"1–\d+ of \d+ ·")
+        page.get_by_text(position).wait_for(timeout=60_000)
+        expect(page.get_by_label("entity_id")).to_have_value(entity_id, timeout=15_000)
+        table = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+        assert table is not None
+        page.mouse.click(table["x"] + 16, table["y"] + 53)  # the first row's selection cell
+        page.get_by_role("button", name=re.compile("Back to the inbox")).click()
+        page.get_by_text(position).wait_for(timeout=60_000)
+        expect(page.get_by_label("entity_id")).to_have_value(entity_id, timeout=15_000)
+        expect(page.get_by_role("textbox", name="Search")).to_have_value("refresh")
+
+        page.locator(".st-key-wh_verified").click()
+        page.get_by_role("option", name="Verified only", exact=True).click()
+        page.wait_for_function("() => window.location.search.includes('verified=yes')")
+        search = page.evaluate("window.location.search")
+        assert f"entity_id={entity_id}" in search and "q=refresh" in search, search
+        assert "range=all" in search, search
+    finally:
+        page.close()
