@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from console.banks import STATE_LABELS
 from console.entities import status_words, time_left_words, whole_days
-from console.formatting import literal_md
+from console.formatting import literal_md, shorten
 from lean_api import LeanClient
 from lean_api.calls import in_this_context
 from lean_api.models import PERMISSIONS, Bank, Customer, Entity
@@ -50,12 +50,12 @@ def parse_customer_query(kind: str, raw: str | None) -> CustomerQuery:
             parsed = uuid.UUID(text)
         except ValueError:
             raise InvalidLookup(
-                f"{literal_md(_shorten(text))} is not a customer_id. A customer_id is a UUID such as "
+                f"{literal_md(shorten(text))} is not a customer_id. A customer_id is a UUID such as "
                 "f08fb010-878f-407a-9ac2-a7840fb56185 (32 hex digits in groups of 8-4-4-4-12)."
             ) from None
         if len(text.replace("-", "")) != 32 or text.startswith(("{", "urn:")):
             raise InvalidLookup(
-                f"{literal_md(_shorten(text))} is not written as a customer_id UUID."
+                f"{literal_md(shorten(text))} is not written as a customer_id UUID."
             )
         return CustomerQuery("customer_id", str(parsed))
     if kind == "app_user_id":
@@ -77,10 +77,6 @@ def parse_new_app_user_id(raw: str | None) -> str:
 def looks_like_uuid(text: str) -> bool:
     """True when `text` is shaped like a UUID (to suggest the right lookup kind)."""
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}", text.strip()))
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,6 +153,11 @@ def rows_words(
 _LONG_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{23,}")
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters with "…" (a value from a link, echoed in a message)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def fit_ids(text: str, most: int) -> str:
     """`text` within `most` characters, for a table cell the screen's detail shows whole: ids
     after the first are cut to their start (`6c770e96…`), as the console's tables show them, the

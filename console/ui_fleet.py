@@ -22,7 +22,7 @@ from console.fleet import (
     slowest_refreshes,
     window_start,
 )
-from console.formatting import literal_md, styled_table
+from console.formatting import literal_md, shorten, styled_table
 from console.store import ALL_DATA_TYPES, EventStore, StoreUnavailable
 from lean_api.models import ACCOUNT_DATA_TYPES
 
@@ -70,7 +70,7 @@ def _read_link() -> list[str]:
         st.session_state[key] = values.get(raw, default) if raw is not None else default
         if raw is not None and raw not in values:
             notes.append(
-                f"The link's {param} {literal_md(raw)} is not one this view offers "
+                f"The link's {param} {literal_md(shorten(raw))} is not one this view offers "
                 f"({what}: {', '.join(values)}); showing {words(default)}."
             )
     return notes

@@ -22,7 +22,7 @@ from console.account_data import (
 from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
-from console.formatting import rows_words
+from console.formatting import literal_md, rows_words, shorten
 from console.runtime import get_store
 from console.store import StoreUnavailable
 from console.ui import (
@@ -202,6 +202,13 @@ def render_data() -> None:
         format_func=lambda i: account_label(by_id[i]),
         key="data_account",
     )
+    if wanted is not None and wanted not in by_id:
+        # A link from a ticket naming an account this connection does not have (or no longer
+        # lists): say so, rather than show another account as if it were the one asked for.
+        st.warning(
+            f"The link names the account {literal_md(shorten(wanted))}, which this bank "
+            "connection does not list; showing its first account instead."
+        )
     if account_id != wanted:
         st.query_params["account_id"] = account_id
         if wanted is not None:

@@ -20,7 +20,7 @@ from console.banks import (
     unknown_fields,
 )
 from console.charts import availability_timeline
-from console.formatting import literal_md, styled_table
+from console.formatting import literal_md, shorten, styled_table
 from console.insights.bank_health import (
     DEGRADED,
     DOWN,
@@ -126,7 +126,7 @@ def show_bank(identifier: str) -> None:
     found = {k: v for k, v in found.items() if v is not None}
     if not found:
         st.warning(
-            f"Lean lists no bank with identifier {literal_md(identifier)} "
+            f"Lean lists no bank with identifier {literal_md(shorten(identifier))} "
             f"for {' or '.join(t.lower() for t in banks)} accounts."
         )
         return

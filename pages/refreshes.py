@@ -15,7 +15,7 @@ from console.entities import (
     status_words,
     time_left_words,
 )
-from console.formatting import literal_md, styled_table
+from console.formatting import literal_md, shorten, styled_table
 from console.insights.transaction_windows import (
     GAP,
     account_windows,
@@ -281,7 +281,7 @@ chosen = by_id[picked or options[0]]
 wanted = st.query_params.get("refresh_id")
 if wanted and wanted.strip().lower() not in {o.lower() for o in options}:
     st.warning(
-        f"Refresh {literal_md(wanted)} is not among this entity's refreshes; showing the newest."
+        f"Refresh {literal_md(shorten(wanted))} is not among this entity's refreshes; showing the newest."
     )
 
 st.markdown(

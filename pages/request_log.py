@@ -12,6 +12,7 @@ from console.request_log import (
     DAYS_SETTING,
     PERIODS,
     STATUS_CLASSES,
+    TEXT_MAX,
     TIME_COLUMN,
     RequestLogConfigError,
     ScreenQuery,
@@ -99,7 +100,6 @@ with st.form("request_filters", border=False):
     typed = q_col.text_input(
         "Id or endpoint",
         value=query.q,
-        max_chars=200,
         placeholder="customer_id, entity_id, refresh_id, results_id or part of a path",
     )
     period = period_col.selectbox(
@@ -124,9 +124,17 @@ with st.form("request_filters", border=False):
         format_func=lambda name: name or "any",
     )  # fmt: skip
     if button_col.form_submit_button("Search", type="primary", width="stretch"):
-        chosen = ScreenQuery(period, status, outcome, route, screen, typed.strip()[:200])
-        st.query_params.from_dict(chosen.params())
-        st.rerun()
+        # No `max_chars` on the box: a longer paste was dropped whole in the browser, without a
+        # word. It stays in the box and is refused here, the filters left as they were.
+        if len(typed.strip()) > TEXT_MAX:
+            st.error(
+                f"That is {len(typed.strip()):,} characters; an id or endpoint to look for is at "
+                f"most {TEXT_MAX}. Paste one id, or part of a path."
+            )
+        else:
+            chosen = ScreenQuery(period, status, outcome, route, screen, typed.strip())
+            st.query_params.from_dict(chosen.params())
+            st.rerun()
 
 flt = query.to_filter()
 

@@ -390,3 +390,19 @@ def test_following_is_bounded_in_time(
     words = texts(at)
     assert "Stopped following after 10 minutes" in words
     assert "still pending at Lean" in words
+
+
+def test_a_link_naming_an_account_the_connection_lacks_says_so(
+    screen: AppTest, sandbox: SandboxServer
+) -> None:
+    """A ticket's link with a wrong account_id: the first account is shown, and the screen says
+    it is not the one the link named (it switched without a word)."""
+    entity = entities(sandbox)[0]
+    screen.query_params["account_id"] = "not-an-account-<b>x</b>" + "9" * 100
+    at = open_data(screen, entity.entity_id)
+    assert not at.exception
+    (warned,) = [w.value for w in at.warning if "does not list" in w.value]
+    assert warned.endswith("which this bank connection does not list; showing its first "
+                           "account instead.")  # fmt: skip
+    assert "` not-an-account-<b>x</b>999" in warned and "9" * 40 not in warned  # literal, cut
+    assert at.query_params["account_id"] == entity.accounts[0].account_id

@@ -117,6 +117,9 @@ def test_unknown_bank_is_a_clear_warning(screen: AppTest) -> None:
     at = screen.run()
     assert not at.exception
     assert f"Lean lists no bank with identifier {literal_md('NOPE_<b>x</b>')}" in texts(at.warning)
+    screen.query_params["bank"] = "N" * 5000  # echoed cut, never whole
+    at = screen.run()
+    assert f"{'N' * 59}…" in texts(at.warning) and "N" * 61 not in texts(at.warning)
 
 
 def test_lean_failing_is_an_operator_message(screen: AppTest, sandbox: SandboxServer) -> None:

@@ -120,6 +120,12 @@ def test_a_pasted_link_opens_the_same_view_and_bad_values_are_said(
     assert "outcome ` <b>worst</b> ` is not one" in warnings  # shown literally
     assert "showing failure rate" in warnings
 
+    at.query_params["days"] = "9" * 5000  # a link's value is echoed cut, never whole
+    at.run()
+    assert not at.exception
+    (note,) = [w.value for w in at.warning if "The link's days" in w.value]
+    assert len(note) < 200 and f"{'9' * 59}…" in note
+
 
 def test_fleet_view_with_nothing_indexed_says_so(screen: AppTest) -> None:
     at = screen.run()

@@ -98,8 +98,9 @@ def test_a_refresh_with_a_failed_account_reads_failed_in_words_and_cells(
     heat = next(t for t in specs[1]["data"] if t["type"] == "heatmap")
     assert any("failed" in row for row in heat["text"])
     # Every word drawn on its cell, in a colour of its own.
-    notes = specs[1]["layout"]["annotations"]
-    assert {n["font"]["color"] for n in notes if n["text"] == "failed"} == {"#ffffff"}
+    words = next(t for t in specs[1]["data"] if t.get("name") == "cell words")
+    colours = zip(words["text"], words["textfont"]["color"], strict=True)
+    assert {colour for text, colour in colours if text == "failed"} == {"#ffffff"}
     # Data types down, accounts across.
     cells = at.dataframe[2].value
     accounts = [c for c in cells.columns if c != "Data type"]
@@ -296,3 +297,13 @@ def test_a_refresh_with_ten_thousand_accounts_shows_the_worst_and_says_so(
     )
     assert len(heat["y"]) == 40
     assert sum("failed" in row for row in heat["text"]) == 10  # every failing account kept
+
+
+def test_a_link_naming_another_refresh_is_said_with_the_value_cut(
+    screen: AppTest, sandbox: SandboxServer
+) -> None:
+    seeded = entity_with(sandbox, consent="ACTIVE", failed_account=True)
+    at = open_entity(screen, seeded.entity_id, refresh_id="r" * 5000)
+    assert not at.exception
+    (note,) = [w.value for w in at.warning if "is not among this entity's refreshes" in w.value]
+    assert f"{'r' * 59}…" in note and "r" * 61 not in note

@@ -173,3 +173,18 @@ def test_an_empty_log_says_how_calls_get_there(
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "No call matches these filters" in texts(at) or "No call to Lean" in texts(at)
+
+
+def test_a_search_too_long_stays_in_the_box_and_is_refused(console: AppTest) -> None:
+    """No `max_chars` on the box (a longer paste was dropped whole in the browser): too long a
+    text is refused with its length, kept in the box, and the filters stay as they were."""
+    at = console.run()
+    at.query_params["q"] = "customers"
+    at.switch_page(PAGE).run()
+    pasted = "/customers/v1/" + "9" * 300
+    at.text_input[0].set_value(pasted)
+    at.button[0].click().run()
+    assert not at.exception
+    assert f"That is {len(pasted)} characters" in texts(at)
+    assert at.text_input[0].value == pasted
+    assert at.query_params["q"] == "customers"

@@ -257,3 +257,16 @@ def test_a_stopped_database_is_a_sentence_not_a_traceback(
     at = triage(screen, UNKNOWN_UUID)
     assert not at.exception
     assert "database is not answering" in texts(at.error)
+
+
+def test_a_paste_too_long_stays_in_the_box_and_is_refused(screen: AppTest) -> None:
+    """The box has no `max_chars` (a longer paste was dropped whole in the browser): a paste
+    longer than any identifier stays in it, is refused with its length, and the link is left."""
+    at = triage(screen, UNKNOWN_UUID)
+    pasted = "a" * 600
+    at.text_input(key="triage_q").set_value(pasted)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "That is 600 characters; no identifier is longer than 256." in texts(at.error)
+    assert at.text_input(key="triage_q").value == pasted
+    assert at.query_params["q"] == UNKNOWN_UUID

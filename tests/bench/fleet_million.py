@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from console import fleet
 from console.book import BookIndexer
+from console.charts import fleet_heatmap, fleet_type_heatmap
 from console.refresh_index import _bulk_insert
 from console.store import (
     ALL_DATA_TYPES,
@@ -286,6 +287,11 @@ def timed(call: Callable[[], Any], repeat: int = 3) -> dict[str, Any]:
     }
 
 
+def cells_labelled(figure: Any) -> int:
+    """A heat map's size: how many cells carry their words."""
+    return sum(len(trace.text) for trace in figure.data if trace.name == "cell words")
+
+
 def naive_rates(store: EventStore, since: datetime) -> int:
     """The reference: bank × data type × day counted from the cells, with no rollup."""
     cells, refreshes = index_refresh_cells, index_refreshes
@@ -364,6 +370,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         queries[f"repeatedly partial 3 of 5, {days}d"] = timed(
             lambda since=since: fleet.repeatedly_partial(store, since, at_least=3, of_last=5)
+        )
+        # The screen's two heat maps, its queries and figures together (the page's time).
+        queries[f"screen: bank × data type heat map, {days}d"] = timed(
+            lambda since=since, days=days: cells_labelled(
+                fleet_type_heatmap(
+                    fleet.bank_type_rates(store, since), window_words=f"last {days} days"
+                )
+            )
+        )
+        queries[f"screen: bank × day heat map, {days}d, transactions"] = timed(
+            lambda since=since, days=days: cells_labelled(
+                fleet_heatmap(
+                    fleet.daily_rates(store, since, data_type="transactions"),
+                    [since + timedelta(days=n) for n in range(days)],
+                    data_type_label="transactions",
+                )
+            )
         )
         if days == 7:  # the 30-day reference takes minutes at a million events
             queries[f"naive: rates {days}d from the cells (reference)"] = timed(

@@ -14,6 +14,7 @@ from console.charts import (
     fleet_type_heatmap,
 )
 from console.fleet import BankTypeRate, DailyRate
+from tests.console.chart_cells import cell_words
 from tests.console.test_charts_refreshes import contrast
 
 DAY = date(2026, 11, 27)
@@ -74,8 +75,8 @@ def test_a_month_of_days_shows_the_rate_alone_with_the_counts_in_the_hover() -> 
     trace = figure.data[0]
     assert trace.x[-1] == "11-27" and len(trace.x) == 30
     assert trace.text[0][-1] == "25"
-    (note,) = figure.layout.annotations
-    assert (note.text, note.x, note.font.size) == ("25", "11-27", 8)
+    (note,) = cell_words(figure)
+    assert (note.text, note.x, note.size) == ("25", "11-27", 8)
     assert (
         "2026-11-27" in trace.customdata[0][-1]
         and "1 of 4 refreshes failed" in trace.customdata[0][-1]
@@ -132,11 +133,11 @@ def test_bank_by_data_type_sorts_the_worst_bank_first_with_rates_and_counts() ->
 def test_every_fleet_cell_reads_on_its_own_colour() -> None:
     rates = [rate(f"B{n}", "all", refreshes=20, failed=n, success=20 - n) for n in range(0, 21)]
     figure = fleet_type_heatmap(rates)
-    notes = figure.layout.annotations
+    notes = cell_words(figure)
     assert len(notes) == 21
     for note in notes:
         share = int(note.text.split("%")[0]) / 100
-        assert contrast(note.font.color, _scale_colour(FLEET_COLOURS, share)) >= 4.5, note.text
+        assert contrast(note.colour, _scale_colour(FLEET_COLOURS, share)) >= 4.5, note.text
     assert _scale_colour(FLEET_COLOURS, 0.0) == "#f1f8f3"
     assert _scale_colour(FLEET_COLOURS, 1.0) == "#a50e0e"
 

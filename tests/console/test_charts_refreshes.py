@@ -18,6 +18,7 @@ from console.charts import (
 )
 from console.refreshes import RefreshHistoryItem
 from lean_api.models import Consent, Refresh
+from tests.console.chart_cells import cell_words
 
 T0 = datetime(2026, 11, 27, 10, tzinfo=UTC)
 HOSTILE = "EVIL<a href='http://evil.example/'>x</a>"
@@ -94,10 +95,10 @@ def test_heatmap_labels_every_cell_with_its_word() -> None:
     ]
     assert text[1][0] == "THROTTLED", "an unknown word is shown as itself"
     assert text[2][2] == "failed"
-    # The words are written as annotations, one per cell, not by plotly's heatmap text.
+    # The words are written by a text trace, one per cell, not by plotly's heatmap text.
     assert not trace.texttemplate
     figure = refresh_heatmap(refresh(ACCOUNTS), {})
-    assert len(figure.layout.annotations) == 3 * 7
+    assert len(cell_words(figure)) == 3 * 7 and not figure.layout.annotations
 
 
 def test_heatmap_colours_follow_the_word_consistently() -> None:
@@ -118,7 +119,7 @@ def test_heatmap_escapes_text_from_lean() -> None:
     trace = heatmap_trace(figure)
     assert "<a" not in trace.y[0] and "&lt;a" in trace.y[0]
     assert "<a" not in trace.text[0][0]
-    assert all("<a" not in note.text for note in figure.layout.annotations)
+    assert all("<a" not in note.text for note in cell_words(figure))
     assert all("<a" not in (t.name or "") for t in figure.data)
 
 
@@ -155,17 +156,17 @@ MIXED = [
 def test_every_cell_word_contrasts_with_its_own_fill() -> None:
     figure = refresh_heatmap(refresh(MIXED + ACCOUNTS), {})
     trace = heatmap_trace(figure)
-    written = {(a.x, a.y): a for a in figure.layout.annotations}
+    written = {(a.x, a.y): a for a in cell_words(figure)}
     checked = 0
     for row, row_words, row_z in zip(trace.y, trace.text, trace.z, strict=True):
         for column, word, z in zip(trace.x, row_words, row_z, strict=True):
             note = written[(column, row)]
             fill = colour_of(trace, z)
             assert note.text == word
-            assert contrast(note.font.color, fill) >= 4.5, (word, fill, note.font.color)
+            assert contrast(note.colour, fill) >= 4.5, (word, fill, note.colour)
             checked += 1
     assert checked == 6 * 7
-    colour = {note.text: note.font.color for note in written.values()}
+    colour = {note.text: note.colour for note in written.values()}
     assert colour["failed"] == colour["success"] == "#ffffff"
     for word in ("partial", "unsupported", "not reported", "pending"):
         assert luminance(colour[word]) < 0.05, word
