@@ -1,6 +1,6 @@
 """What one delivery costs, piece by piece, and the most this machine could answer.
 
-    python -m tests.bench.ingest_budget      # ~1 minute; writes bench/ingest_budget.json
+    python -m tests.bench.ingest_budget      # ~2 minutes; writes bench/ingest_budget.json
 
 `tests.bench.ingest_wrk` compares the console with a bare endpoint. This splits a delivery's
 CPU into the pieces no design of the console can do without, each measured on its own, and adds
@@ -17,6 +17,12 @@ them up against the machine's cores:
 
 The ceiling is `cores / (wrk + receive + store [+ text index])`: reached only if every piece ran
 in parallel with the others and nothing waited, which one Python process (one GIL) cannot do.
+
+Then the same wrk load against servers that add the receiver's layers one at a time (`LAYERS`):
+a plain ASGI endpoint on uvicorn that reads the body and answers (no framework), the same
+verifying, parsing and modelling each delivery, the receiver with a store answering at once,
+the receiver on SQLite without the inbox's secondary indexes, and the receiver as deployed;
+each against the bare Starlette endpoint of the same run.
 """
 
 from __future__ import annotations
@@ -58,6 +64,89 @@ store.EventStore.write_events = lambda self, records: [
 from console.webhooks import main
 main(["--port", sys.argv[1]])
 """
+
+# The layers of a delivery, each a server of its own under the same wrk load: what the HTTP
+# server itself costs, then each piece of the receiver added in turn (README, "The CPU budget").
+_PLAIN_ASGI = """
+import sys
+import uvicorn
+from console.serving import freeze_start_up_heap
+
+START = {"type": "http.response.start", "status": 200,
+         "headers": [(b"content-length", b"19"), (b"content-type", b"application/json")]}
+BODY = {"type": "http.response.body", "body": b'{"status":"stored"}'}
+
+def work(scope, body):
+    pass
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    work(scope, b"".join(chunks))
+    await send(START)
+    await send(BODY)
+"""
+_SERVE = """
+freeze_start_up_heap()
+uvicorn.run(app, port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="off")
+"""
+PLAIN_ASGI = _PLAIN_ASGI + _SERVE
+# The same, verifying, parsing and modelling each delivery as the receiver does.
+VERIFY_AND_PARSE = (
+    _PLAIN_ASGI
+    + """
+from datetime import UTC, datetime
+from console.store import EventRecord
+from lean_api.webhooks import parse_event, verify_signature
+from tests.bench.ingest_wrk import SECRET
+
+def work(scope, body):
+    if scope["method"] != "POST":  # the bench's check that the server is up
+        return
+    signature = next((v.decode() for k, v in scope["headers"] if k == b"lean-signature"), None)
+    verify_signature(body, signature, SECRET)
+    EventRecord.of(parse_event(body), body, received_at=datetime.now(UTC), verified=True,
+                   source_ip=scope["client"][0])
+"""
+    + _SERVE
+)
+# The receiver alone on SQLite without the inbox's ten secondary indexes (the event's row, its
+# primary key and the unique event_id only).
+NO_SECONDARY_INDEXES = """
+import os
+import sqlite3
+import sys
+from console.store import EventStore
+url = os.environ["DATABASE_URL"]
+EventStore(url).migrate()
+db = sqlite3.connect(url.removeprefix("sqlite:///"))
+for (name,) in db.execute(
+    "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_webhook_events_%'"
+).fetchall():
+    db.execute(f"DROP INDEX {name}")
+db.commit()
+db.close()
+from console.webhooks import main
+main(["--port", sys.argv[1]])
+"""
+RECEIVER = """
+import sys
+from console.webhooks import main
+main(["--port", sys.argv[1]])
+"""
+LAYERS = {
+    "plain ASGI endpoint (uvicorn + httptools, stores nothing)": PLAIN_ASGI,
+    "+ verify, parse, model": VERIFY_AND_PARSE,
+    "receiver, store answering at once": NO_STORE,
+    "receiver, SQLite without secondary indexes": NO_SECONDARY_INDEXES,
+    "receiver, SQLite as deployed": RECEIVER,
+}
 
 
 def under_wrk(command: list[str], port: int, script: Path, seconds: int) -> dict[str, Any]:
@@ -131,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{port}, loop='uvloop', http='httptools', log_level='warning')"],
             port, script, args.seconds,
         )  # fmt: skip
-        port = free_port()
-        receive = under_wrk([sys.executable, "-c", NO_STORE, str(port)], port, script, args.seconds)
+        layers: dict[str, dict[str, Any]] = {}
+        for name, source in LAYERS.items():
+            port = free_port()
+            layers[name] = under_wrk([sys.executable, "-c", source, str(port)], port, script,
+                                     args.seconds)  # fmt: skip
+        receive = layers["receiver, store answering at once"]
     costs = store_costs(args.rows, args.batches)
     wrk_us = bare["wrk_us"]
     pieces = {
@@ -154,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  receive alone under wrk: {receive['rps']:.0f} req/s, p99 {receive['p99_ms']} ms")
     for name, value in ceilings.items():
         print(f"  ceiling, {name}: {value:,.0f} req/s = {value / bare['rps']:.2f}× bare")
+    print("\nLayer by layer under the same wrk load (each alone on the machine)")
+    print(f"  {'server':<58} {'req/s':>7} {'× bare':>7} {'p99 ms':>7} {'CPU µs':>7}")
+    for name, layer in {"bare endpoint (Starlette)": bare, **layers}.items():
+        print(f"  {name:<58} {layer['rps']:7.0f} {layer['rps'] / bare['rps']:7.2f} "
+              f"{layer['p99_ms']:7.1f} {layer['server_us']:7.0f}")  # fmt: skip
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -163,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average_at_end": os.getloadavg(),
                 "bare": bare,
                 "receive_without_store": receive,
+                "layers": layers,
                 "cpu_us_per_delivery": pieces,
                 "ceiling_rps": ceilings,
                 "ceiling_x_bare": {k: v / bare["rps"] for k, v in ceilings.items()},
