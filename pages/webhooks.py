@@ -461,6 +461,13 @@ def show_inbox(stored: Count) -> None:
                 else "No webhook has been received yet. Lean posts them to this server as they "
                 "happen."
             )
+            if stored.value and view.text and any("\u0600" <= ch <= "\u06ff" for ch in view.text):
+                # The screens show banks' Arabic names from Lean's bank list; its webhooks name
+                # a bank by identifier and English name (the reference's examples, the sandbox).
+                st.caption(
+                    "Lean's webhooks name banks by identifier and English name: to find a bank's "
+                    "events, choose it under *Bank*."
+                )
             return
         rows = inbox_table_rows(page.items, names)
         selection = st.dataframe(

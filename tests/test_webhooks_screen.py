@@ -129,6 +129,18 @@ def test_free_text_search(screen: AppTest, db: EventStore) -> None:
     assert set(screen.dataframe[0].value["event_id"]) == {"ev-finished", "ev-pending"}
 
 
+def test_an_arabic_bank_name_found_nowhere_points_to_the_bank_filter(
+    screen: AppTest, db: EventStore
+) -> None:
+    seed_events(db)
+    screen.run()
+    screen.text_input(key="wh_text").set_value("مصرف الراجحي").run()
+    assert "No events match these filters." in texts(screen.info)
+    assert "choose it under *Bank*" in texts(screen.caption)
+    screen.text_input(key="wh_text").set_value("no such word").run()
+    assert "choose it under *Bank*" not in texts(screen.caption)
+
+
 def test_one_event_in_full(screen: AppTest, db: EventStore) -> None:
     seed_events(db)
     screen.query_params["event_id"] = "ev-finished"
