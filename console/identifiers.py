@@ -81,15 +81,20 @@ class Resolution:
         return known[0] if len(known) == 1 else None
 
 
+def check_length(text: str) -> None:
+    """Raise `InvalidSearch` when `text` is longer than any identifier."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise InvalidSearch(f"That is {len(text):,} characters; no identifier is longer than "
+                            f"{MAX_QUERY_LENGTH}.")  # fmt: skip
+
+
 def normalise(raw: str | None) -> tuple[str, str]:
     """(shape, canonical text) of a pasted identifier; raise `InvalidSearch` when it is none."""
     text = (raw or "").strip().strip("\"'`<>")
     if not text:
         raise InvalidSearch("Paste an identifier: a customer, entity, refresh or event id, an "
                             "app_user_id or an IBAN.")  # fmt: skip
-    if len(text) > MAX_QUERY_LENGTH:
-        raise InvalidSearch(f"That is {len(text):,} characters; no identifier is longer than "
-                            f"{MAX_QUERY_LENGTH}.")  # fmt: skip
+    check_length(text)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise InvalidSearch("An identifier cannot contain control characters (a line break?).")
     try:

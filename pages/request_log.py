@@ -126,13 +126,14 @@ with st.form("request_filters", border=False):
     if button_col.form_submit_button("Search", type="primary", width="stretch"):
         # No `max_chars` on the box: a longer paste was dropped whole in the browser, without a
         # word. It stays in the box and is refused here, the filters left as they were.
-        if len(typed.strip()) > TEXT_MAX:
+        text = typed.strip()
+        if len(text) > TEXT_MAX:
             st.error(
-                f"That is {len(typed.strip()):,} characters; an id or endpoint to look for is at "
+                f"That is {len(text):,} characters; an id or endpoint to look for is at "
                 f"most {TEXT_MAX}. Paste one id, or part of a path."
             )
         else:
-            chosen = ScreenQuery(period, status, outcome, route, screen, typed.strip())
+            chosen = ScreenQuery(period, status, outcome, route, screen, text)
             st.query_params.from_dict(chosen.params())
             st.rerun()
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from console.actions import audited
 from console.formatting import literal_md
-from console.identifiers import MAX_QUERY_LENGTH, InvalidSearch
+from console.identifiers import InvalidSearch, check_length
 from console.insights.triage import Finding, diagnose, stamp
 from console.refreshes import pixels_for
 from console.runtime import get_store
@@ -61,15 +61,13 @@ with st.form("triage_form", border=False):
         key="triage_q",
         placeholder="customer, entity, refresh, event or results id, app_user_id, IBAN",
     )
-    # No `max_chars`: a longer paste was dropped whole in the browser, the box left empty
-    # without a word. It is kept in the box and refused here instead (the link is left as is).
-    too_long = len(typed.strip()) > MAX_QUERY_LENGTH
     if button_col.form_submit_button("Diagnose", type="primary", width="stretch"):
-        if too_long:
-            st.error(
-                f"That is {len(typed.strip()):,} characters; no identifier is longer than "
-                f"{MAX_QUERY_LENGTH}. Paste one identifier."
-            )
+        # No `max_chars`: a longer paste was dropped whole in the browser, the box left empty
+        # without a word. It is kept in the box and refused here (the link is left as is).
+        try:
+            check_length(typed.strip())
+        except InvalidSearch as exc:
+            st.error(f"{exc} Paste one identifier.")
             st.stop()
         st.query_params.clear()
         if typed.strip():
