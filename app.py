@@ -114,10 +114,11 @@ navigation = st.navigation(pages)
 
 with st.sidebar:
     backend = backend_or_stop()
+    # First under the screens' names: a laptop's sidebar shows it without scrolling.
+    sidebar_search()
     sidebar_user(actor)
     environment_badge(backend)
     webhook_badge()
-    sidebar_search()
 
 configuration_banner()
 # Everything a screen asks of Lean in one run shares one budget: the operator waits at most that.

@@ -22,6 +22,8 @@ from console.store import (
     _aware,
     _fit_row,
     audit_log,
+    index_customers,
+    index_entities,
 )
 
 log = logging.getLogger(__name__)
@@ -110,11 +112,69 @@ def record(
     return True
 
 
+@dataclass(frozen=True)
+class SubjectQuery:
+    """What the screen's "What" box asks for: lines whose subject is `text` or starts with it
+    (the first characters of an id, as tables show them), and those of `related` subjects: the
+    customer an app_user_id names in the book index, and that customer's bank connections."""
+
+    text: str
+    related: tuple[str, ...] = ()
+    # The customer the text was taken to mean (its own id, or the one its app_user_id names).
+    customer_id: str | None = None
+    by_app_user_id: bool = False
+    connections: int = 0
+
+
+def subject_query(store: EventStore, text: str) -> SubjectQuery:
+    """`text` with the subjects it also means, from the book index (never Lean): an app_user_id
+    or a customer_id brings the customer's id and its bank connections' ids."""
+    text = text.strip()
+    if not text or len(text) > 256:
+        return SubjectQuery(text)
+    store.migrate()
+    with store.connect() as conn:
+        by_app_user = conn.execute(
+            select(index_customers.c.customer_id)
+            .where(index_customers.c.app_user_id == text)
+            .limit(2)
+        ).scalars().all()  # fmt: skip
+        # An app_user_id two customers share names neither: the text alone is searched.
+        customer_id = by_app_user[0] if len(by_app_user) == 1 else None
+        if customer_id is None:
+            customer_id = conn.execute(
+                select(index_customers.c.customer_id).where(
+                    index_customers.c.customer_id == text.lower()
+                )
+            ).scalar()
+        if customer_id is None:
+            return SubjectQuery(text)
+        entity_ids = tuple(
+            conn.execute(
+                select(index_entities.c.entity_id)
+                .where(index_entities.c.customer_id == customer_id)
+                .order_by(index_entities.c.entity_id)
+                .limit(MAX_RELATED)
+            ).scalars()
+        )
+    return SubjectQuery(
+        text,
+        (customer_id, *entity_ids),
+        customer_id=customer_id,
+        by_app_user_id=len(by_app_user) == 1,
+        connections=len(entity_ids),
+    )
+
+
+# A customer's bank connections searched with it; more is not one customer's book.
+MAX_RELATED = 200
+
+
 def _filters(
     *,
     actor: str | None = None,
     action: str | None = None,
-    subject: str | None = None,
+    subject: str | SubjectQuery | None = None,
     since: datetime | None = None,
 ) -> list[Any]:
     conditions: list[Any] = []
@@ -122,8 +182,17 @@ def _filters(
         conditions.append(audit_log.c.actor == actor.strip().lower())
     if action:
         conditions.append(audit_log.c.action == action)
-    if subject:
-        conditions.append(audit_log.c.subject == subject.strip())
+    query = SubjectQuery(subject.strip()) if isinstance(subject, str) else subject
+    if query is not None and query.text:
+        # The text whole, or the start of a subject; ids are stored in lower case, so their
+        # first characters are also looked for lowered (pasted from an upper-case ticket).
+        subject_is = [
+            func.substr(audit_log.c.subject, 1, len(text)) == text
+            for text in sorted({query.text, query.text.lower()})
+        ]
+        if query.related:
+            subject_is.append(audit_log.c.subject.in_(query.related))
+        conditions.append(or_(*subject_is))
     if since is not None:
         conditions.append(audit_log.c.at >= since)
     return conditions
@@ -134,12 +203,12 @@ def search(
     *,
     actor: str | None = None,
     action: str | None = None,
-    subject: str | None = None,
+    subject: str | SubjectQuery | None = None,
     since: datetime | None = None,
     limit: int = 1000,
 ) -> list[AuditEntry]:
-    """The newest lines first, filtered; `actor` and `subject` match exactly (case-insensitive
-    for the actor's e-mail)."""
+    """The newest lines first, filtered; `actor` matches exactly (case-insensitive), `subject`
+    whole or as the start of a line's subject (see `SubjectQuery`)."""
     store.migrate()
     statement = (
         select(audit_log)
@@ -212,7 +281,7 @@ def audit_page(
     *,
     actor: str | None = None,
     action: str | None = None,
-    subject: str | None = None,
+    subject: str | SubjectQuery | None = None,
     since: datetime | None = None,
     before: int | None = None,
     page_size: int = PAGE_SIZE,
@@ -267,7 +336,7 @@ def export_csv(
     *,
     actor: str | None = None,
     action: str | None = None,
-    subject: str | None = None,
+    subject: str | SubjectQuery | None = None,
     since: datetime | None = None,
     max_rows: int = 50_000,
     masked: Callable[[AuditEntry], AuditEntry] = lambda e: e,
@@ -296,8 +365,8 @@ def audit_rows(entries: list[AuditEntry]) -> list[dict[str, str]]:
             "Role": entry.role,
             "Did": entry.action_words,
             "Outcome": entry.outcome,
-            "Of": entry.subject_kind or "",
-            "Id": entry.subject or "",
+            "Subject kind": entry.subject_kind or "",
+            "Subject": entry.subject or "",
             "Detail": entry.detail or "",
             "Reason given": entry.reason or "",
         }

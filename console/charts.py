@@ -19,6 +19,7 @@ from console.insights.bank_health import (
     NO_RECORD,
     Span,
     describe_duration,
+    percent,
     state_word,
 )
 from console.insights.transaction_windows import (
@@ -815,7 +816,7 @@ def fleet_type_heatmap(
                 continue
             count = rate.count(measure)
             z_row.append(round(share * 100, 1))
-            cell = f"{share:.0%}<br>{count} of {rate.judged}"
+            cell = f"{html.escape(percent(share))}<br>{count} of {rate.judged}"
             text_row.append(cell)
             cells.append((column, label, cell, _rate_fill(share)))
             unsupported = (
@@ -823,7 +824,7 @@ def fleet_type_heatmap(
             )
             hover_row.append(
                 f"{who}<br>{what} · {html.escape(window_words)}<br>"
-                f"{count} of {rate.judged} refreshes {words} ({share:.0%}){unsupported}"
+                f"{count} of {rate.judged} refreshes {words} ({html.escape(percent(share))}){unsupported}"
             )
         z.append(z_row)
         text.append(text_row)
@@ -902,7 +903,11 @@ def fleet_heatmap(
             count = rate.count(measure)
             z_row.append(round(share * 100, 1))
             # A month of days leaves ~20 px a cell: the percentage alone, without its sign.
-            cell = f"{share * 100:.0f}" if compact else f"{share:.0%}<br>{count} of {rate.judged}"
+            cell = (
+                f"{share * 100:.0f}"
+                if compact
+                else f"{html.escape(percent(share))}<br>{count} of {rate.judged}"
+            )
             text_row.append(cell)
             cells.append((column, label, cell, _rate_fill(share)))
             unsupported = (
@@ -910,7 +915,7 @@ def fleet_heatmap(
             )
             hover_row.append(
                 f"{who}<br>{day.isoformat()} · {html.escape(data_type_label)}<br>"
-                f"{count} of {rate.judged} refreshes {words} ({share:.0%}){unsupported}"
+                f"{count} of {rate.judged} refreshes {words} ({html.escape(percent(share))}){unsupported}"
             )
         z.append(z_row)
         text.append(text_row)

@@ -263,7 +263,7 @@ def days_left_words(entity: EntitySummary) -> str:
             entity.consent_expires_at, entity.consent_expires_at - entity.consent_expires_in
         )
     if entity.consent_status != "ACTIVE":
-        return "none: not active"  # the Consent column beside it says which state
+        return "not active"  # the Consent column beside it says which state (whole at 1280 px)
     days = whole_days(entity.consent_expires_in)
     return "less than a day" if days == 0 else (f"{days} day" if days == 1 else f"{days} days")
 

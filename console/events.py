@@ -403,12 +403,19 @@ def refresh_verdict(event: StoredEvent) -> str | None:
     return "Success"
 
 
+# A verdict on a refresh's data, as a cell beside Lean's lifecycle word: "Failed · FINISHED"
+# read as a contradiction (a first-day walk), though the refresh finished and its data failed.
+VERDICT_CELL_WORDS = {"Failed": "Data failed", "Partial": "Data partial"}
+
+
 def status_words(event: StoredEvent) -> str:
     """The inbox's Status cell: a refresh's verdict on its data with Lean's word beside it
-    ("Failed · FINISHED", "Partial · FINISHED", "Success · FINISHED"); others their status."""
+    ("Data failed · FINISHED", "Data partial · FINISHED", "Success · FINISHED"); others their
+    status."""
     verdict = refresh_verdict(event)
     if verdict is None:
         return event.status or ""
+    verdict = VERDICT_CELL_WORDS.get(verdict, verdict)
     return f"{verdict} · {event.status}" if event.status else verdict
 
 

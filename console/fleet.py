@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import DateTime, bindparam, func, select
 
+from console.insights.bank_health import percent
 from console.store import (
     ALL_DATA_TYPES,
     CELL_OUTCOMES,
@@ -32,8 +33,8 @@ R, CELLS, DAILY, E = index_refreshes, index_refresh_cells, index_refresh_daily, 
 _COUNTED = ("refreshes", *CELL_OUTCOMES)
 WINDOWS = {"Last 7 days": 7, "Last 30 days": 30}
 OUTCOME_WORDS = {
-    "failed": "Failed",
-    "partial": "Partial",
+    "failed": "Data failed",
+    "partial": "Data partial",
     "success": "Success",
     "pending": "Pending",
     "unknown": "Unknown",
@@ -199,7 +200,7 @@ class FleetCounts:
             return text + "; the bank of every one is known."
         share = self.without_bank / self.finished
         return (
-            f"{text}; {self.without_bank:,} of them ({share:.0%}) have no known bank: the book "
+            f"{text}; {self.without_bank:,} of them ({percent(share)}) have no known bank: the book "
             "index has not seen their entity yet (they are shown as “Bank not known”)."
         )
 
@@ -236,7 +237,7 @@ class SlowRefresh:
 
     @property
     def outcome_words(self) -> str:
-        """ "Failed · FINISHED": the verdict on the data with Lean's word beside it."""
+        """ "Data failed · FINISHED": the verdict on the data with Lean's word beside it."""
         word = OUTCOME_WORDS.get(self.outcome, self.outcome)
         return f"{word} · {self.status}" if self.status else word
 

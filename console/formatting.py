@@ -30,6 +30,8 @@ _TONE_BY_WORD = {
     "FINISHED": "good",
     "EXPIRING": "warn",
     "PARTIAL": "warn",
+    "DATA PARTIAL": "warn",
+    "DATA FAILED": "bad",
     "UNSUPPORTED": "muted",
     "PENDING": "warn",
     "DISABLED BY US": "warn",
@@ -160,21 +162,17 @@ def shorten(text: str, limit: int = 60) -> str:
 
 def fit_ids(text: str, most: int) -> str:
     """`text` within `most` characters, for a table cell the screen's detail shows whole: ids
-    after the first are cut to their start (`6c770e96…`), as the console's tables show them, the
-    first one too when the cut would otherwise fall inside it, then what is still too long ends
-    in "…". Text that fits is left whole."""
+    after the first are cut to their start (`6c770e96…`), as the console's tables show them,
+    then the first one too when the text is still too long (the endpoint after an id, as in
+    `/accounts/6c770e96…/transactions`, says more than the rest of the id), then what is still
+    too long ends in "…". Text that fits is left whole."""
     if len(text) <= most:
         return text
     ids = list(_LONG_ID.finditer(text))
-    for match in reversed(ids[1:]):
+    for match in reversed(ids):
         if len(text) <= most:
             break
         text = text[: match.start()] + match.group()[:8] + "…" + text[match.end() :]
-    first = _LONG_ID.search(text) if len(text) > most else None
-    if first is not None and first.end() > most - 1:
-        # The cut would fall inside the first id: its start then, and the endpoint after it
-        # (`/accounts/6c770e96…/transactions`) says more than half an id.
-        text = text[: first.start()] + first.group()[:8] + "…" + text[first.end() :]
     return text if len(text) <= most else text[: max(1, most - 1)] + "…"
 
 

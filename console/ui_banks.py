@@ -57,7 +57,9 @@ def bank_health_panel(banks: list[Bank]) -> None:
     history = bank_history()
     reports = [bank_report(bank, history, THRESHOLDS) for bank in banks]
     rows = [
-        {k: row[k] for k in ("Health", "Bank", "Identifier", "Data", "Why", "Open")}
+        # Why whole at 1280 px, and the link in view: the identifier and Lean's flag are in the
+        # availability table below and on the bank's page.
+        {k: row[k] for k in ("Health", "Bank", "Why", "Open")}
         for row in report_rows(reports, history.now)
     ]
     st.subheader("Bank health")
@@ -66,7 +68,7 @@ def bank_health_panel(banks: list[Bank]) -> None:
         "not only Lean's flag; the Banks screen shows the rules and each bank's history."
     )
     st.dataframe(
-        styled_table(rows, ["Health", "Data"]),
+        styled_table(rows, ["Health"]),
         hide_index=True,
         width="stretch",
         column_config={"Open": st.column_config.LinkColumn("Open", display_text="Open bank")},

@@ -9,11 +9,10 @@ from console.identifiers import TRIAGE_PAGE, InvalidSearch, Resolution, resolve
 from console.runtime import get_store
 from console.store import StoreUnavailable
 
-RESULT_KEY = "sidebar_search_result"
-
 
 def sidebar_search() -> None:
-    """A form in the sidebar; one match opens at once, several are listed with their evidence."""
+    """A form in the sidebar; one match opens at once, several are listed with their evidence
+    in a dialog over the screen (under the box, they fell below the fold of a laptop's sidebar)."""
     with st.form("sidebar_search", border=False, clear_on_submit=False):
         raw = st.text_input(
             "Find anything",
@@ -23,25 +22,27 @@ def sidebar_search() -> None:
             key="sidebar_search_text",
         )
         submitted = st.form_submit_button("Find", icon=":material/search:", width="stretch")
-    if submitted:
-        st.session_state.pop(RESULT_KEY, None)
-        try:
-            found = resolve(get_store(), raw)
-        except InvalidSearch as exc:
-            st.error(str(exc))
-            return
-        except StoreUnavailable as exc:
-            st.error(
-                "The console's database is not answering, so identifiers cannot be matched. "
-                f"Look the customer up on the Customers screen instead. ({literal_md(str(exc))})"
-            )
-            return
-        if (only := found.single) is not None:
-            st.switch_page(only.page, query_params=only.query)
-        st.session_state[RESULT_KEY] = found
-    found = st.session_state.get(RESULT_KEY)
-    if isinstance(found, Resolution):
-        _candidates(found)
+    if not submitted:
+        return
+    try:
+        found = resolve(get_store(), raw)
+    except InvalidSearch as exc:
+        st.error(str(exc))
+        return
+    except StoreUnavailable as exc:
+        st.error(
+            "The console's database is not answering, so identifiers cannot be matched. "
+            f"Look the customer up on the Customers screen instead. ({literal_md(str(exc))})"
+        )
+        return
+    if (only := found.single) is not None:
+        st.switch_page(only.page, query_params=only.query)
+    _found_dialog(found)
+
+
+@st.dialog("Found", width="large")
+def _found_dialog(found: Resolution) -> None:
+    _candidates(found)
 
 
 def _candidates(found: Resolution) -> None:

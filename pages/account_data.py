@@ -23,6 +23,7 @@ from console.book_queries import consent_status_of
 from console.charts import balance_over_time, monthly_cash_flow_chart
 from console.entities import data_account_choices, data_account_rows
 from console.formatting import literal_md, rows_words, shorten
+from console.refreshes import pixels_for
 from console.runtime import get_store
 from console.store import StoreUnavailable
 from console.ui import (
@@ -148,7 +149,11 @@ def render_transaction_table(account: Account) -> None:
         height=420,
         column_config={
             "Amount": st.column_config.NumberColumn(format="%.2f"),
-            "Description": st.column_config.TextColumn(width="medium"),
+            # What a transaction was, whole beside its date at 1280 px where it fits; the
+            # amount and the rest follow.
+            "Description": st.column_config.TextColumn(
+                width=pixels_for((row["Description"] for row in rows), least=200, most=400)
+            ),
         },
     )
     newer_col, label_col, older_col = st.columns([1, 3, 1], vertical_alignment="center")

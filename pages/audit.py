@@ -11,7 +11,15 @@ import streamlit as st
 
 from console import audit
 from console.access import AccessDenied, require
-from console.audit import ACTIONS, PAGE_SIZE, AuditEntry, audit_page, audit_rows, export_csv
+from console.audit import (
+    ACTIONS,
+    PAGE_SIZE,
+    AuditEntry,
+    audit_page,
+    audit_rows,
+    export_csv,
+    subject_query,
+)
 from console.formatting import literal_md
 from console.masking import mask_text
 from console.refreshes import pixels_for
@@ -54,7 +62,10 @@ with st.form("audit_filters", border=False):
         format_func=lambda name: ACTIONS.get(name, "anything"),
     )
     subject = subject_col.text_input(
-        "What (customer, entity, refresh id…)", value=params.get("subject", "")
+        "Subject",
+        value=params.get("subject", ""),
+        help="A customer, entity or refresh id, or its first characters as tables show them; "
+        "or an app_user_id the book index knows. A customer brings its bank connections' lines.",
     )
     days = days_col.selectbox(
         "In the last", DAY_CHOICES, index=DAY_CHOICES.index(preset_days),
@@ -107,12 +118,12 @@ AUDIT_COLUMNS = (
     "When (UTC)",
     "Who",
     "Did",
-    "Id",
+    "Subject",
     "Outcome",
     "Detail",
     "Reason given",
     "Role",
-    "Of",
+    "Subject kind",
 )
 
 
@@ -134,13 +145,13 @@ def audit_column_config(rows: list[dict[str, str]]) -> dict[str, object]:
     def fit(name: str, least: int, most: int) -> int:
         return pixels_for((row[name] for row in rows), least=least, most=most)
 
-    did, subject = fit("Did", 80, 280), fit("Id", 60, 260)
+    did, subject = fit("Did", 80, 280), fit("Subject", 60, 260)
     who = min(fit("Who", 80, 260), max(100, TABLE_PIXELS - WHEN_PIXELS - did - subject))
     return {
         "When (UTC)": st.column_config.TextColumn(width=WHEN_PIXELS),
         "Who": st.column_config.TextColumn(width=who),
         "Did": st.column_config.TextColumn(width=did),
-        "Id": st.column_config.TextColumn(width=subject),
+        "Subject": st.column_config.TextColumn(width=subject),
         "Outcome": st.column_config.TextColumn(width=70),
         "Detail": st.column_config.TextColumn(width=fit("Detail", 70, 300)),
         "Reason given": st.column_config.TextColumn(width=fit("Reason given", 110, 300)),
@@ -159,7 +170,6 @@ def go_to(before: int | None) -> None:
 filters = {
     "actor": who or None,
     "action": action or None,
-    "subject": subject or None,
     "since": datetime.now(UTC) - timedelta(days=days),
 }
 # Logged before the page is read, so this search's own line never shifts the rows between
@@ -169,11 +179,36 @@ audit_view(
     "audit_log",
     f"who: {who or 'any'} · did: {action or 'any'} · what: {subject or 'any'} · {days} d",
 )
+searched = None
 try:
-    page = audit_page(get_store(), **filters, before=page_from_link(), page_size=PAGE_SIZE)
+    searched = subject_query(get_store(), subject) if subject.strip() else None
+    page = audit_page(
+        get_store(), **filters, subject=searched, before=page_from_link(), page_size=PAGE_SIZE
+    )
 except StoreUnavailable as exc:
     st.error(f"The console's database is not answering: {literal_md(str(exc))}")
     st.stop()
+
+if searched is not None and searched.customer_id:
+    named = (
+        f"the app_user_id of customer {literal_md(searched.customer_id)}"
+        if searched.by_app_user_id
+        else "a customer"
+    )
+    connections = (
+        f" and its {searched.connections} bank connection{'s' if searched.connections != 1 else ''}"
+        if searched.connections
+        else ""
+    )
+    st.caption(
+        f"{literal_md(searched.text)} is {named} in the book index: shown with the lines of "
+        f"that customer{connections}, and of any subject starting with it."
+    )
+elif subject.strip():
+    st.caption(
+        f"Lines whose subject is {literal_md(subject.strip())} or starts with it (the first "
+        "characters of an id will do). An app_user_id is found when the book index knows it."
+    )
 
 if page.cursor_unknown:
     # A mistyped link, or one from another console's log: its line is not in this one.
@@ -219,7 +254,7 @@ else:
             )
     st.download_button(
         "Download CSV",
-        lambda: export_csv(get_store(), **filters, masked=masked),
+        lambda: export_csv(get_store(), **filters, subject=searched, masked=masked),
         file_name="audit-log.csv",
         mime="text/csv",
         icon=":material/download:",

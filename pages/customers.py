@@ -49,12 +49,16 @@ from console.ui_customers import (
     run_search,
 )
 from lean_api.calls import keep_caller
-from lean_api.errors import ConflictError, LeanError, RateLimitError
+from lean_api.errors import ConflictError, LeanError, NotFoundError, RateLimitError
 from lean_api.models import Customer
 
 backend = backend_or_stop()
 client = backend.client
 KINDS = ["customer_id", "app_user_id"]
+# "Find by": the kind of the text, or (the default) guessed from it as the Overview's box does.
+EITHER = "either"
+FIND_BY = [EITHER, *KINDS]
+FIND_BY_WORDS = {EITHER: "customer_id or app_user_id"}
 
 
 def tone_column(tones: ToneColumn, width: int | None, help: str | None = None) -> Any:
@@ -185,12 +189,19 @@ if current != st.session_state.get("lookup_shown"):
     if current:
         st.session_state.lookup_kind = current.kind
         st.session_state.lookup_value = current.value
-st.session_state.setdefault("lookup_kind", KINDS[0])
+st.session_state.setdefault("lookup_kind", EITHER)
 st.session_state.setdefault("lookup_value", "")
 
 with st.form("lookup", border=False):
-    kind_col, value_col, button_col = st.columns([1.3, 4, 1], vertical_alignment="bottom")
-    kind = kind_col.selectbox("Find by", KINDS, key="lookup_kind")
+    kind_col, value_col, button_col = st.columns([2, 4, 1], vertical_alignment="bottom")
+    chosen = kind_col.selectbox(
+        "Find by",
+        FIND_BY,
+        key="lookup_kind",
+        format_func=lambda name: FIND_BY_WORDS.get(name, name),
+        help="“customer_id or app_user_id” looks a UUID up as a customer_id and anything else "
+        "as an app_user_id. Choose “app_user_id” for an app_user_id that is a UUID.",
+    )
     raw = value_col.text_input(
         "Identifier",
         placeholder="f08fb010-878f-407a-9ac2-a7840fb56185  or  prod_usr_1246",
@@ -199,6 +210,8 @@ with st.form("lookup", border=False):
     submitted = button_col.form_submit_button("Find", type="primary", width="stretch")
 
 if submitted:
+    guessed = chosen == EITHER
+    kind = ("customer_id" if looks_like_uuid(raw or "") else "app_user_id") if guessed else chosen
     try:
         query = parse_customer_query(kind, raw)
     except InvalidLookup as exc:
@@ -228,7 +241,12 @@ if current:
         found, overview = screen.view, screen.overview
     except LeanError as exc:
         show_error(exc, "customer")
-        if current.kind == "app_user_id" and looks_like_uuid(current.value):
+        if current.kind == "customer_id" and isinstance(exc, NotFoundError):
+            st.info(
+                "A UUID is looked up as a customer_id. If it is your own id for the customer, "
+                "choose “app_user_id” in *Find by*."
+            )
+        elif current.kind == "app_user_id" and looks_like_uuid(current.value):
             st.info(
                 "That looks like a customer_id: choose “customer_id” in *Find by* and search again."
             )

@@ -40,6 +40,9 @@ PAGE_SIZE = 50
 TABLE_PIXELS = 755
 TIME_PIXELS, MS_PIXELS, CALL_LEAST_PIXELS = 100, 50, 240
 CELL_PIXELS = 18  # a cell's padding
+# Paths and ids run wider than words; the column is sized with the same figure the call is cut
+# to, or a call fitted to its width was drawn cut again (at 6.2 px a character).
+CALL_CHAR_PIXELS = 6.6
 
 
 def text_pixels(texts: list[str], *, per_char: float, least: int, most: int) -> int:
@@ -217,7 +220,7 @@ else:
     beside = TABLE_PIXELS - TIME_PIXELS - answer_px - code_px
     # The latency too when the call keeps its first id whole beside it (about 60 characters).
     call_px = max(CALL_LEAST_PIXELS, beside - MS_PIXELS if beside - MS_PIXELS >= 380 else beside)
-    call_chars = int((call_px - CELL_PIXELS) / 6.6)  # paths and ids run wider than words
+    call_chars = int((call_px - CELL_PIXELS) / CALL_CHAR_PIXELS)
     shown = [{**row, "Call": fit_ids(row["Call"], call_chars)} for row in table]
     picked = st.dataframe(
         shown,
@@ -242,7 +245,9 @@ else:
             "Call": st.column_config.TextColumn(
                 width=min(
                     call_px,
-                    text_pixels([r["Call"] for r in shown], per_char=6.2, least=175, most=560),
+                    text_pixels(
+                        [r["Call"] for r in shown], per_char=CALL_CHAR_PIXELS, least=175, most=560
+                    ),
                 ),
                 help="Method and endpoint as sent (select the row for all of it)",
             ),

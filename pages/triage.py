@@ -183,12 +183,14 @@ for finding in findings:
 
 # -- The timeline ----------------------------------------------------------------------------
 st.subheader("Timeline", anchor=False)
-rows = timeline(history, names)
+# Newest first: what went wrong last is what the ticket is about, and the table scrolls after
+# fifteen rows (oldest first put it below them).
+rows = timeline(history, names)[::-1]
 window = "the last 30 days of webhooks, bank availability and calls to Lean"
 if not history.request_log_available:
     st.caption("The request log is not available in this console: Lean calls are not shown.")
 if rows:
-    st.caption(f"{len(rows):,} moments, oldest first, times in UTC ({window}).")
+    st.caption(f"{len(rows):,} moments, newest first, times in UTC ({window}).")
     # Whole ids are in the summary and the bundle; here their start (as every table shows them),
     # so the table fits 1280 px without cutting a column.
     shown = [{**row, "Id": short_id(row["Id"])} for row in rows]

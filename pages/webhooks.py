@@ -479,7 +479,7 @@ def show_inbox(stored: Count) -> None:
             # A new key per opened event: back in the inbox, no row is still selected.
             key=f"wh_table_{st.session_state.get('wh_opened', 0)}",
             column_config=INBOX_COLUMNS,
-            column_order=INBOX_ORDER,
+            column_order=inbox_order(rows),
         )
         if selection and selection.selection.rows:
             # An open row pins the list: back from the event, the same rows are there.
@@ -534,14 +534,23 @@ INBOX_COLUMNS = {
         format="YYYY-MM-DD HH:mm:ss", width=140, help="Lean's timestamp, else first receipt"
     ),
     "Type": st.column_config.TextColumn(width=115),
-    "Status": st.column_config.TextColumn(width=122),
-    "Summary": st.column_config.TextColumn(width=205, help="Open the event for all of it"),
-    "Bank": st.column_config.TextColumn(width=140),
+    # "Data failed · FINISHED" whole.
+    "Status": st.column_config.TextColumn(width=150),
+    "Summary": st.column_config.TextColumn(width=245, help="Open the event for all of it"),
+    "Bank": st.column_config.TextColumn(width=130),
     "Verified": st.column_config.TextColumn(width=65, help="Signature verified"),
 }
-# What fits 1280 px beside the sidebar; deliveries, arrival, app_user_id and event_id are in the
-# opened event and the CSV.
-INBOX_ORDER = list(INBOX_COLUMNS)
+
+
+def inbox_order(rows: list[dict[str, object]]) -> list[str]:
+    """What fits 1280 px beside the sidebar; deliveries, arrival, app_user_id and event_id are in
+    the opened event and the CSV. "Verified" only when a row on the page is not: with a secret
+    set, every stored event is (unsigned deliveries are refused), and the column said "Yes" on
+    every row while the summary beside it was cut."""
+    order = list(INBOX_COLUMNS)
+    if all(row.get("Verified") == "Yes" for row in rows):
+        order.remove("Verified")
+    return order
 
 
 def counted(total: int, words: str, shown: int = 200) -> str:

@@ -170,7 +170,11 @@ def test_an_admin_searches_the_audit_log_and_a_viewer_has_no_such_screen(
     assert not at.exception
     table = at.dataframe[0].value
     row = table[table["Who"] == "pat@example.org"].iloc[0]
-    assert (row["Did"], row["Id"], row["Role"]) == ("looked up a customer", "c-<b>1</b>", "support")
+    assert (row["Did"], row["Subject"], row["Role"]) == (
+        "looked up a customer",
+        "c-<b>1</b>",
+        "support",
+    )
     assert at.get("download_button")
     viewer = as_role(AppTest.from_file(APP, default_timeout=30), monkeypatch, "viewer")
     with pytest.raises(Exception, match="audit"):

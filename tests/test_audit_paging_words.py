@@ -5,15 +5,18 @@ malformed) opens the first page with a short note instead of "nothing matches"."
 from __future__ import annotations
 
 import os
+import uuid
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from streamlit.testing.v1 import AppTest
 
 from console import audit
 from console.access import Actor, Role
 from console.audit import audit_page
-from console.store import EventStore, audit_log
+from console.formatting import literal_md
+from console.store import EventStore, audit_log, index_customers, index_entities
 from tests.test_bounded_screens import as_admin, captions, click, console, fill_audit_log  # noqa: F401
 
 
@@ -74,7 +77,12 @@ def test_a_link_to_a_page_the_log_does_not_hold_opens_the_first_page_with_a_note
     assert any("cannot find" in str(w.value) for w in at.warning)
     table = at.dataframe[0].value
     # The search's own line says what was searched, in words ("* * *" said nothing).
-    assert list(table["Id"])[:4] == ["who: any · did: any · what: any · 7 d", "c-2", "c-1", "c-0"]
+    assert list(table["Subject"])[:4] == [
+        "who: any · did: any · what: any · 7 d",
+        "c-2",
+        "c-1",
+        "c-0",
+    ]
     assert "lines 1–4 of 4 (" in captions(at)
     # The address now names the page on screen: the first.
     assert "before" not in at.query_params
@@ -91,7 +99,7 @@ def test_a_link_to_a_real_line_still_opens_the_page_after_it(
     at = as_admin(at, monkeypatch)
     at.switch_page("pages/audit.py").run()
     assert not at.warning
-    assert list(at.dataframe[0].value["Id"]) == ["c-0"]
+    assert list(at.dataframe[0].value["Subject"]) == ["c-0"]
     assert "line 4 of 4 (" in captions(at)
 
 
@@ -123,7 +131,7 @@ def test_a_selected_line_is_shown_whole_and_a_denied_action_says_so_in_did(
     at = as_admin(console, monkeypatch)
     at.switch_page("pages/audit.py").run()
     table = at.dataframe[0].value
-    denied = table[table["Id"] == "e-1"]
+    denied = table[table["Subject"] == "e-1"]
     assert list(denied["Did"]) == ["showed personal data unmasked — denied"]
     assert list(denied["Outcome"]) == ["denied"]
     row = int(denied.index[0])
@@ -133,3 +141,37 @@ def test_a_selected_line_is_shown_whole_and_a_denied_action_says_so_in_did(
     line = dict(zip(at.dataframe[1].value["Field"], at.dataframe[1].value["Value"], strict=True))
     assert line["Who"] == who.email and line["Did"] == "showed personal data unmasked"
     assert line["Outcome"] == "denied" and line["Reason given"] == "<b>asked</b> by the customer"
+
+
+def test_an_app_user_id_or_an_ids_start_finds_the_lines_and_says_how(
+    console: AppTest,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = record_lookups(2)
+    customer_id, entity_id = str(uuid.uuid4()), str(uuid.uuid4())
+    now = datetime.now(UTC)
+    with store.connect(write=True) as conn:
+        conn.execute(insert(index_customers).values(
+            customer_id=customer_id, app_user_id="app-**user**-7", first_seen_at=now, last_seen_at=now
+        ))  # fmt: skip
+        conn.execute(insert(index_entities).values(
+            entity_id=entity_id, customer_id=customer_id, last_seen_at=now
+        ))  # fmt: skip
+    audit.record(store, None, "view_customer", subject_kind="customer", subject=customer_id)
+    audit.record(store, None, "view_data", subject_kind="entity", subject=entity_id)
+    at = console
+    at.query_params["subject"] = "app-**user**-7"
+    at = as_admin(at, monkeypatch)
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["Subject"]) == [entity_id, customer_id]
+    assert (
+        f"{literal_md('app-**user**-7')} is the app_user_id of customer {literal_md(customer_id)} "
+        "in the book index: shown with the lines of that customer and its 1 bank connection, and "
+        "of any subject starting with it."
+    ) in [c.value for c in at.caption]
+    # The first characters of an id, as the tables show them, in a ticket's upper case.
+    at.query_params["subject"] = customer_id[:8].upper()
+    at.run()
+    assert list(at.dataframe[0].value["Subject"]) == [customer_id]
+    assert any("or starts with it" in c.value for c in at.caption)

@@ -186,7 +186,7 @@ def test_overview_lists_banks_with_a_problem_first(db: EventStore) -> None:
     assert "Bank health" in texts(at.subheader)
     table = at.dataframe[0].value
     assert table["Health"].iloc[0] == "DOWN"
-    assert list(table.columns) == ["Health", "Bank", "Identifier", "Data", "Why", "Open"]
+    assert list(table.columns) == ["Health", "Bank", "Why", "Open"]
     severity = {"DOWN": 0, "DEGRADED": 1, "NOT ENOUGH DATA": 2, "HEALTHY": 3}
     order = [severity[h] for h in table["Health"]]
     assert order == sorted(order)

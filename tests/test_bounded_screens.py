@@ -136,19 +136,19 @@ def test_the_audit_log_shows_one_page_of_ten_thousand_lines_and_the_next_page_wo
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert len(table) == PAGE_SIZE
-    last = int(table["Id"].iloc[-1].removeprefix("subject-"))
+    last = int(table["Subject"].iloc[-1].removeprefix("subject-"))
     assert f"lines 1–{PAGE_SIZE} of 10,501 (" in captions(at)  # exact: read with the page
 
     at = click(at, "Older ▶")
     assert not at.exception
     table = at.dataframe[0].value
     assert len(table) == PAGE_SIZE
-    assert table["Id"].iloc[0] == f"subject-{last + 1}"
+    assert table["Subject"].iloc[0] == f"subject-{last + 1}"
     assert f"lines {PAGE_SIZE + 1}–{2 * PAGE_SIZE} of 10,501 (" in captions(at)
     assert at.query_params["before"]  # the page is in the address, for a ticket
 
     at = click(at, "◀ Newer")
-    assert at.dataframe[0].value["Id"].iloc[-1] == f"subject-{last}"
+    assert at.dataframe[0].value["Subject"].iloc[-1] == f"subject-{last}"
     assert "before" not in at.query_params
 
 
@@ -304,17 +304,17 @@ def test_a_long_call_is_cut_to_fit_and_a_short_one_is_whole() -> None:
     assert fit_ids(short, 72) == short
     long = short + "/6c770e96-2a2b-4c4d-8e8f-000000000002?entity_id=x"
     assert fit_ids(long, 90) == short + "/6c770e96…?entity_id=x"
-    assert fit_ids(long, 72) == (short + "/6c770e96…?entity_id=x")[:71] + "…"
+    assert fit_ids(long, 72) == "GET /customers/v1/6c770e96…/entities/6c770e96…?entity_id=x"
     assert fit_ids("GET /x?" + "a" * 200, 72) == "GET /x?aaaaaaaa…"  # a long token, as an id
 
 
 def test_a_call_too_narrow_for_its_first_id_keeps_the_endpoint_after_it() -> None:
     """A wide Lean code (INTERNAL_SERVER_ERROR) leaves the call ~50 characters: cutting inside
-    the first id hid which endpoint was called."""
+    the first id hid which endpoint was called; so did keeping it whole and cutting after it
+    (`…/6c770e96-2a2b-4c4d-8e8f-000000000001/trans…`, a first-day walk at 1280 px)."""
     call = "GET /data/v2/accounts/6c770e96-2a2b-4c4d-8e8f-000000000001/transactions?page=3"
-    # Room for the whole first id: it stays whole, what follows is cut.
-    assert fit_ids(call, 60) == "GET /data/v2/accounts/6c770e96-2a2b-4c4d-8e8f-000000000001/…"
-    # Not enough: its start, and the endpoint after it.
+    # Too long by a little or a lot: the id's start, and the endpoint after it.
+    assert fit_ids(call, 75) == "GET /data/v2/accounts/6c770e96…/transactions?page=3"
     assert fit_ids(call, 52) == "GET /data/v2/accounts/6c770e96…/transactions?page=3"
     assert fit_ids(call, 40) == "GET /data/v2/accounts/6c770e96…/transac…"
     assert fit_ids(call, len(call)) == call

@@ -73,6 +73,24 @@ def test_found_through_the_form_and_linked_in_the_url(
     assert at.query_params.get("app_user_id") == some_customer_with_entities.app_user_id
 
 
+def test_find_by_either_guesses_the_kind_from_the_text(
+    screen: AppTest, some_customer_with_entities: SeedCustomer
+) -> None:
+    screen.run()
+    assert screen.selectbox(key="lookup_kind").value == "either"  # the default
+    at = lookup(screen, "either", some_customer_with_entities.app_user_id)
+    assert not at.exception and not at.error
+    assert at.query_params.get("app_user_id") == some_customer_with_entities.app_user_id
+    assert some_customer_with_entities.customer_id in texts(at.code)
+    at = lookup(at, "either", some_customer_with_entities.customer_id.upper())
+    assert at.query_params.get("customer_id") == some_customer_with_entities.customer_id
+    assert some_customer_with_entities.customer_id in texts(at.code)
+    # A UUID Lean does not know as a customer_id may be an app_user_id: the screen says how.
+    at = lookup(at, "either", UNKNOWN_UUID)
+    assert "Lean has no such customer" in texts(at.warning)
+    assert "choose “app_user_id” in *Find by*" in texts(at.info)
+
+
 def test_unknown_customer_is_a_clear_warning(screen: AppTest) -> None:
     at = lookup(screen, "customer_id", UNKNOWN_UUID)
     warning = texts(at.warning)

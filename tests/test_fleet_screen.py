@@ -68,7 +68,7 @@ def test_fleet_view_shows_rates_slowest_and_repeatedly_partial(
 
     slowest, partial = at.dataframe[0].value, at.dataframe[1].value
     assert list(slowest["Took"])[:3] == ["30 min", "20 min", "10 min"]
-    assert list(slowest["Outcome"])[:3] == ["Partial · FINISHED", "Partial · FINISHED", "Failed · FINISHED"]  # fmt: skip
+    assert list(slowest["Outcome"])[:3] == ["Data partial · FINISHED", "Data partial · FINISHED", "Data failed · FINISHED"]  # fmt: skip
     assert slowest["Refresh"][0] == (
         f"/refreshes?entity_id={SNB_ENTITY}&refresh_id=00000000-0000-4000-8000-000000000002"
     )

@@ -82,6 +82,9 @@ def test_a_customer_id_gives_the_diagnosis_first_then_timeline_and_share(
     timeline = at.dataframe[0].value
     assert {"Time (UTC)", "Kind", "What happened", "Id", "Open"} <= set(timeline.columns)
     assert all(link.startswith("/") for link in timeline["Open"] if link)
+    times = list(timeline["Time (UTC)"])
+    assert times == sorted(times, reverse=True)  # newest first: the latest failure on top
+    assert any("moments, newest first" in str(c.value) for c in at.caption)
     [summary] = [c.value for c in at.code]
     assert customer.customer_id in summary and "rule consent_expired" in summary
     assert customer.person.first_en not in summary and entity.accounts[0].iban not in summary

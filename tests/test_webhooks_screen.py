@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -108,8 +109,22 @@ def test_inbox_lists_newest_first_with_summaries(screen: AppTest, db: EventStore
     table = screen.dataframe[0].value
     assert list(table["event_id"]) == ["ev-payment", "ev-finished", "ev-pending", "ev-created"]
     assert "Finished — 1 of 7 data types failed on 1 of 1 account" in list(table["Summary"])
-    assert "Failed · FINISHED" in list(table["Status"])
+    assert "Data failed · FINISHED" in list(table["Status"])
     assert "Not interpreted by the console (payment.created)" in list(table["Summary"])
+
+
+def test_verified_is_a_column_only_when_a_row_is_not(screen: AppTest, db: EventStore) -> None:
+    """With a secret set every stored event is verified: the column said "Yes" on every row
+    while the summary beside it was cut at 1280 px."""
+    seed_events(db)
+    screen.run()
+    assert "Verified" not in screen.dataframe[0].proto.column_order
+    assert "Summary" in screen.dataframe[0].proto.column_order
+    unsigned = record("ev-unsigned", "entity.created", 1, id="ent-2", customer_id="cust-2")
+    db.write_events([replace(unsigned, verified=False)])
+    screen.run()
+    assert "Verified" in screen.dataframe[0].proto.column_order
+    assert list(screen.dataframe[0].value["Verified"])[:2] == ["No", "Yes"]
 
 
 def test_filter_by_type_and_customer(screen: AppTest, db: EventStore) -> None:

@@ -192,6 +192,17 @@ def current_outage(
     return current
 
 
+def percent(share: float) -> str:
+    """A share as a whole percentage that never rounds a few to none or nearly all to all:
+    2 of 1,000 is "<1%", 999 of 1,000 is ">99%" ("0%" beside a count of 2 read as a mistake)."""
+    words = f"{share:.0%}"
+    if words == "0%" and share > 0:
+        return "<1%"
+    if words == "100%" and share < 1:
+        return ">99%"
+    return words
+
+
 def describe_duration(length: timedelta) -> str:
     """`3 d 4 h`, `2 h 5 min`, `12 min`, `under a minute`."""
     minutes = int(length.total_seconds() // 60)
@@ -369,7 +380,7 @@ def classify(
     if day_n >= n:
         failed = last_day.judged_share("FAILED")
         if failed >= thresholds.down_failed_share:
-            return Verdict(DOWN, f"{failed:.0%} of {last_day.judged} {unit} failed in 24 h")
+            return Verdict(DOWN, f"{percent(failed)} of {last_day.judged} {unit} failed in 24 h")
         window, counts, count = "24 h", last_day, day_n
     elif week_n >= n:
         window, counts, count = "7 days", last_week, week_n
@@ -378,7 +389,7 @@ def classify(
     bad = counts.judged_share("FAILED", "PARTIAL")
     of = f"{counts.judged} {unit}" + (f" of {count} refreshes" if refreshes else "")
     word = DEGRADED if bad >= thresholds.degraded_share else HEALTHY
-    return Verdict(word, f"{bad:.0%} of {of} failed or partial in {window}")
+    return Verdict(word, f"{percent(bad)} of {of} failed or partial in {window}")
 
 
 @dataclass(frozen=True)

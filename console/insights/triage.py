@@ -419,7 +419,7 @@ def bank_unavailable(history: History) -> list[Finding]:
         connected = [e.entity_id for e in history.entities if e.bank_identifier == bank]
         evidence = [
             f"bank {bank}: data switched off {since_words}{lasted}",
-            f"from bank.availability.updated webhooks ({len(changes)} changes in the window)",
+            f"from bank.availability.updated webhooks ({len(changes)} change{'s' if len(changes) != 1 else ''} in the window)",
             *(f"affects entity {entity_id}" for entity_id in connected),
         ]
         # Refreshes that failed because the bank is off are this finding's, not escalations.

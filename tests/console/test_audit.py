@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import DBAPIError
 
 from console import audit
 from console.access import Actor, Role
-from console.store import EventStore, audit_log
+from console.store import EventStore, audit_log, index_customers, index_entities
 
 LEAD = Actor("Lead@Example.com", "Lead", Role.ADMIN, "oidc")
 
@@ -50,10 +51,52 @@ def test_hostile_text_is_kept_as_text_and_the_csv_runs_no_formula(store: EventSt
     entries = audit.search(store, subject=subject)
     assert len(entries) == 1 and len(entries[0].reason or "") <= 500
     rows = list(csv.DictReader(io.StringIO(audit.audit_csv(entries))))
-    assert rows[0]["Of"] == "entity"
-    assert not rows[0]["Id"].startswith("=")  # a spreadsheet shows it, never runs it
+    assert rows[0]["Subject kind"] == "entity"
+    assert not rows[0]["Subject"].startswith("=")  # a spreadsheet shows it, never runs it
 
 
 def test_a_database_that_is_down_loses_the_line_but_not_the_operators_work() -> None:
     down = EventStore("postgresql+psycopg://nobody@127.0.0.1:1/none", busy_timeout_ms=200)
     assert audit.record(down, LEAD, "view_customer", subject="c") is False
+
+
+def _book(store: EventStore, customer_id: str, app_user_id: str, entity_ids: list[str]) -> None:
+    now = datetime.now(UTC)
+    store.migrate()
+    with store.connect(write=True) as conn:
+        conn.execute(insert(index_customers).values(
+            customer_id=customer_id, app_user_id=app_user_id, first_seen_at=now, last_seen_at=now
+        ))  # fmt: skip
+        for entity_id in entity_ids:
+            conn.execute(insert(index_entities).values(
+                entity_id=entity_id, customer_id=customer_id, last_seen_at=now
+            ))  # fmt: skip
+
+
+def test_a_subject_is_found_by_its_first_characters_in_either_case(store: EventStore) -> None:
+    subject = str(uuid.uuid4())
+    audit.record(store, LEAD, "view_entity", subject_kind="entity", subject=subject)
+    audit.record(store, LEAD, "view_entity", subject_kind="entity", subject=str(uuid.uuid4()))
+    for text in (subject, subject[:8], subject[:8].upper(), f"  {subject[:13]} "):
+        assert [e.subject for e in audit.search(store, subject=text)] == [subject], text
+    assert audit.search(store, subject=subject[1:9]) == []  # the start, not any part
+
+
+def test_an_app_user_id_finds_its_customers_lines_and_its_connections(store: EventStore) -> None:
+    customer_id, other = str(uuid.uuid4()), str(uuid.uuid4())
+    entities = [str(uuid.uuid4()), str(uuid.uuid4())]
+    app_user_id = f"app-user-{uuid.uuid4().hex[:6]}"
+    _book(store, customer_id, app_user_id, entities)
+    _book(store, other, f"{app_user_id}-other", [str(uuid.uuid4())])
+    audit.record(store, LEAD, "view_customer", subject_kind="customer", subject=customer_id)
+    audit.record(store, LEAD, "view_entity", subject_kind="entity", subject=entities[1])
+    audit.record(store, LEAD, "view_customer", subject_kind="customer", subject=other)
+    query = audit.subject_query(store, app_user_id)
+    assert (query.customer_id, query.by_app_user_id, query.connections) == (customer_id, True, 2)
+    found = [e.subject for e in audit.search(store, subject=query)]
+    assert found == [entities[1], customer_id]
+    # The customer's own id brings its connections too; an unknown text is only itself.
+    by_id = audit.subject_query(store, customer_id.upper())
+    assert (by_id.customer_id, by_id.by_app_user_id, by_id.connections) == (customer_id, False, 2)
+    assert [e.subject for e in audit.search(store, subject=by_id)] == [entities[1], customer_id]
+    assert audit.subject_query(store, "nobody-" + app_user_id).related == ()

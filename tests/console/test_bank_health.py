@@ -23,6 +23,7 @@ from console.insights.bank_health import (
     current_outage,
     current_state,
     describe_duration,
+    percent,
     refresh_outcomes,
     sort_problems_first,
     spans,
@@ -141,6 +142,15 @@ def test_describe_duration() -> None:
     assert describe_duration(timedelta(minutes=12)) == "12 min"
     assert describe_duration(timedelta(hours=2, minutes=5)) == "2 h 5 min"
     assert describe_duration(timedelta(days=3, hours=4, minutes=9)) == "3 d 4 h"
+
+
+def test_a_few_are_never_none_and_nearly_all_never_all() -> None:
+    assert [percent(share) for share in (0, 0.002, 0.0051, 0.2, 0.994, 0.995, 0.999, 1)] == [
+        "0%", "<1%", "1%", "20%", "99%", ">99%", ">99%", "100%",
+    ]  # fmt: skip
+    assert classify(counts(failed=2, success=998), counts(failed=2, success=998)).reason == (
+        "<1% of 1000 refreshes failed or partial in 24 h"
+    )
 
 
 # -- health -----------------------------------------------------------------------------------

@@ -161,8 +161,8 @@ def test_disabled_bank_or_inactive_consent_needs_attention() -> None:
         ("ACTIVE", 0.3, "less than a day"),
         ("EXPIRED", -3.2, "expired 3 days ago"),
         ("REVOKED", None, "no expiry given"),
-        ("REVOKED", 150.2, "none: not active"),
-        ("AWAITING_AUTHORIZATION", 90, "none: not active"),
+        ("REVOKED", 150.2, "not active"),
+        ("AWAITING_AUTHORIZATION", 90, "not active"),
     ],
 )
 def test_days_left_is_whole_days_or_words(status: str, days: float | None, words: str) -> None:

@@ -14,6 +14,7 @@ from console.events import (
     refresh_verdict,
     status_words,
 )
+from console.formatting import tone_of
 from console.store import StoredEvent
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -80,9 +81,14 @@ def test_per_account_rows_are_words_with_full_ids_and_blanks_said() -> None:
 def test_a_finished_refresh_with_a_failure_is_failed_beside_leans_word() -> None:
     failed = refresh_event("FINISHED", {"account_id": ACCOUNT, "balance": "FAILED"})
     assert refresh_verdict(failed) == "Failed"
-    assert status_words(failed) == "Failed · FINISHED"
+    assert status_words(failed) == "Data failed · FINISHED"
+    assert tone_of(status_words(failed)) == "bad"
+    partial = refresh_event("FINISHED", {"account_id": ACCOUNT, "balance": "PARTIAL"})
+    assert status_words(partial) == "Data partial · FINISHED"
+    assert tone_of(status_words(partial)) == "warn"
     good = refresh_event("FINISHED", {"account_id": ACCOUNT, "balance": "SUCCESS"})
     assert refresh_verdict(good) == "Success"
+    assert tone_of(status_words(good)) == "good"
 
 
 def test_a_refresh_links_to_its_data_refreshes_screen_and_bank_connection() -> None:

@@ -114,8 +114,8 @@ def test_the_slowest_refreshes_come_first_with_their_outcome_in_words(history: E
     assert [
         (s.refresh_id, s.duration_seconds, s.outcome_words, s.bank_identifier) for s in slow
     ] == [
-        ("C", 3600.0, "Partial · FINISHED", "SNB"),
-        ("A", 1800.0, "Failed · FINISHED", "SNB"),
+        ("C", 3600.0, "Data partial · FINISHED", "SNB"),
+        ("A", 1800.0, "Data failed · FINISHED", "SNB"),
         ("D", 40.0, "Success · FINISHED", "RJHI"),
     ]
     assert [s.refresh_id for s in fleet.slowest_refreshes(history, D1.date(), limit=1)] == ["A"]

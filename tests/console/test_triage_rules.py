@@ -148,6 +148,7 @@ def test_a_bank_disabled_by_lean_says_wait_since_when() -> None:
     assert finding.next_action.startswith("Wait")
     assert finding.since == NOW - timedelta(hours=5)
     assert any("since 2026-11-28 07:00 UTC" in line for line in finding.evidence)
+    assert any("(2 changes in the window)" in line for line in finding.evidence)
 
 
 def test_a_bank_back_on_or_another_bank_down_is_not_reported() -> None:
@@ -163,6 +164,7 @@ def test_a_bank_switched_off_by_us_asks_to_switch_it_on() -> None:
     changes = [AvailabilityChange(NOW - timedelta(hours=2), "disabled_by_us", "available")]
     [finding] = bank_unavailable(history(bank_changes={BANK: changes}))
     assert finding.rule == "bank_disabled_by_us" and "portal" in finding.next_action
+    assert any("(1 change in the window)" in line for line in finding.evidence)
 
 
 # -- refreshes incomplete ------------------------------------------------------------------------

@@ -16,6 +16,11 @@ SHOTS = os.environ.get("SCREENSHOT_DIR")
 
 
 def search(page: Any, text: str) -> None:
+    # Several meanings are listed in a dialog over the screen; it is closed like any dialog.
+    dialog = page.get_by_role("dialog")
+    if dialog.count():
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="detached", timeout=10_000)
     sidebar = page.get_by_test_id("stSidebar")
     box = sidebar.get_by_role("textbox", name="Find anything")
     box.fill(text)
@@ -51,6 +56,11 @@ def test_an_entity_id_lands_on_its_bank_connection(
 
     search(page, "11111111-2222-4333-8444-555555555555")
     page.get_by_text("Ask Lean for it as").wait_for(timeout=15_000)
+    # The meanings open over the screen, within a laptop's window, not below the sidebar's fold.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    box = page.get_by_role("dialog").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + 100 < 800
+    page.screenshot(path=str(shots / "search-meanings.png"))
     search(page, "SA0380000000608010167518")
     page.get_by_text("looks like an IBAN but its check digits are wrong").wait_for(timeout=15_000)
     page.screenshot(path=str(shots / "search-bad-iban.png"), full_page=True)
