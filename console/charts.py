@@ -904,7 +904,7 @@ def fleet_heatmap(
             z_row.append(round(share * 100, 1))
             # A month of days leaves ~20 px a cell: the percentage alone, without its sign.
             cell = (
-                f"{share * 100:.0f}"
+                html.escape(percent(share).removesuffix("%"))
                 if compact
                 else f"{html.escape(percent(share))}<br>{count} of {rate.judged}"
             )

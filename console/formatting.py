@@ -169,11 +169,22 @@ def fit_ids(text: str, most: int) -> str:
     if len(text) <= most:
         return text
     ids = list(_LONG_ID.finditer(text))
+    cut_ids: list[int] = []  # where each id cut to its start begins, in the text as it is now
     for match in reversed(ids):
         if len(text) <= most:
             break
         text = text[: match.start()] + match.group()[:8] + "…" + text[match.end() :]
-    return text if len(text) <= most else text[: max(1, most - 1)] + "…"
+        shrunk = len(match.group()) - 9
+        cut_ids = [match.start(), *(start - shrunk for start in cut_ids)]
+    if len(text) <= most:
+        return text
+    end = max(1, most - 1)
+    # Not inside an id already cut to its start ("entity_id=438512…"), nor after its "…" ("……").
+    for start in cut_ids:
+        if start < end < start + 9:
+            end = start
+    head = text[:end]
+    return head if head.endswith("…") else head + "…"
 
 
 def page_index(raw: str, *, pages: int) -> int | None:

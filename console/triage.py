@@ -744,6 +744,10 @@ def with_bank_names(text: str, names: Mapping[str, str] | None) -> str:
     return text
 
 
+# The request log's name for calls the triage screen made (its title in app.py's navigation).
+TRIAGE_SCREEN = "Triage"
+
+
 def timeline(history: History, bank_names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Everything that happened to the customer, oldest first: one row per moment, in words,
     with the one id it is about (its kind says which) and a link to the console's own page.
@@ -834,6 +838,10 @@ def timeline(history: History, bank_names: Mapping[str, str] | None = None) -> l
             add(change.at, "Bank", f"{bank_words(bank, bank_names)}: data {state_word(change.data)}", bank,
                 _link("banks", bank=bank))  # fmt: skip
     for call in history.lean_calls:
+        if call.screen == TRIAGE_SCREEN and call.outcome == "ok":
+            # This screen's own reads (newest first, they filled the top of the timeline); one
+            # that failed stays, as what Lean answered for this customer.
+            continue
         answer = f"HTTP {call.status}" if call.status is not None else "no answer"
         what = f"{call.method} {call.route} → {answer}"
         if call.lean_code:

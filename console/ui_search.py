@@ -27,12 +27,13 @@ def sidebar_search() -> None:
     try:
         found = resolve(get_store(), raw)
     except InvalidSearch as exc:
-        st.error(str(exc))
+        _found_dialog(None, str(exc))
         return
     except StoreUnavailable as exc:
-        st.error(
+        _found_dialog(
+            None,
             "The console's database is not answering, so identifiers cannot be matched. "
-            f"Look the customer up on the Customers screen instead. ({literal_md(str(exc))})"
+            f"Look the customer up on the Customers screen instead. ({literal_md(str(exc))})",
         )
         return
     if (only := found.single) is not None:
@@ -40,9 +41,13 @@ def sidebar_search() -> None:
     _found_dialog(found)
 
 
-@st.dialog("Found", width="large")
-def _found_dialog(found: Resolution) -> None:
-    _candidates(found)
+@st.dialog("Find anything", width="large")
+def _found_dialog(found: Resolution | None, refused: str | None = None) -> None:
+    """The answer over the screen: under the box, in a laptop's sidebar, it was out of sight."""
+    if refused is not None:
+        st.error(refused)
+    if found is not None:
+        _candidates(found)
 
 
 def _candidates(found: Resolution) -> None:

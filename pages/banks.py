@@ -146,7 +146,8 @@ def show_bank(identifier: str) -> None:
             availability_timeline(timeline), width="stretch", key=f"timeline_{identifier}"
         )
         st.caption(
-            f"{len(changes)} availability changes on record. Grey: before the first change the "
+            f"{len(changes)} availability change{'s' if len(changes) != 1 else ''} on record. "
+            "Grey: before the first change the "
             "console received, the state is not known."
         )
     else:

@@ -27,9 +27,11 @@ from console.customer_view import (
 from console.customers import (
     CustomerQuery,
     InvalidLookup,
+    guessed_kind,
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
+    parses_as_uuid,
     ticket_url,
 )
 from console.formatting import literal_md
@@ -183,11 +185,13 @@ st.caption(
 
 current = selected_query()
 # The boxes show the customer the URL names: a deep link, a browse row or "Open the new
-# customer" changes the URL and the boxes follow it, once per change (typing is kept).
+# customer" changes the URL and the boxes follow it, once per change (typing is kept). Find by
+# stays on the guess when the guess gives the URL's kind.
 if current != st.session_state.get("lookup_shown"):
     st.session_state.lookup_shown = current
     if current:
-        st.session_state.lookup_kind = current.kind
+        guessed = guessed_kind(current.value) == current.kind
+        st.session_state.lookup_kind = EITHER if guessed else current.kind
         st.session_state.lookup_value = current.value
 st.session_state.setdefault("lookup_kind", EITHER)
 st.session_state.setdefault("lookup_value", "")
@@ -210,14 +214,13 @@ with st.form("lookup", border=False):
     submitted = button_col.form_submit_button("Find", type="primary", width="stretch")
 
 if submitted:
-    guessed = chosen == EITHER
-    kind = ("customer_id" if looks_like_uuid(raw or "") else "app_user_id") if guessed else chosen
+    kind = guessed_kind(raw) if chosen == EITHER else chosen
     try:
         query = parse_customer_query(kind, raw)
     except InvalidLookup as exc:
         st.error(str(exc))
         text = (raw or "").strip()
-        if kind == "customer_id" and text and not looks_like_uuid(text):
+        if kind == "customer_id" and text and not parses_as_uuid(text):
             st.info("If it is your own id for the customer, choose “app_user_id” in *Find by*.")
         # Nothing is shown now: the link no longer names the customer shown before.
         for name in KINDS:
@@ -227,6 +230,9 @@ if submitted:
         st.query_params.clear()
         st.query_params[query.kind] = query.value
         current = query
+    # The URL now names what the boxes hold: the next run must not fill them from it again
+    # (it replaced the next search typed with this one, and the kind chosen with the URL's).
+    st.session_state.lookup_shown = current
 
 if current:
     try:

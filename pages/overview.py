@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from console.banks import availability_counts, availability_rows
-from console.customers import InvalidLookup, looks_like_uuid, parse_customer_query
+from console.customers import InvalidLookup, guessed_kind, parse_customer_query
 from console.formatting import styled_table
 from console.ui import backend_or_stop, show_error, wait_for_lean
 from console.ui_banks import bank_health_panel, load_bank_list
@@ -27,9 +27,8 @@ with st.form("quick_find", border=True):
         placeholder="A UUID is looked up as customer_id, anything else as app_user_id",
     )
     if button_col.form_submit_button("Find", type="primary", width="stretch"):
-        kind = "customer_id" if looks_like_uuid(raw or "") else "app_user_id"
         try:
-            query = parse_customer_query(kind, raw)
+            query = parse_customer_query(guessed_kind(raw), raw)
         except InvalidLookup as exc:
             st.error(str(exc))
         else:

@@ -20,7 +20,7 @@ from streamlit.util import calc_hash
 from console import audit, book_queries
 from console.audit import PAGE_SIZE, audit_page
 from console.formatting import fit_ids
-from console.insights.triage import EntityFact, History
+from console.insights.triage import EntityFact, History, LeanCallFact
 from console.last_good import last_good
 from console.store import EventStore, audit_log, lean_calls
 from console.triage import summary_text, timeline, with_bank_names
@@ -281,6 +281,22 @@ def test_consent_expiry_pages_a_long_list_and_names_banks_keeping_identifiers(
     assert at.query_params["page"] == "2"
 
 
+def test_the_triage_screens_own_reads_are_not_in_its_timeline() -> None:
+    now = datetime.now(UTC)
+    calls = [
+        LeanCallFact(now, "GET", "/customers/v1/{customer_id}", 200, "ok", screen="Triage"),
+        LeanCallFact(
+            now, "GET", "/customers/v1/{customer_id}/entities", 503, "server_error", screen="Triage"
+        ),
+        LeanCallFact(now, "POST", "/data/v2/refresh", 201, "ok", screen="Accounts & data"),
+    ]
+    history = History(customer_id="c-1", now=now, lean_calls=calls)
+    assert [row["What happened"].split(" · ")[0] for row in timeline(history)] == [
+        "GET /customers/v1/{customer_id}/entities → HTTP 503",
+        "POST /data/v2/refresh → HTTP 201",
+    ]
+
+
 def test_triage_names_banks_and_keeps_their_identifiers() -> None:
     entity = EntityFact("e-1", bank_identifier="RJHI_SAMAOB_SAU", created_at=datetime.now(UTC))
     history = History(customer_id="c-1", now=datetime.now(UTC), entities=[entity])
@@ -319,6 +335,13 @@ def test_a_call_too_narrow_for_its_first_id_keeps_the_endpoint_after_it() -> Non
     assert fit_ids(call, 40) == "GET /data/v2/accounts/6c770e96…/transac…"
     assert fit_ids(call, len(call)) == call
     assert len(fit_ids(call, 20)) == 20
+    # The last cut never falls inside an id already cut to its start, nor doubles its "…".
+    twice = call.replace("?page=3", "?entity_id=6c770e96-2a2b-4c4d-8e8f-000000000001&page=0")
+    cuts = {fit_ids(twice, most) for most in range(50, 80)}
+    for cut in cuts:
+        assert "……" not in cut, cut
+        assert "entity_id=6" not in cut or "entity_id=6c770e96…" in cut, cut
+    assert fit_ids(twice, 60) == "GET /data/v2/accounts/6c770e96…/transactions?entity_id=…"
 
 
 def test_the_audit_csv_holds_every_matching_line_not_only_the_page() -> None:

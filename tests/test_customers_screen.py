@@ -217,3 +217,19 @@ def test_search_filters_customers(screen: AppTest) -> None:
     screen.text_input(key="browse_search").set_value("usr_11").run()
     ids = list(screen.dataframe[0].value["app_user_id"])
     assert ids and all("usr_11" in i for i in ids)
+
+
+@pytest.mark.parametrize("kind", ["app_user_id", "customer_id"])
+def test_the_overviews_box_opens_the_customer_by_the_kind_it_guesses(
+    sandbox_env: SandboxServer, some_customer_with_entities: SeedCustomer, kind: str
+) -> None:
+    st.cache_data.clear()
+    last_good().clear()
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    value = getattr(some_customer_with_entities, kind)
+    box = next(t for t in at.text_input if t.label == "customer_id or app_user_id")
+    box.set_value(f" {value.upper() if kind == 'customer_id' else value} ")
+    at = next(b for b in at.button if b.label == "Find").click().run()
+    assert not at.exception and not at.error
+    assert at.query_params.get(kind) == value
+    assert some_customer_with_entities.customer_id in texts(at.code)

@@ -83,6 +83,17 @@ def test_a_month_of_days_shows_the_rate_alone_with_the_counts_in_the_hover() -> 
     )
 
 
+def test_a_few_in_a_cell_are_never_none_and_nearly_all_never_all() -> None:
+    month = [DAY - timedelta(days=n) for n in range(29, -1, -1)]
+    rates = [
+        DailyRate(DAY, "SNB", "all", refreshes=260, failed=1, success=259),
+        DailyRate(DAY, "RJHI", "all", refreshes=260, failed=259, success=1),
+    ]
+    for days, few, most in ((month, "&lt;1", "&gt;99"), (DAYS, "&lt;1%", "&gt;99%")):
+        words = {note.text.split("<br>")[0] for note in cell_words(fleet_heatmap(rates, days))}
+        assert words == {few, most}, days
+
+
 def test_banks_are_named_with_their_identifier_in_the_hover() -> None:
     rates = [DailyRate(DAY, "SNB_SAU", "all", refreshes=1, failed=1)]
     trace = fleet_heatmap(rates, [DAY], bank_names={"SNB_SAU": "Saudi National Bank"}).data[0]

@@ -62,5 +62,8 @@ def test_an_entity_id_lands_on_its_bank_connection(
     assert box is not None and box["y"] >= 0 and box["y"] + 100 < 800
     page.screenshot(path=str(shots / "search-meanings.png"))
     search(page, "SA0380000000608010167518")
-    page.get_by_text("looks like an IBAN but its check digits are wrong").wait_for(timeout=15_000)
+    refused = page.get_by_role("dialog").get_by_text("looks like an IBAN but its check digits")
+    refused.wait_for(timeout=15_000)
+    box = refused.bounding_box()
+    assert box is not None and box["y"] + box["height"] < 800  # in sight, not below the sidebar
     page.screenshot(path=str(shots / "search-bad-iban.png"), full_page=True)
