@@ -48,6 +48,7 @@ bench: $(STAMP) postgres wrk
 	$(BIN)/python -m tests.bench.fleet_million
 	$(BIN)/python -m tests.bench.customer_view
 	$(BIN)/python -m tests.bench.inbox_million
+	$(BIN)/python -m tests.bench.audit_million
 
 ## Debian's wrk, the load generator of `make bench`.
 wrk:

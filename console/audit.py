@@ -189,16 +189,16 @@ def _filters(
     if query is not None and query.text:
         text = _canonical(query.text)
         # Ids are stored in lower case: the start of one pasted from an upper-case ticket is
-        # looked for lowered too (an app_user_id is case-sensitive: only hex digits are lowered).
-        starts = sorted({text, text.lower()} if _ID_START.fullmatch(text) else {text})
-        subject_is = [
-            # The audit log's own searches name the text searched: found by "Did", not here.
-            and_(_starts_with(start, dialect), audit_log.c.action != "view_audit_log")
-            for start in starts
-        ]
+        # looked for lowered (an app_user_id is case-sensitive: only hex digits are lowered).
+        # One range, not the text and its lower case OR'd: with its bounds unknown to the
+        # planner, SQLite read two ranges by time instead (90 ms at 50,000 lines).
+        start = text.lower() if _ID_START.fullmatch(text) else text
+        subject_is = [_starts_with(start, dialect)]
         if query.related:
             subject_is.append(audit_log.c.subject.in_(query.related))
-        conditions.append(or_(*subject_is))
+        # The audit log's own searches name the text searched: found by "Did", not here. Apart
+        # from the OR, so that each of its terms is an index's (SQLite scanned by time else).
+        conditions += [or_(*subject_is), audit_log.c.action != "view_audit_log"]
     if since is not None:
         conditions.append(audit_log.c.at >= since)
     return conditions
