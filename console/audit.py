@@ -7,7 +7,6 @@ import csv
 import io
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from sqlalchemy import and_, func, insert, literal, or_, select, true
 
 from console.access import Actor
 from console.formatting import csv_safe_cell, rows_words
+from console.identifiers import canonical_uuid
 from console.store import (
     EventStore,
     StoreRejected,
@@ -116,7 +116,7 @@ def record(
 
 @dataclass(frozen=True)
 class SubjectQuery:
-    """What the screen's "What" box asks for: lines whose subject is `text` or starts with it
+    """What the screen's "Subject" box asks for: lines whose subject is `text` or starts with it
     (the first characters of an id, as tables show them), and those of `related` subjects: the
     customer an app_user_id names in the book index, and that customer's bank connections."""
 
@@ -146,7 +146,7 @@ def subject_query(store: EventStore, text: str) -> SubjectQuery:
         if customer_id is None:
             customer_id = conn.execute(
                 select(index_customers.c.customer_id).where(
-                    index_customers.c.customer_id == _canonical(text).lower()
+                    index_customers.c.customer_id == (canonical_uuid(text) or text.lower())
                 )
             ).scalar()
         if customer_id is None:
@@ -187,7 +187,8 @@ def _filters(
         conditions.append(audit_log.c.action == action)
     query = SubjectQuery(subject.strip()) if isinstance(subject, str) else subject
     if query is not None and query.text:
-        text = _canonical(query.text)
+        # A whole UUID as the log writes it, however it was pasted.
+        text = canonical_uuid(query.text) or query.text
         # Ids are stored in lower case: the start of one pasted from an upper-case ticket is
         # looked for lowered (an app_user_id is case-sensitive: only hex digits are lowered).
         # One range, not the text and its lower case OR'd: with its bounds unknown to the
@@ -205,15 +206,6 @@ def _filters(
 
 
 _ID_START = re.compile(r"[0-9A-Fa-f-]+")
-
-
-def _canonical(text: str) -> str:
-    """A whole UUID as the log writes it (lower case, dashed), however it was pasted: without
-    dashes, in braces, as a `urn:uuid:`. Anything else as it is."""
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return text
 
 
 def _starts_with(text: str, dialect: str) -> Any:

@@ -814,9 +814,9 @@ def fleet_type_heatmap(
                 unsupported = " (only unsupported)" if rate is not None else ""
                 hover_row.append(f"{who}<br>{what}<br>no refresh counted{unsupported}")
                 continue
-            count = rate.count(measure)
+            count, shown = rate.count(measure), html.escape(percent(share))
             z_row.append(round(share * 100, 1))
-            cell = f"{html.escape(percent(share))}<br>{count} of {rate.judged}"
+            cell = f"{shown}<br>{count} of {rate.judged}"
             text_row.append(cell)
             cells.append((column, label, cell, _rate_fill(share)))
             unsupported = (
@@ -824,7 +824,7 @@ def fleet_type_heatmap(
             )
             hover_row.append(
                 f"{who}<br>{what} · {html.escape(window_words)}<br>"
-                f"{count} of {rate.judged} refreshes {words} ({html.escape(percent(share))}){unsupported}"
+                f"{count} of {rate.judged} refreshes {words} ({shown}){unsupported}"
             )
         z.append(z_row)
         text.append(text_row)
@@ -900,14 +900,10 @@ def fleet_heatmap(
                 text_row.append("")
                 hover_row.append(f"{who}<br>{day.isoformat()}<br>no finished refresh counted")
                 continue
-            count = rate.count(measure)
+            count, shown = rate.count(measure), html.escape(percent(share))
             z_row.append(round(share * 100, 1))
             # A month of days leaves ~20 px a cell: the percentage alone, without its sign.
-            cell = (
-                html.escape(percent(share).removesuffix("%"))
-                if compact
-                else f"{html.escape(percent(share))}<br>{count} of {rate.judged}"
-            )
+            cell = shown.removesuffix("%") if compact else f"{shown}<br>{count} of {rate.judged}"
             text_row.append(cell)
             cells.append((column, label, cell, _rate_fill(share)))
             unsupported = (
@@ -915,7 +911,7 @@ def fleet_heatmap(
             )
             hover_row.append(
                 f"{who}<br>{day.isoformat()} · {html.escape(data_type_label)}<br>"
-                f"{count} of {rate.judged} refreshes {words} ({html.escape(percent(share))}){unsupported}"
+                f"{count} of {rate.judged} refreshes {words} ({shown}){unsupported}"
             )
         z.append(z_row)
         text.append(text_row)

@@ -79,16 +79,6 @@ def looks_like_uuid(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}", text.strip()))
 
 
-def parses_as_uuid(text: str) -> bool:
-    """True when `text` is a UUID in any of the forms Python reads (braces, `urn:uuid:`, no
-    dashes): a customer_id written oddly, not an app_user_id."""
-    try:
-        uuid.UUID(text.strip())
-    except ValueError:
-        return False
-    return True
-
-
 def guessed_kind(text: str | None) -> str:
     """The lookup a box that takes either id makes: a UUID is a customer_id, anything else an
     app_user_id (an app_user_id that is a UUID is chosen as such on the Customers screen)."""

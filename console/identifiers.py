@@ -81,6 +81,15 @@ class Resolution:
         return known[0] if len(known) == 1 else None
 
 
+def canonical_uuid(text: str) -> str | None:
+    """A UUID as Lean and the console write it (lower case, dashed), however it was pasted:
+    without dashes, in braces, as a `urn:uuid:`; None when `text` is no UUID."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
 def check_length(text: str) -> None:
     """Raise `InvalidSearch` when `text` is longer than any identifier."""
     if len(text) > MAX_QUERY_LENGTH:

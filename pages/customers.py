@@ -31,10 +31,10 @@ from console.customers import (
     looks_like_uuid,
     parse_customer_query,
     parse_new_app_user_id,
-    parses_as_uuid,
     ticket_url,
 )
 from console.formatting import literal_md
+from console.identifiers import canonical_uuid
 from console.last_good import Snapshot, describe_age, is_passing_failure
 from console.messages import describe_error
 from console.runtime import get_store
@@ -220,7 +220,8 @@ if submitted:
     except InvalidLookup as exc:
         st.error(str(exc))
         text = (raw or "").strip()
-        if kind == "customer_id" and text and not parses_as_uuid(text):
+        # A customer_id written oddly (braces, no dashes) is not an app_user_id.
+        if kind == "customer_id" and text and canonical_uuid(text) is None:
             st.info("If it is your own id for the customer, choose “app_user_id” in *Find by*.")
         # Nothing is shown now: the link no longer names the customer shown before.
         for name in KINDS:
