@@ -107,13 +107,22 @@ def parse_stored(event: StoredEvent) -> WebhookEvent | None:
         return None
 
 
+SUCCEEDED = "every data type succeeded or is unsupported"
+
+
 def refresh_summary(refresh: Refresh) -> str:
     """A refresh by what happened to the data, not only its lifecycle word.
 
     "Finished — 2 of 7 data types failed on 1 of 3 accounts", "Finished — transactions partial
-    on 1 of 2 accounts", "Finished — every data type succeeded on 3 accounts", "Pending — 1 of 3
-    accounts reported". A word the console does not know is shown as itself.
+    on 1 of 2 accounts", "Finished — every data type succeeded or is unsupported on 3 accounts",
+    "Pending — 1 of 3 accounts reported". A word the console does not know is shown as itself.
     """
+    word, detail = _refresh_words(refresh)
+    return f"{word} — {detail}" if detail else word
+
+
+def _refresh_words(refresh: Refresh) -> tuple[str, str | None]:
+    """(the lifecycle word, what happened to the data) of `refresh_summary`."""
     status = (refresh.status or "").upper()
     accounts = refresh.data_status.account_data if refresh.data_status else []
     n = len(accounts)
@@ -123,12 +132,12 @@ def refresh_summary(refresh: Refresh) -> str:
             any(value not in (None, "PENDING") for value in account.statuses().values())
             for account in accounts
         )
-        return f"Pending — {reported} of {of_accounts} reported" if n else "Pending"
+        return "Pending", (f"{reported} of {of_accounts} reported" if n else None)
     if status != "FINISHED":
-        return f"{refresh.status or 'Unknown status'} — {of_accounts}"
+        return refresh.status or "Unknown status", of_accounts
     entity_level = _entity_level_problems(refresh)
     if not accounts:
-        return "Finished — " + "; ".join([*entity_level, "no account data reported"])
+        return "Finished", "; ".join([*entity_level, "no account data reported"])
     failed_types = {t for a in accounts for t, v in a.statuses().items() if v == "FAILED"}
     failed_accounts = sum(any(v == "FAILED" for v in a.statuses().values()) for a in accounts)
     partial_types = {t for a in accounts for t, v in a.statuses().items() if v == "PARTIAL"}
@@ -154,8 +163,8 @@ def refresh_summary(refresh: Refresh) -> str:
         parts.append("Lean's word " + ", ".join(unknown) + " on some data types")
     parts = entity_level + parts
     if not parts:
-        return f"Finished — every data type succeeded or is unsupported on {of_accounts}"
-    return "Finished — " + "; ".join(parts)
+        return "Finished", f"{SUCCEEDED} on {of_accounts}"
+    return "Finished", "; ".join(parts)
 
 
 def _entity_level_problems(refresh: Refresh) -> list[str]:
@@ -195,6 +204,45 @@ def summarize(event: StoredEvent) -> str:
     )
 
 
+def row_summary(event: StoredEvent) -> str:
+    """`summarize` in a table row beside the event's Type, Status and Bank cells: only what
+    they do not say, so it fits the column at 1280 px where the whole line was cut after ~40
+    characters ("RJHI_SAMAOB_SAU: data available, payn…" beside "Al Rajhi Bank")."""
+    parsed = parse_stored(event)
+    if parsed is None:
+        return summarize(event)
+    if event.type == "entity.data.refresh.updated" and (refresh := parsed.refresh()):
+        if (refresh.status or "").upper() not in KNOWN_REFRESH_STATUSES:
+            return refresh_summary(refresh)  # the Status cell shows Lean's word without a verdict
+        detail = _refresh_words(refresh)[1]
+        if detail is None:
+            return "No account data yet"
+        if detail.startswith(SUCCEEDED):  # "Success · FINISHED" beside it
+            accounts = refresh.data_status.account_data if refresh.data_status else []
+            unsupported = any(v == "UNSUPPORTED" for a in accounts for v in a.statuses().values())
+            scope = detail.rsplit(" on ", 1)[1]
+            return f"Succeeded on {scope}" + (
+                " (some data types unsupported)" if unsupported else ""
+            )
+        return detail[:1].upper() + detail[1:]
+    if event.type in ("entity.created", "entity.updated") and (entity := parsed.entity()):
+        if not event.bank:  # the Bank cell is empty: the line names the bank
+            return summarize(event)
+        granted = [p.replace("_", " ") for p in entity.granted_permissions]
+        n = len(granted)
+        counted = f"{n} permission{'s' if n != 1 else ''}"
+        return f"{counted}: {', '.join(granted)}" if granted else "No permission granted"
+    if event.type == "bank.availability.updated" and (availability := parsed.bank_availability()):
+        identifier, flags = availability
+        if event.bank != identifier:  # the Bank cell names another bank, or none
+            return summarize(event)
+        data, payments = (flags.state(k).replace("_", " ") for k in ("data", "payments"))
+        return f"Data {data}, payments {payments}"
+    if event.type not in KNOWN_EVENT_TYPES:
+        return "Not interpreted by the console"
+    return summarize(event)
+
+
 def inbox_rows(
     items: list[StoredEvent], bank_names: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -204,7 +252,7 @@ def inbox_rows(
         {
             "Occurred": e.occurred_at,
             "Type": TYPE_LABELS.get(e.type, e.type),
-            "Summary": summarize(e),
+            "Summary": row_summary(e),
             "Status": status_words(e),
             "Bank": names.get(e.bank, e.bank) if e.bank else "",
             "app_user_id": e.app_user_id or "",

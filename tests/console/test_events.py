@@ -12,6 +12,8 @@ from console.events import (
     build_filter,
     event_links,
     refresh_summary,
+    row_summary,
+    status_words,
     summarize,
     time_window,
 )
@@ -203,3 +205,51 @@ def test_a_refresh_is_summarised_by_what_happened_to_the_data(
 ) -> None:
     assert refresh_summary(refresh) == words
     assert tone_of(words) == tone
+
+
+def test_a_table_row_says_what_its_type_status_and_bank_cells_do_not() -> None:
+    def refresh(status: str, *accounts: dict[str, str]) -> StoredEvent:
+        data = {"account_data": [{"account_id": str(i), **a} for i, a in enumerate(accounts)]}
+        return stored(
+            "entity.data.refresh.updated",
+            {"refresh_id": "r", "status": status, "data_status": data},
+            status=status,
+        )
+
+    failed = refresh("FINISHED", {"balance": "FAILED"}, {"transactions": "PARTIAL"})
+    assert (status_words(failed), row_summary(failed)) == (
+        "Data failed · FINISHED",
+        "1 of 7 data types failed on 1 of 2 accounts; transactions partial on 1 of 2 accounts",
+    )
+    ok = refresh("FINISHED", {"balance": "SUCCESS"}, {"balance": "SUCCESS"})
+    assert (status_words(ok), row_summary(ok)) == ("Success · FINISHED", "Succeeded on 2 accounts")
+    assert row_summary(refresh("FINISHED", {"direct_debits": "UNSUPPORTED"})) == (
+        "Succeeded on 1 account (some data types unsupported)"
+    )
+    assert row_summary(refresh("PENDING", {"balance": "SUCCESS"}, {})) == "1 of 2 accounts reported"
+    assert row_summary(refresh("PENDING")) == "No account data yet"
+    # A word the console does not know has no verdict in the Status cell: the line keeps it.
+    assert row_summary(refresh("THROTTLED", {"balance": "SUCCESS"})) == "THROTTLED — 1 account"
+
+    availability = {
+        "identifier": "RIBL",
+        "availability": {
+            "active": {"data": False, "payments": True},
+            "enabled": {"data": True, "payments": True},
+        },
+    }
+    named = stored("bank.availability.updated", availability, bank_identifier="RIBL")
+    assert row_summary(named) == "Data disabled by lean, payments available"
+    unnamed = stored("bank.availability.updated", availability)
+    assert row_summary(unnamed) == "RIBL: data disabled by lean, payments available"
+
+    entity = {
+        "id": "e",
+        "customer_id": "c",
+        "bank_identifier": "RIBL",
+        "permissions": {"identity": True, "standing_orders": True, "transactions": False},
+    }
+    created = stored("entity.created", entity, bank_identifier="RIBL")
+    assert row_summary(created) == "2 permissions: identity, standing orders"
+    assert row_summary(stored("entity.created", entity)) == "RIBL connected · 2 permissions"
+    assert row_summary(stored("payment.created", {})) == "Not interpreted by the console"
