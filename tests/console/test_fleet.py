@@ -198,7 +198,7 @@ def test_repeatedly_partial_reads_each_candidate_through_its_account_whichever_i
     """With no statistics SQLite breaks a tie between two indexes by the order they were made,
     and a fresh database makes a table's indexes in no fixed order. Counted with the status as a
     filter, one order read every PARTIAL cell of the window once per candidate account: 6 s for
-    7 days and 26 s for 30 at a million refreshes (`tests.bench.fleet_million`), 45 and 140 ms
+    7 days and 26 s for 30 at a million refreshes (`tests.bench.fleet_million`), 40 and 110-130 ms
     read along the account's index."""
     store = EventStore(f"sqlite:///{tmp_path / 'fleet.db'}")
     store.migrate()
