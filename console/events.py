@@ -204,10 +204,25 @@ def summarize(event: StoredEvent) -> str:
     )
 
 
+# A connection's permissions by name in a table row, at most this many characters: each row of a
+# page goes to the browser, and a signed body may hold thousands of keys.
+ROW_NAMES_CHARACTERS = 120
+ROW_SUMMARY_CHARACTERS = 300
+
+
 def row_summary(event: StoredEvent) -> str:
     """`summarize` in a table row beside the event's Type, Status and Bank cells: only what
     they do not say, so it fits the column at 1280 px where the whole line was cut after ~40
-    characters ("RJHI_SAMAOB_SAU: data available, payn…" beside "Al Rajhi Bank")."""
+    characters ("RJHI_SAMAOB_SAU: data available, payn…" beside "Al Rajhi Bank"). At most
+    `ROW_SUMMARY_CHARACTERS`: Lean's words in it (a status it does not know) are as long as a
+    body allows."""
+    words = _row_words(event)
+    if len(words) > ROW_SUMMARY_CHARACTERS:
+        return words[: ROW_SUMMARY_CHARACTERS - 1] + "…"
+    return words
+
+
+def _row_words(event: StoredEvent) -> str:
     parsed = parse_stored(event)
     if parsed is None:
         return summarize(event)
@@ -230,8 +245,11 @@ def row_summary(event: StoredEvent) -> str:
             return summarize(event)
         granted = [p.replace("_", " ") for p in entity.granted_permissions]
         n = len(granted)
+        names = ", ".join(granted)
+        if len(names) > ROW_NAMES_CHARACTERS:  # Lean's keys, as many as a body holds
+            names = names[: ROW_NAMES_CHARACTERS - 1].rstrip(", ") + "…"
         counted = f"{n} permission{'s' if n != 1 else ''}"
-        return f"{counted}: {', '.join(granted)}" if granted else "No permission granted"
+        return f"{counted}: {names}" if granted else "No permission granted"
     if event.type == "bank.availability.updated" and (availability := parsed.bank_availability()):
         identifier, flags = availability
         if event.bank != identifier:  # the Bank cell names another bank, or none

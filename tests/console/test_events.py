@@ -253,3 +253,33 @@ def test_a_table_row_says_what_its_type_status_and_bank_cells_do_not() -> None:
     assert row_summary(created) == "2 permissions: identity, standing orders"
     assert row_summary(stored("entity.created", entity)) == "RIBL connected · 2 permissions"
     assert row_summary(stored("payment.created", {})) == "Not interpreted by the console"
+
+
+def test_a_row_lists_a_few_permission_names_however_many_the_body_holds() -> None:
+    """A page's rows go to the browser whole: a body of 2,000 permission keys (or one key of
+    10,000 characters) gives a summary of a bounded length that still counts them all."""
+    many = {f"<b>permission_{n}</b>": True for n in range(2000)}
+    event = stored(
+        "entity.created",
+        {"id": "e", "customer_id": "c", "bank_identifier": "RIBL", "permissions": many},
+        bank_identifier="RIBL",
+    )
+    summary = row_summary(event)
+    assert summary.startswith("2000 permissions: <b>permission 0</b>, <b>permission 1</b>")
+    assert summary.endswith("…") and len(summary) <= len("2000 permissions: ") + 120
+    long_key = {"x" * 10_000: True}
+    one = stored(
+        "entity.created",
+        {"id": "e", "customer_id": "c", "bank_identifier": "RIBL", "permissions": long_key},
+        bank_identifier="RIBL",
+    )
+    assert len(row_summary(one)) <= len("1 permission: ") + 120
+    # Lean's own word for a status is shown as it came, up to the row's bound.
+    odd = stored(
+        "entity.data.refresh.updated",
+        {"refresh_id": "r", "status": "FINISHED", "data_status": {"account_data": [
+            {"account_id": "a", "transactions": "W" * 50_000}
+        ]}},
+        status="FINISHED",
+    )  # fmt: skip
+    assert row_summary(odd).startswith("Lean's word WWW") and len(row_summary(odd)) == 300
