@@ -44,6 +44,7 @@ from lean_api.models import (
     ACCOUNT_DATA_TYPES,
     KNOWN_DATA_STATUSES,
     KNOWN_REFRESH_STATUSES,
+    AccountRefreshStatus,
     Refresh,
 )
 from lean_api.webhooks import KNOWN_EVENT_TYPES, WebhookEvent
@@ -124,9 +125,9 @@ def refresh_summary(refresh: Refresh) -> str:
 def _refresh_words(refresh: Refresh) -> tuple[str, str | None]:
     """(the lifecycle word, what happened to the data) of `refresh_summary`."""
     status = (refresh.status or "").upper()
-    accounts = refresh.data_status.account_data if refresh.data_status else []
+    accounts = _accounts(refresh)
     n = len(accounts)
-    of_accounts = f"{n} account{'s' if n != 1 else ''}"
+    of_accounts = _accounts_words(n)
     if status == "PENDING":
         reported = sum(
             any(value not in (None, "PENDING") for value in account.statuses().values())
@@ -165,6 +166,14 @@ def _refresh_words(refresh: Refresh) -> tuple[str, str | None]:
     if not parts:
         return "Finished", f"{SUCCEEDED} on {of_accounts}"
     return "Finished", "; ".join(parts)
+
+
+def _accounts(refresh: Refresh) -> list[AccountRefreshStatus]:
+    return refresh.data_status.account_data if refresh.data_status else []
+
+
+def _accounts_words(n: int) -> str:
+    return f"{n} account{'s' if n != 1 else ''}"
 
 
 def _entity_level_problems(refresh: Refresh) -> list[str]:
@@ -233,10 +242,9 @@ def _row_words(event: StoredEvent) -> str:
         if detail is None:
             return "No account data yet"
         if detail.startswith(SUCCEEDED):  # "Success · FINISHED" beside it
-            accounts = refresh.data_status.account_data if refresh.data_status else []
+            accounts = _accounts(refresh)
             unsupported = any(v == "UNSUPPORTED" for a in accounts for v in a.statuses().values())
-            scope = detail.rsplit(" on ", 1)[1]
-            return f"Succeeded on {scope}" + (
+            return f"Succeeded on {_accounts_words(len(accounts))}" + (
                 " (some data types unsupported)" if unsupported else ""
             )
         return detail[:1].upper() + detail[1:]
