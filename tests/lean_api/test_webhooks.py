@@ -76,6 +76,26 @@ def test_event_without_id_gets_a_stable_digest_id() -> None:
 
 
 @pytest.mark.parametrize(
+    "number",
+    [
+        9223372036854775807,
+        18446744073709551615,
+        18446744073709551616,
+        -9223372036854775808,
+        -9223372036854775809,
+        -9999999999999999999,
+        10**40,
+    ],
+)
+def test_integers_past_64_bits_stay_integers(number: int) -> None:
+    """orjson reads an integer past 64 bits as a float: a 19-digit negative one too (found by
+    `test_fast_envelope_equals_the_validated_one`)."""
+    body = json.dumps({"type": "entity.updated", "payload": {"amount": number}}).encode()
+    amount = parse_event(body).payload["amount"]
+    assert type(amount) is int and amount == number
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"{not json", "not valid JSON"),
