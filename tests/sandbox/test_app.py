@@ -12,6 +12,7 @@ import jwt
 import pytest
 import requests
 
+from sandbox.app import SandboxConfig
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from tests.ports import free_port
@@ -53,6 +54,23 @@ def test_token_endpoint_refuses_like_an_oauth_server(
     response = token_request(sandbox, **overrides)
     assert response.status_code == status
     assert response.json()["error"] == error
+
+
+def test_a_token_the_sandbox_issued_is_refused_once_it_expires() -> None:
+    """Issued tokens are not verified again on each call, but their expiry still counts."""
+    with SandboxServer(SandboxConfig(token_ttl=1)) as short_lived:
+        token = token_request(short_lived).json()["access_token"]
+        url = f"{short_lived.url}/banks/v1/"
+        headers = {"Authorization": f"Bearer {token}"}
+        assert requests.get(url, headers=headers, timeout=5).status_code == 200
+        time.sleep(1.1)
+        response = requests.get(url, headers=headers, timeout=5)
+        assert response.status_code == 401 and "expired" in response.json()["message"]
+        forged = jwt.encode(
+            {"exp": int(time.time()) + 60, "lean_scope": "api"}, b"not-the-key", algorithm="HS256"
+        )
+        response = requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=5)
+        assert response.status_code == 401 and "not valid" in response.json()["message"]
 
 
 def test_api_refuses_missing_expired_and_customer_tokens(sandbox: SandboxServer) -> None:
