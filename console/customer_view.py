@@ -36,7 +36,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pyarrow as pa
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.engine import Connection
 
 from console.account_data import anchor_balance, fetch_accounts, fetch_balances, money_words
 from console.customers import (
@@ -51,7 +52,13 @@ from console.customers import (
 )
 from console.formatting import TONES, tone_of
 from console.masking import mask_identifier, redact_names
-from console.store import EventStore, events
+from console.store import (
+    BANK_EVENT_TYPE,
+    BANK_NEWEST_INDEX,
+    IS_BANK_EVENT,
+    EventStore,
+    events,
+)
 from lean_api import LeanClient
 from lean_api.calls import in_this_context
 from lean_api.errors import LeanError
@@ -63,7 +70,6 @@ T = TypeVar("T")
 # wave 20). Twenty at once ask all balances of such a customer in one round trip and stay within
 # the client's connection pool (lean_api.client.POOL_SIZE).
 CUSTOMER_VIEW_WORKERS = 20
-BANK_EVENT_TYPE = "bank.availability.updated"
 
 
 @dataclass(frozen=True)
@@ -485,28 +491,39 @@ def customer_watermark(
     app_user_id: str | None = None,
     entity_ids: Iterable[str] = (),
 ) -> CustomerWatermark:
-    """Two or three indexed lookups (`max(id)` by customer_id / app_user_id, entity_id, type).
+    """Two to four indexed lookups (`max(id)` by customer_id, app_user_id, entity_id and the
+    bank availability type), asked in one statement.
 
     Raises `StoreUnavailable` / `StoreRejected` when the database cannot answer.
     """
+
+    def newest(condition: Any) -> Any:
+        return select(func.max(events.c.id)).where(condition).scalar_subquery()
+
+    about_customer = [
+        newest(events.c[column] == value)
+        for column, value in (("customer_id", customer_id), ("app_user_id", app_user_id))
+        if value
+    ]
     entity_ids = sorted(set(entity_ids))
+    if entity_ids:
+        about_customer.append(newest(events.c.entity_id.in_(entity_ids)))
     with store.connect() as conn:
-        newest = 0
-        for column, value in (("customer_id", customer_id), ("app_user_id", app_user_id)):
-            if value:
-                found = conn.execute(
-                    select(func.max(events.c.id)).where(events.c[column] == value)
-                ).scalar()
-                newest = max(newest, int(found or 0))
-        if entity_ids:
-            found = conn.execute(
-                select(func.max(events.c.id)).where(events.c.entity_id.in_(entity_ids))
-            ).scalar()
-            newest = max(newest, int(found or 0))
-        banks = conn.execute(
-            select(func.max(events.c.id)).where(events.c.type == BANK_EVENT_TYPE)
-        ).scalar()
-    return CustomerWatermark(newest, int(banks or 0))
+        banks, *found = conn.execute(select(newest_bank_event(conn), *about_customer)).one()
+    newest_id = max((int(value or 0) for value in found), default=0)
+    return CustomerWatermark(newest_id, int(banks or 0))
+
+
+def newest_bank_event(conn: Connection) -> Any:
+    """The id of the newest bank availability event, as a scalar subquery: one seek in its own
+    index (`BANK_NEWEST_INDEX`). SQLite is told the index's name: without statistics it took the
+    type's index, in time order, and read every bank event for the newest id."""
+    if conn.dialect.name == "sqlite":
+        return literal_column(
+            f"(SELECT max(id) FROM {events.name} INDEXED BY {BANK_NEWEST_INDEX} "
+            f"WHERE type = '{BANK_EVENT_TYPE}')"
+        )
+    return select(func.max(events.c.id)).where(IS_BANK_EVENT).scalar_subquery()
 
 
 class KnownCustomers:

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from console.customer_view import (
     CustomerView,
@@ -15,9 +16,10 @@ from console.customer_view import (
     customer_watermark,
     fetch_customer_view,
     fetch_customer_view_sequential,
+    newest_bank_event,
 )
 from console.customers import CustomerQuery
-from console.store import EventStore
+from console.store import BANK_NEWEST_INDEX, EventStore, events
 from lean_api import LeanClient, LeanSettings
 from lean_api.calls import LeanCall, calling_as
 from lean_api.errors import APIConnectionError, ConfigurationError, LeanError, NotFoundError
@@ -148,6 +150,34 @@ def test_watermark_moves_with_the_customer_s_events_only(
     fourth = customer_watermark(store, customer_id=CUSTOMER, entity_ids=[ENTITY])
     assert fourth.customer_event_id == third.customer_event_id
     assert fourth.bank_event_id > 0
+
+
+def test_the_bank_watermark_is_the_newest_bank_event_found_in_its_own_index(
+    store: EventStore, receiver: Receiver
+) -> None:
+    """The newest stored, not the latest by Lean's clock: a late delivery of an old change is
+    still news to a cached view."""
+    stamps = ["2026-11-03T10:00:00Z", "2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z"]
+    for number, at in enumerate(stamps):
+        receiver.post(
+            event(f"ev-bank-{number}", "bank.availability.updated", at, identifier="RIBL")
+        )
+        receiver.post(
+            event(f"ev-entity-{number}", "entity.updated", at, id=ENTITY, customer_id=CUSTOMER)
+        )
+    with store.connect() as conn:
+        bank_ids = conn.execute(
+            select(events.c.id).where(events.c.type == "bank.availability.updated")
+        ).scalars()
+        newest_stored = max(bank_ids)
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(select(newest_bank_event(conn)).compile(conn))
+            ).all()
+            assert any(BANK_NEWEST_INDEX in row[-1] for row in plan), plan
+    watermark = customer_watermark(store, customer_id=CUSTOMER, entity_ids=[ENTITY])
+    assert watermark.bank_event_id == newest_stored
+    assert watermark.customer_event_id == newest_stored + 1
 
 
 def test_known_customers_watch_by_customer_id_once_learnt(
