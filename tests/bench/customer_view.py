@@ -2,12 +2,14 @@
 
     make bench        # or: python -m tests.bench.customer_view --latency-ms 50 --runs 7
 
-A sandbox like the embedded one (in this process, over loopback HTTP) gets a customer with 5 bank
-connections × 4 accounts and 50 ms added to every answer. Then, side by side in one run:
+A sandbox in a process of its own (as Lean is: `tests.bench.lean_process`) gets a customer with
+5 bank connections × 4 accounts and 50 ms added to every answer. Then, side by side in one run:
 
 - cold load of the view's data (customer, entities, bank names, accounts, balances: 29 calls),
   parallel (console.customer_view) against the same calls one after another (the naive way), and
-  against the longest dependent chain of calls × the latency (3 calls by customer_id);
+  against the longest dependent chain of calls × the latency (3 calls by customer_id); and the
+  same against a sandbox embedded in the console's process, as `make run` without credentials
+  has it (its request handling then shares the console's interpreter lock);
 - the Customers screen in AppTest: a cold run, then warm runs (new sessions and reruns), timing
   the whole script run and the screen's own data path on a warm view (watermark query + caches);
   the tables it draws are built once a minute from the cached view (timed apart), and reach
@@ -28,8 +30,8 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,28 @@ def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
     return statistics.median(samples), min(samples), result
 
 
+def embedded_sandbox_view(latency_ms: int, runs: int) -> float:
+    """Median ms of the cold view by customer_id against a sandbox in this very process."""
+    from console.customer_view import fetch_customer_view
+    from console.customers import CustomerQuery
+    from lean_api import LeanClient, LeanSettings
+    from sandbox.app import SandboxConfig
+    from sandbox.faults import FaultConfig
+    from sandbox.server import SandboxServer
+    from tests.wide_customer import add_wide_customer
+
+    with SandboxServer(SandboxConfig()) as sandbox:
+        client = LeanClient(LeanSettings.from_env(sandbox.env(), dotenv_path=None))
+        customer = add_wide_customer(sandbox, client, "bench_wide_customer")
+        query = CustomerQuery("customer_id", customer.customer_id)
+        fetch_customer_view(client, query)
+        sandbox.faults.set(FaultConfig(latency_ms=latency_ms))
+        median, _, view = median_ms(lambda: fetch_customer_view(client, query), runs)
+        assert view.complete and len(view.balances) == 20
+        client.close()
+    return median
+
+
 def main() -> None:
     """Set up, measure, print, write."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -65,13 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="customer-view-bench-"))
 
-    from sandbox.app import SandboxConfig
-    from sandbox.faults import FaultConfig
-    from sandbox.server import SandboxServer
+    from tests.bench.lean_process import LeanProcess
 
-    sandbox = SandboxServer(SandboxConfig()).start()
+    lean = LeanProcess("bench_wide_customer")
     database_url = f"sqlite:///{workdir / 'console.db'}"
-    os.environ.update(sandbox.env())
+    os.environ.update(lean.env)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
@@ -112,6 +134,20 @@ def main() -> None:
 
     ScriptCache.get_bytecode = compiled_once  # type: ignore[method-assign]
 
+    # AppTest's runtime is a MagicMock: each run's `st.context.headers` made five new mocks
+    # (3 ms, a fifth of a warm page script), work a server does not do. The page gets what a
+    # server hands it, the browser's websocket handshake.
+    import streamlit.runtime.context as streamlit_context
+
+    @dataclass(frozen=True)
+    class BrowserHandshake:
+        headers: tuple[tuple[str, str], ...]
+        cookies: dict[str, str]
+        remote_ip: str | None
+
+    handshake = BrowserHandshake((("Host", "localhost:8501"),), {}, "127.0.0.1")
+    streamlit_context._get_client_context = lambda: handshake  # type: ignore[assignment]
+
     from console.customer_view import (
         fetch_customer_view,
         fetch_customer_view_sequential,
@@ -122,14 +158,12 @@ def main() -> None:
     from console.store import EventStore
     from console.webhooks import ReceiverConfig
     from tests.receivers import SECRET, Receiver, event
-    from tests.wide_customer import add_wide_customer
 
     client = get_backend().client  # the process's shared client, as the screens use it
-    customer = add_wide_customer(sandbox, client, "bench_wide_customer")
-    by_id = CustomerQuery("customer_id", customer.customer_id)
-    by_app_user = CustomerQuery("app_user_id", customer.app_user_id or "")
+    by_id = CustomerQuery("customer_id", lean.customer_id)
+    by_app_user = CustomerQuery("app_user_id", lean.app_user_id)
     fetch_customer_view(client, by_id)  # token, connections, imports: not part of any figure
-    sandbox.faults.set(FaultConfig(latency_ms=args.latency_ms))
+    lean.set_latency(args.latency_ms)
     latency = args.latency_ms
     rows: list[dict[str, Any]] = []
 
@@ -146,11 +180,11 @@ def main() -> None:
         )
 
     print(f"Customer view: 5 entities × 4 accounts, {latency} ms added latency…", flush=True)
-    calls_before = sandbox.state.stats["requests"]
+    calls_before = lean.requests()
     parallel_ms, parallel_min, view = median_ms(
         lambda: fetch_customer_view(client, by_id), args.runs
     )
-    calls = (sandbox.state.stats["requests"] - calls_before) // args.runs
+    calls = (lean.requests() - calls_before) // args.runs
     sequential_ms, _, naive = median_ms(
         lambda: fetch_customer_view_sequential(client, by_id), max(3, args.runs // 2)
     )
@@ -173,9 +207,16 @@ def main() -> None:
         2 * chain_app,
         f"chain {CHAIN_BY_APP_USER_ID} × {latency} ms = {chain_app} ms",
     )
+    embedded_ms = embedded_sandbox_view(latency, args.runs)
+    row(
+        "cold data, by customer_id, embedded sandbox",
+        embedded_ms,
+        None,
+        "sandbox in the console's process, as `make run` has it",
+    )
 
     # The screen, through AppTest: cold, then warm (new sessions and reruns).
-    def session(customer_id: str | None = customer.customer_id) -> AppTest:
+    def session(customer_id: str | None = lean.customer_id) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60).run()
         at.switch_page("pages/customers.py")
         if customer_id:
@@ -190,13 +231,13 @@ def main() -> None:
     warm_runs: list[float] = []
     rerun_pages: list[float] = []
     first_view_pages: list[float] = []
-    calls_before = sandbox.state.stats["requests"]
+    calls_before = lean.requests()
     for _ in range(args.runs):
         warm_runs.append(timed(at.run)[0])
         rerun_pages.append(page_runs[-1])
         timed(session().run)
         first_view_pages.append(page_runs[-1])
-    warm_calls = sandbox.state.stats["requests"] - calls_before
+    warm_calls = lean.requests() - calls_before
     row(
         "warm rerun (AppTest, whole script)",
         statistics.median(warm_runs),
@@ -276,16 +317,15 @@ def main() -> None:
 
     # Invalidation: a receiver of its own stores an entity.updated into the console's database.
     receiver = Receiver(EventStore(database_url), ReceiverConfig(secret=SECRET))
-    entity = sandbox.state.data.entities_by_customer[customer.customer_id][0]
-    with sandbox.state.lock:
-        entity.accounts[0].balance += Decimal("777.00")
+    entity_id = lean.entity_ids[0]
+    lean.add_to_balance(entity_id, "777.00")
     stale = session()
     stale.run()
     still_old = not any(
         "1,777.00" in str(v) for df in stale.dataframe for v in df.value.values.flat
     )
     answer = receiver.post(
-        event("bench-ev-1", "entity.updated", id=entity.entity_id, customer_id=customer.customer_id)
+        event("bench-ev-1", "entity.updated", id=entity_id, customer_id=lean.customer_id)
     )
     assert answer.status_code == 200, answer.text
     fresh = session()
@@ -301,7 +341,7 @@ def main() -> None:
         warm_before_webhook=still_old,
     )
     receiver.server.stop()
-    sandbox.stop()
+    lean.stop()
 
     print(f"\n{'measure':<48} {'ms':>8} {'target':>8}  met   reference")
     for r in rows:
