@@ -72,7 +72,11 @@ def test_failed_delivery_follows_the_schedule_then_succeeds(state: SandboxState)
     offsets = [started - starts[0] for started in starts[1:]]
     expected = [s * SCALE for s in LEAN_RETRY_SCHEDULE[:4]]
     for offset, planned in zip(offsets, expected, strict=True):
-        assert planned <= offset < planned + 0.25  # measured from the first attempt, not the last
+        assert planned <= offset  # never early
+    # Measured from the first attempt, not the last: counted from each attempt before it, the
+    # last retry would start at the sum of the waits or later (2.16 s here, against 1.2 s). A
+    # busy machine only delays a retry: a bound of 0.25 s on that delay failed once under load.
+    assert offsets[-1] < sum(expected)
     for _, body, header in endpoint.seen:
         verify_signature(body, header, SECRET)
     assert emitter.stats["delivered"] == 1 and emitter.stats["retried"] == 4
