@@ -496,18 +496,14 @@ def customer_watermark(
 
     Raises `StoreUnavailable` / `StoreRejected` when the database cannot answer.
     """
-
-    def newest(condition: Any) -> Any:
-        return select(func.max(events.c.id)).where(condition).scalar_subquery()
-
     about_customer = [
-        newest(events.c[column] == value)
+        _newest(events.c[column] == value)
         for column, value in (("customer_id", customer_id), ("app_user_id", app_user_id))
         if value
     ]
     entity_ids = sorted(set(entity_ids))
     if entity_ids:
-        about_customer.append(newest(events.c.entity_id.in_(entity_ids)))
+        about_customer.append(_newest(events.c.entity_id.in_(entity_ids)))
     with store.connect() as conn:
         banks, *found = conn.execute(select(newest_bank_event(conn), *about_customer)).one()
     newest_id = max((int(value or 0) for value in found), default=0)
@@ -523,7 +519,12 @@ def newest_bank_event(conn: Connection) -> Any:
             f"(SELECT max(id) FROM {events.name} INDEXED BY {BANK_NEWEST_INDEX} "
             f"WHERE type = '{BANK_EVENT_TYPE}')"
         )
-    return select(func.max(events.c.id)).where(IS_BANK_EVENT).scalar_subquery()
+    return _newest(IS_BANK_EVENT)
+
+
+def _newest(condition: Any) -> Any:
+    """The highest event id matching `condition`, as a scalar subquery."""
+    return select(func.max(events.c.id)).where(condition).scalar_subquery()
 
 
 class KnownCustomers:

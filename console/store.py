@@ -140,7 +140,7 @@ for _column in SORTED_FILTERS:
     Index(f"ix_webhook_events_{_column}_occurred", events.c[_column], OCCURRED, events.c.id)
 # The first arrival ever (triage's "listening since") reads min(received_at).
 Index("ix_webhook_events_received_at", events.c.received_at)
-# The newest bank availability event (the customer view's watermark, `NEWEST_BANK_EVENT`) in one
+# The newest bank availability event (the customer view's watermark, `console.customer_view.newest_bank_event`) in one
 # seek (schema 12): the type's own index is in time order, so its newest id was a scan of every
 # bank event (12 ms at 50,000). Only bank events are in it, so a delivery of any other costs
 # nothing more. A query uses it only with the type written out, as here, not as a parameter.
@@ -2052,7 +2052,7 @@ class EventStore:
         each bank's last event before `since` (the state the window opens with)."""
         self.migrate()
         since_naive = _utc_naive(since)
-        conditions = [events.c.type == "bank.availability.updated"]
+        conditions = [events.c.type == BANK_EVENT_TYPE]
         if bank_identifier:
             conditions.append(events.c.bank_identifier == bank_identifier)
         earlier = (
