@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import secrets
@@ -867,14 +868,16 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
             )
         # Per kind of scope, so a test can prove one token per scope however many calls it made.
         state.stats["tokens_issued.api" if scope == "api" else "tokens_issued.customer"] += 1
-        issued = int(time.time())
+        issued = time.time()
         claims = {
             "sub": config.client_id,
             "iss": str(request.base_url).rstrip("/"),
             "aud": str(request.base_url).rstrip("/"),
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + config.token_ttl,
+            "iat": int(issued),
+            "nbf": int(issued),
+            # Rounded up: the token lives at least the `expires_in` it is sent with (rounded down,
+            # it lived up to a second less, and a client renewing at 90% of it could be late).
+            "exp": math.ceil(issued + config.token_ttl),
             "jti": str(uuid.uuid4()),
             "scope": claims_scope,
             "lean_scope": scope,

@@ -63,14 +63,28 @@ def test_a_token_the_sandbox_issued_is_refused_once_it_expires() -> None:
         url = f"{short_lived.url}/banks/v1/"
         headers = {"Authorization": f"Bearer {token}"}
         assert requests.get(url, headers=headers, timeout=5).status_code == 200
-        time.sleep(1.1)
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        time.sleep(max(0.0, expires - time.time()))
         response = requests.get(url, headers=headers, timeout=5)
         assert response.status_code == 401 and "expired" in response.json()["message"]
         forged = jwt.encode(
-            {"exp": int(time.time()) + 60, "lean_scope": "api"}, b"not-the-key", algorithm="HS256"
+            {"exp": int(time.time()) + 60, "lean_scope": "api"},
+            b"not-the-signing-key-of-this-sandbox",
+            algorithm="HS256",
         )
         response = requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=5)
         assert response.status_code == 401 and "not valid" in response.json()["message"]
+
+
+def test_a_token_lives_at_least_the_expires_in_it_is_sent_with(sandbox: SandboxServer) -> None:
+    """A client counts `expires_in` from the moment it asked; the token must not die earlier."""
+    for _ in range(5):
+        asked = time.time()
+        body = token_request(sandbox).json()
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert claims["exp"] >= asked + body["expires_in"]
+        assert claims["iat"] <= asked + 1 and claims["nbf"] <= time.time()
+        time.sleep(0.1)
 
 
 def test_api_refuses_missing_expired_and_customer_tokens(sandbox: SandboxServer) -> None:
