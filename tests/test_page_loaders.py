@@ -5,13 +5,16 @@ directory or bank list one screen fetched is not fetched again by the next."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from console.store import EventStore
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxConfig, SandboxServer
+from tests.conftest import ANCHOR
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -54,6 +57,19 @@ def test_no_page_script_defines_a_cached_function() -> None:
     assert offenders == {}, "move these loaders into a console/ui_*.py module"
 
 
+@pytest.fixture
+def quiet_sandbox(db: EventStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+    """A sandbox of this test's own, the console pointed at it (after `db`, which points it at
+    the shared one): no thread another test left running can call it while a screen's calls
+    are counted. Ask for it before `screen`."""
+    with SandboxServer(SandboxConfig(anchor=ANCHOR)) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
+        monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
+        yield server
+
+
 def banks_calls(sandbox: SandboxServer, run: AppTest, page: str, **query: str) -> list[str]:
     """The calls to Lean's banks list made while `run` showed `page`."""
     before = sandbox.state.stats["requests"]
@@ -67,35 +83,33 @@ def banks_calls(sandbox: SandboxServer, run: AppTest, page: str, **query: str) -
     return [path for method, path in log if method == "GET" and path.startswith("/banks/v1")]
 
 
-def test_screens_share_one_bank_directory(
-    screen: AppTest, sandbox_env: SandboxServer, db: EventStore
-) -> None:
+def test_screens_share_one_bank_directory(quiet_sandbox: SandboxServer, screen: AppTest) -> None:
     st.cache_data.clear()
-    data = sandbox_env.state.data
+    data = quiet_sandbox.state.data
     customer_id, entities = sorted(data.entities_by_customer.items())[0]
     entity_id = entities[0].entity_id
     # The bank connection's screen asks for the directory (personal and business lists)…
     opened = banks_calls(
-        sandbox_env, screen, "pages/entities.py", entity_id=entity_id, customer_id=customer_id
+        quiet_sandbox, screen, "pages/entities.py", entity_id=entity_id, customer_id=customer_id
     )
     assert len(opened) == 2
     # …and Triage names the banks from the same cache, without asking Lean again.
     screen.query_params.clear()
-    assert banks_calls(sandbox_env, screen, "pages/triage.py", q=customer_id) == []
+    assert banks_calls(quiet_sandbox, screen, "pages/triage.py", q=customer_id) == []
     assert "Timeline" in [h.value for h in screen.subheader]
 
 
-def test_screens_share_one_bank_list(screen: AppTest, sandbox_env: SandboxServer) -> None:
+def test_screens_share_one_bank_list(quiet_sandbox: SandboxServer, screen: AppTest) -> None:
     st.cache_data.clear()  # the fixture's first run opened the Overview already
     # The Overview asks for the personal banks' availability…
-    assert len(banks_calls(sandbox_env, screen, "pages/overview.py")) == 1
+    assert len(banks_calls(quiet_sandbox, screen, "pages/overview.py")) == 1
     # …and the Banks screen asks only for the business banks: the personal list is shared.
-    assert len(banks_calls(sandbox_env, screen, "pages/banks.py")) == 1
+    assert len(banks_calls(quiet_sandbox, screen, "pages/banks.py")) == 1
     assert not screen.exception
 
 
 def test_a_finished_refresh_clears_the_accounts_every_screen_shares(
-    sandbox_env: SandboxServer,
+    quiet_sandbox: SandboxServer,
 ) -> None:
     from console.runtime import get_backend
     from console.ui_account_data import forget_data
@@ -103,11 +117,11 @@ def test_a_finished_refresh_clears_the_accounts_every_screen_shares(
 
     st.cache_data.clear()
     key = get_backend().key
-    entity = next(e for es in sandbox_env.state.data.entities_by_customer.values() for e in es)
+    entity = next(e for es in quiet_sandbox.state.data.entities_by_customer.values() for e in es)
     first = load_accounts(key, entity.entity_id)
-    before = sandbox_env.state.stats["requests"]
+    before = quiet_sandbox.state.stats["requests"]
     assert load_accounts(key, entity.entity_id).fetched_at == first.fetched_at
-    assert sandbox_env.state.stats["requests"] == before  # cached: Lean not asked
+    assert quiet_sandbox.state.stats["requests"] == before  # cached: Lean not asked
     forget_data()  # what Accounts & data runs when its refresh finishes
     assert load_accounts(key, entity.entity_id).fetched_at > first.fetched_at
-    assert sandbox_env.state.stats["requests"] > before
+    assert quiet_sandbox.state.stats["requests"] > before
