@@ -140,10 +140,11 @@ for _column in SORTED_FILTERS:
     Index(f"ix_webhook_events_{_column}_occurred", events.c[_column], OCCURRED, events.c.id)
 # The first arrival ever (triage's "listening since") reads min(received_at).
 Index("ix_webhook_events_received_at", events.c.received_at)
-# The newest bank availability event (the customer view's watermark, `console.customer_view.newest_bank_event`) in one
-# seek (schema 12): the type's own index is in time order, so its newest id was a scan of every
-# bank event (12 ms at 50,000). Only bank events are in it, so a delivery of any other costs
-# nothing more. A query uses it only with the type written out, as here, not as a parameter.
+# The newest bank availability event (the customer view's watermark,
+# `console.customer_view.newest_bank_event`) in one seek (schema 12): the type's own index is in
+# time order, so its newest id was a scan of every bank event (12 ms at 50,000). Only bank events
+# are in it, so a delivery of any other costs nothing more. A query uses it only with the type
+# written out, as here, not as a parameter.
 BANK_EVENT_TYPE = "bank.availability.updated"
 IS_BANK_EVENT = events.c.type == literal_column(f"'{BANK_EVENT_TYPE}'")
 BANK_NEWEST_INDEX = "ix_webhook_events_bank_newest"

@@ -80,13 +80,19 @@ def client(settings: LeanSettings) -> Iterator[LeanClient]:
 @pytest.fixture
 def sandbox_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
     """The process environment points at the shared sandbox (for AppTest screens)."""
+    point_console_at_sandbox(sandbox, monkeypatch)
+    return sandbox
+
+
+def point_console_at_sandbox(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console in this process talks to `sandbox`, and its screens run as an admin.
+
+    Credentials are set, so the console wants a sign-in: screens under test run as an admin
+    behind a sign-in proxy that names nobody (tests/test_access_screens.py covers the gate)."""
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
-    # Credentials are set, so the console wants a sign-in: screens under test run as an admin
-    # behind a sign-in proxy that names nobody (tests/test_access_screens.py covers the gate).
     monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
     monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
-    return sandbox
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from sandbox.app import SandboxConfig
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from sandbox.webhooks import WebhookEmitter
-from tests.conftest import ANCHOR
+from tests.conftest import ANCHOR, point_console_at_sandbox
 from tests.receivers import SECRET, Receiver
 from tests.sandbox.test_link import available_bank
 from tests.test_account_data_screen import texts
@@ -44,10 +44,7 @@ def journey_sandbox() -> Iterator[SandboxServer]:
 def store(
     tmp_path: Path, journey_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EventStore]:
-    for key, value in journey_sandbox.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
-    monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
+    point_console_at_sandbox(journey_sandbox, monkeypatch)
     url = f"sqlite:///{tmp_path / 'connect.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     events = EventStore(url)

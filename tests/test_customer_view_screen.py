@@ -27,6 +27,7 @@ from lean_api.models import Customer
 from sandbox.app import SandboxConfig
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
+from tests.conftest import point_console_at_sandbox
 from tests.receivers import SECRET, Receiver, event
 from tests.wide_customer import add_wide_customer
 
@@ -34,11 +35,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def point_console_at(sandbox: SandboxServer, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in sandbox.env().items():
-        monkeypatch.setenv(key, value)
+    point_console_at_sandbox(sandbox, monkeypatch)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
-    monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
 
 
 def view(customer_id: str) -> AppTest:

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from console.store import EventStore
 from sandbox.server import SandboxConfig, SandboxServer
-from tests.conftest import ANCHOR
+from tests.conftest import ANCHOR, point_console_at_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -63,10 +63,7 @@ def quiet_sandbox(db: EventStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     the shared one): no thread another test left running can call it while a screen's calls
     are counted. Ask for it before `screen`."""
     with SandboxServer(SandboxConfig(anchor=ANCHOR)) as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("CONSOLE_BEHIND_SIGN_IN", "true")
-        monkeypatch.setenv("CONSOLE_DEFAULT_ROLE", "admin")
+        point_console_at_sandbox(server, monkeypatch)
         yield server
 
 
